@@ -1,0 +1,1 @@
+"""What at least two services share: settings, logging, events, broker topology, store, auth, HTTP."""

@@ -1,0 +1,152 @@
+"""HTTP pieces every service shares: RFC 9457 errors, correlation ids, ops endpoints, internal auth."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from libs.common.auth import INTERNAL_TOKEN_HEADER, internal_token_valid
+from libs.common.logging import bound_context, get_logger, new_correlation_id
+
+PROBLEM_JSON = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+log = get_logger(__name__)
+
+HTTP_REQUESTS = Counter("appeals_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("appeals_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+class Problem(Exception):
+    """An error the caller should understand; rendered as RFC 9457 problem+json."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.extra = extra
+
+
+def problem_response(
+    status: int, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(exc.status, exc.detail, title=exc.title, **exc.extra)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"])
+        return problem_response(422, f"{where}: {first['msg']}", errors=errors)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", path=request.url.path)
+        return problem_response(500, "an unexpected error occurred; it has been logged")
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+class CorrelationMiddleware:
+    """Binds a correlation id (the caller's, if sane, else a new one) for logs and events."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(CORRELATION_HEADER.lower().encode(), b"").decode("latin-1")
+        correlation_id = given if _SAFE_ID.match(given) else new_correlation_id()
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", []).append((CORRELATION_HEADER.encode(), correlation_id.encode()))
+            await send(message)
+
+        with bound_context({"correlation_id": correlation_id}):
+            try:
+                await self.app(scope, receive, send_with_header)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                HTTP_REQUESTS.labels(scope["method"], route, status_holder["status"]).inc()
+                HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def ops_router(checks: dict[str, ReadyCheck]) -> APIRouter:
+    """`/health` (the process answers), `/ready` (its broker and store answer), `/metrics`."""
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    async def ready() -> Response:
+        results: dict[str, bool] = {}
+        for name, check in checks.items():
+            try:
+                results[name] = bool(await check())
+            except Exception:
+                results[name] = False
+        if all(results.values()):
+            return JSONResponse({"status": "ready", "checks": results})
+        failing = ", ".join(name for name, ok in results.items() if not ok)
+        return problem_response(503, f"not ready: {failing} unreachable", checks=results)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def internal_auth(expected: str) -> Any:
+    """A dependency guarding service-to-service endpoints with the shared internal token."""
+
+    async def check(token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None) -> None:
+        if not internal_token_valid(token, expected):
+            raise Problem(401, "a valid internal service token is required")
+
+    return Depends(check)

@@ -1,0 +1,174 @@
+"""Publishing and consuming domain events with RabbitMQ's reliability rules.
+
+- Publishing: persistent messages, publisher confirms (the call returns once the broker has the
+  message), correlation_id / appeal_id carried in headers.
+- Consuming: one durable queue per service, bound to the event types it handles; explicit acks
+  only after the handler's effects are stored; a failing message goes through a delayed retry
+  queue a bounded number of times, then to the dead-letter queue with the reason in its headers;
+  a message that can never succeed (malformed, unknown version) goes there at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
+from faststream.middlewares import AckPolicy
+from prometheus_client import Counter, Histogram
+
+from libs.common.events import Envelope, PoisonMessage, decode_payload, parse_envelope
+from libs.common.logging import bound_context, get_logger
+from libs.common.topology import Topology
+
+Handler = Callable[[Envelope, Any], Awaitable[None]]
+
+log = get_logger(__name__)
+
+MESSAGES = Counter(
+    "appeals_messages_total", "Messages consumed by outcome", ["service", "type", "outcome"]
+)
+PUBLISHED = Counter("appeals_events_published_total", "Events published (confirmed)", ["type"])
+HANDLER_SECONDS = Histogram("appeals_handler_seconds", "Event handler latency", ["service", "type"])
+
+
+def create_broker(url: str, prefetch: int) -> RabbitBroker:
+    """A broker whose channels confirm publishes and limit unacked deliveries."""
+    return RabbitBroker(
+        url,
+        default_channel=Channel(prefetch_count=prefetch, publisher_confirms=True),
+        logger=None,
+    )
+
+
+class EventBus:
+    """Publishes envelopes to the domain exchange and waits for the broker's confirm."""
+
+    def __init__(self, broker: RabbitBroker, topology: Topology) -> None:
+        self._broker = broker
+        self._exchange = topology.events_exchange
+
+    async def publish(self, envelope: Envelope) -> None:
+        headers = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
+        await self._broker.publish(
+            envelope.model_dump_json().encode(),
+            exchange=self._exchange,
+            routing_key=envelope.type,
+            persist=True,
+            mandatory=False,
+            message_id=envelope.id,
+            correlation_id=envelope.correlation_id,
+            content_type="application/cloudevents+json",
+            headers=headers,
+        )
+        PUBLISHED.labels(envelope.type).inc()
+
+
+class EventConsumer:
+    """The one subscriber of a service: decodes, dispatches by event type, acks explicitly."""
+
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        topology: Topology,
+        service: str,
+        handlers: Mapping[str, Handler],
+        *,
+        max_attempts: int = 5,
+        retry_backoff_seconds: float = 0.5,
+    ) -> None:
+        self.broker = broker
+        self.topology = topology
+        self.service = service
+        self.handlers = dict(handlers)
+        self.max_attempts = max_attempts
+        self.retry_backoff_seconds = retry_backoff_seconds
+        self.queue = topology.consumer_queue(service)
+        self.retry_queue = RabbitQueue(
+            f"{self.queue.name}.retry",
+            durable=True,
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name},  # type: ignore[arg-type]
+        )
+        self.dead_letter_queue = topology.dead_letter_queue(service)
+        broker.subscriber(
+            self.queue,
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{service}: domain events",
+            description=f"Handles {', '.join(sorted(self.handlers))}",
+        )(self.on_message)
+
+    async def declare(self) -> None:
+        """Declare queues and bindings; call after connect and before start, so nothing is missed."""
+        exchange = await self.broker.declare_exchange(self.topology.events_exchange)
+        dlx = await self.broker.declare_exchange(self.topology.dead_letter_exchange)
+        queue = await self.broker.declare_queue(self.queue)
+        for event_type in self.handlers:
+            await queue.bind(exchange, routing_key=event_type)
+        dlq = await self.broker.declare_queue(self.dead_letter_queue)
+        await dlq.bind(dlx, routing_key=self.queue.name)
+        await self.broker.declare_queue(self.retry_queue)
+
+    async def on_message(self, msg: RabbitMessage) -> None:
+        headers = dict(msg.headers or {})
+        attempt = int(headers.get("x-attempt", 1))
+        event_type = "unknown"
+        try:
+            envelope = parse_envelope(msg.body)
+            event_type = envelope.type
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                raise PoisonMessage(f"{self.service} has no handler for {envelope.type}")
+            payload = decode_payload(envelope)
+            with bound_context({"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}):
+                started = time.perf_counter()
+                await handler(envelope, payload)
+                HANDLER_SECONDS.labels(self.service, event_type).observe(time.perf_counter() - started)
+            MESSAGES.labels(self.service, event_type, "handled").inc()
+        except PoisonMessage as exc:
+            await self._dead_letter(msg, headers, attempt, str(exc))
+            MESSAGES.labels(self.service, event_type, "dead_lettered").inc()
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if attempt >= self.max_attempts:
+                await self._dead_letter(msg, headers, attempt, f"gave up after {attempt} attempts: {reason}")
+                MESSAGES.labels(self.service, event_type, "dead_lettered").inc()
+            else:
+                with bound_context(headers):
+                    log.warning("handler failed, will retry", event_type=event_type, attempt=attempt, error=reason)
+                await self._retry_later(msg, headers, attempt)
+                MESSAGES.labels(self.service, event_type, "retried").inc()
+        # Only now: the effect is stored, or the message is safely parked elsewhere (confirmed).
+        await msg.ack()
+
+    async def _retry_later(self, msg: RabbitMessage, headers: dict[str, Any], attempt: int) -> None:
+        delay = self.retry_backoff_seconds * 2 ** (attempt - 1)
+        await self.broker.publish(
+            msg.body,
+            queue=self.retry_queue.name,
+            headers={**headers, "x-attempt": attempt + 1},
+            expiration=timedelta(seconds=delay),
+            persist=True,
+            message_id=msg.message_id,
+            correlation_id=msg.correlation_id,
+        )
+
+    async def _dead_letter(self, msg: RabbitMessage, headers: dict[str, Any], attempt: int, reason: str) -> None:
+        with bound_context(headers):
+            log.error("message dead-lettered", queue=self.queue.name, reason=reason)
+        await self.broker.publish(
+            msg.body,
+            exchange=self.topology.dead_letter_exchange,
+            routing_key=self.queue.name,
+            headers={
+                **headers,
+                "x-attempt": attempt,
+                "x-dead-letter-reason": reason[:1000],
+                "x-original-routing-key": msg.raw_message.routing_key or "",
+            },
+            persist=True,
+            message_id=msg.message_id,
+            correlation_id=msg.correlation_id,
+        )
+

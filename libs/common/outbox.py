@@ -1,0 +1,74 @@
+"""Transactional outbox without transactions.
+
+A state change and the events announcing it are written in ONE document update: the events go
+into the document's `outbox` array. The relay publishes them with confirms and only then pulls
+them out. If the process dies in between, the sweep publishes them again: consumers are
+idempotent by event id, so at-least-once here is exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel
+
+from libs.common.events import Envelope, EventType, new_event
+from libs.common.logging import get_logger
+from libs.common.messaging import EventBus
+from libs.common.store import Database, Document
+
+log = get_logger(__name__)
+
+OUTBOX = "outbox"
+
+
+def outbox_entry(
+    event_type: EventType, payload: BaseModel, *, source: str, subject: str, correlation_id: str
+) -> Document:
+    """An envelope ready to `$push` into a document's outbox in the same update as the state."""
+    envelope = new_event(event_type, payload, source=source, subject=subject, correlation_id=correlation_id)
+    return envelope.model_dump(mode="json")
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, collections: list[str], bus: EventBus) -> None:
+        self._db = db
+        self._collections = collections
+        self._bus = bus
+
+    async def ensure_indexes(self) -> None:
+        for name in self._collections:
+            await self._db[name].create_index("outbox.id", sparse=True)
+
+    async def flush(self, collection: str, doc_id: Any) -> None:
+        """Publish one document's pending events now (right after the write that added them)."""
+        doc = await self._db[collection].find_one({"_id": doc_id}, {OUTBOX: 1})
+        if doc:
+            await self._publish(collection, doc)
+
+    async def sweep(self) -> int:
+        published = 0
+        for name in self._collections:
+            async for doc in self._db[name].find({"outbox.id": {"$exists": True}}, {OUTBOX: 1}):
+                published += await self._publish(name, doc)
+        return published
+
+    async def run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker may be away; the next sweep tries again
+                log.warning("outbox sweep failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(interval)
+
+    async def _publish(self, collection: str, doc: Document) -> int:
+        pending = doc.get(OUTBOX) or []
+        for raw in pending:
+            await self._bus.publish(Envelope.model_validate(raw))
+        if pending:
+            ids = [raw["id"] for raw in pending]
+            await self._db[collection].update_one({"_id": doc["_id"]}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
+        return len(pending)

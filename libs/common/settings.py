@@ -1,0 +1,111 @@
+"""Settings base shared by every service.
+
+Each service subclasses `ServiceSettings` with its own env prefix (`INTAKE_`, `ROUTING_`, ...).
+A value is looked up as `<SERVICE>_<NAME>`, then `APPEALS_<NAME>` (shared by every service of
+one deployment), then, for the infrastructure URLs only, the plain name (`MONGO_URL`,
+`RABBIT_URL`) as DESIGN.md promises.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+# Values that ship in the code for local development only; outside dev they are refused.
+DEV_SECRET = "dev-only-change-me"  # noqa: S105 - a marker, refused outside dev
+UNPREFIXED = ("mongo_url", "rabbit_url")
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class QueueKind(StrEnum):
+    CLASSIC = "classic"
+    QUORUM = "quorum"
+
+
+class _PlainInfraSource(PydanticBaseSettingsSource):
+    """Reads MONGO_URL / RABBIT_URL without any prefix."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return os.environ.get(field_name.upper()), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {
+            name: os.environ[name.upper()]
+            for name in UNPREFIXED
+            if name in self.settings_cls.model_fields and name.upper() in os.environ
+        }
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration common to every service; subclasses add their own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    service_name: ClassVar[str] = "service"
+
+    env: Environment = Environment.PRODUCTION
+    namespace: str = "appeals"
+    rabbit_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongo_url: str | None = None
+    mongo_db: str | None = None
+    queue_kind: QueueKind = QueueKind.CLASSIC
+    prefetch: int = 32
+    max_attempts: int = 5
+    retry_backoff_seconds: float = 0.5
+    outbox_sweep_seconds: float = 2.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    internal_token: SecretStr = SecretStr(DEV_SECRET)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env is Environment.DEV
+
+    @property
+    def database_name(self) -> str:
+        return self.mongo_db or f"{self.namespace}_{self.service_name}"
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets(self) -> ServiceSettings:
+        if self.is_dev:
+            return self
+        weak = [
+            name
+            for name, value in self
+            if isinstance(value, SecretStr) and value.get_secret_value() in ("", DEV_SECRET)
+        ]
+        if weak:
+            raise ValueError(f"set real secrets outside dev mode: {', '.join(sorted(weak))}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            EnvSettingsSource(settings_cls, env_prefix=f"{cls.service_name.upper()}_"),
+            EnvSettingsSource(settings_cls, env_prefix="APPEALS_"),
+            _PlainInfraSource(settings_cls),
+            file_secret_settings,
+        )

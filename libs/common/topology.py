@@ -1,0 +1,44 @@
+"""Names and declarations on the broker; every name carries the deployment's namespace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+from libs.common.settings import QueueKind
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str
+    queue_kind: QueueKind = QueueKind.CLASSIC
+
+    @property
+    def events_exchange(self) -> RabbitExchange:
+        """The public topic exchange: routing key = event type. Others bind their own queues."""
+        return RabbitExchange(f"{self.namespace}.events", type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def dead_letter_exchange(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.DIRECT, durable=True)
+
+    def queue_name(self, consumer: str) -> str:
+        return f"{self.namespace}.{consumer}"
+
+    def consumer_queue(self, consumer: str) -> RabbitQueue:
+        name = self.queue_name(consumer)
+        arguments: dict[str, Any] = {
+            "x-dead-letter-exchange": self.dead_letter_exchange.name,
+            "x-dead-letter-routing-key": name,
+        }
+        if self.queue_kind is QueueKind.QUORUM:
+            return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments)  # type: ignore[arg-type]
+        return RabbitQueue(name, durable=True, arguments=arguments)  # type: ignore[arg-type]
+
+    def dead_letter_queue(self, consumer: str) -> RabbitQueue:
+        name = f"{self.queue_name(consumer)}.dlq"
+        if self.queue_kind is QueueKind.QUORUM:
+            return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True)
+        return RabbitQueue(name, durable=True)
