@@ -12,7 +12,7 @@ import jwt
 
 DEV_ISSUER = "appeals-dev"
 DEV_AUDIENCE = "appeals"
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name
 
 
 class Role(StrEnum):

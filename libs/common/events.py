@@ -152,4 +152,6 @@ def decode_payload(envelope: Envelope) -> BaseModel:
     try:
         return model.model_validate(envelope.data)
     except ValidationError as exc:
-        raise PoisonMessage(f"invalid {envelope.type} v{envelope.dataversion} data: {exc.errors(include_url=False)[:3]}") from exc
+        raise PoisonMessage(
+            f"invalid {envelope.type} v{envelope.dataversion} data: {exc.errors(include_url=False)[:3]}"
+        ) from exc

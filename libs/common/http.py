@@ -91,7 +91,9 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(CORRELATION_HEADER.lower().encode(), b"").decode("latin-1")
+        given = (
+            dict(scope.get("headers") or []).get(CORRELATION_HEADER.lower().encode(), b"").decode("latin-1")
+        )
         correlation_id = given if _SAFE_ID.match(given) else new_correlation_id()
         started = time.perf_counter()
         status_holder = {"status": 500}
@@ -99,7 +101,9 @@ class CorrelationMiddleware:
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message.setdefault("headers", []).append((CORRELATION_HEADER.encode(), correlation_id.encode()))
+                message.setdefault("headers", []).append(
+                    (CORRELATION_HEADER.encode(), correlation_id.encode())
+                )
             await send(message)
 
         with bound_context({"correlation_id": correlation_id}):

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
 from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
 from prometheus_client import Counter, Histogram
 
 from libs.common.events import Envelope, PoisonMessage, decode_payload, parse_envelope
@@ -27,9 +27,7 @@ Handler = Callable[[Envelope, Any], Awaitable[None]]
 
 log = get_logger(__name__)
 
-MESSAGES = Counter(
-    "appeals_messages_total", "Messages consumed by outcome", ["service", "type", "outcome"]
-)
+MESSAGES = Counter("appeals_messages_total", "Messages consumed by outcome", ["service", "type", "outcome"])
 PUBLISHED = Counter("appeals_events_published_total", "Events published (confirmed)", ["type"])
 HANDLER_SECONDS = Histogram("appeals_handler_seconds", "Event handler latency", ["service", "type"])
 
@@ -51,7 +49,7 @@ class EventBus:
         self._exchange = topology.events_exchange
 
     async def publish(self, envelope: Envelope) -> None:
-        headers = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
+        headers: dict[str, Any] = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
         await self._broker.publish(
             envelope.model_dump_json().encode(),
             exchange=self._exchange,
@@ -89,7 +87,7 @@ class EventConsumer:
         self.retry_queue = RabbitQueue(
             f"{self.queue.name}.retry",
             durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name},  # type: ignore[arg-type]
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name},
         )
         self.dead_letter_queue = topology.dead_letter_queue(service)
         broker.subscriber(
@@ -136,7 +134,9 @@ class EventConsumer:
                 MESSAGES.labels(self.service, event_type, "dead_lettered").inc()
             else:
                 with bound_context(headers):
-                    log.warning("handler failed, will retry", event_type=event_type, attempt=attempt, error=reason)
+                    log.warning(
+                        "handler failed, will retry", event_type=event_type, attempt=attempt, error=reason
+                    )
                 await self._retry_later(msg, headers, attempt)
                 MESSAGES.labels(self.service, event_type, "retried").inc()
         # Only now: the effect is stored, or the message is safely parked elsewhere (confirmed).
@@ -154,7 +154,9 @@ class EventConsumer:
             correlation_id=msg.correlation_id,
         )
 
-    async def _dead_letter(self, msg: RabbitMessage, headers: dict[str, Any], attempt: int, reason: str) -> None:
+    async def _dead_letter(
+        self, msg: RabbitMessage, headers: dict[str, Any], attempt: int, reason: str
+    ) -> None:
         with bound_context(headers):
             log.error("message dead-lettered", queue=self.queue.name, reason=reason)
         await self.broker.publish(
@@ -171,4 +173,3 @@ class EventConsumer:
             message_id=msg.message_id,
             correlation_id=msg.correlation_id,
         )
-

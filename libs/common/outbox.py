@@ -70,5 +70,7 @@ class OutboxRelay:
             await self._bus.publish(Envelope.model_validate(raw))
         if pending:
             ids = [raw["id"] for raw in pending]
-            await self._db[collection].update_one({"_id": doc["_id"]}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
+            await self._db[collection].update_one(
+                {"_id": doc["_id"]}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}}
+            )
         return len(pending)

@@ -6,8 +6,9 @@ Nothing connects at import time: connections open in the FastAPI lifespan and cl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 
@@ -22,6 +23,7 @@ from libs.common.topology import Topology
 log = get_logger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+S = TypeVar("S", bound=ServiceSettings)
 
 
 class ServiceRuntime:
@@ -37,7 +39,7 @@ class ServiceRuntime:
         self.consumer: EventConsumer | None = None
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
-        self._loops: list[Callable[[], Awaitable[None]]] = []
+        self._loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     def consume(self, handlers: Mapping[str, Handler]) -> None:
@@ -56,7 +58,7 @@ class ServiceRuntime:
     def on_shutdown(self, hook: Hook) -> None:
         self._shutdown.append(hook)
 
-    def background(self, loop: Callable[[], Awaitable[None]]) -> None:
+    def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A coroutine run for the life of the process (scheduler ticks, sweeps)."""
         self._loops.append(loop)
 
@@ -104,7 +106,7 @@ class ServiceRuntime:
         return app
 
 
-def run_service(settings_cls: type[ServiceSettings], build_app: Callable[[ServiceSettings], FastAPI]) -> None:
+def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> None:
     """The body of every `python -m services.<name>`: settings, logging, app, uvicorn.
 
     SIGTERM/SIGINT stop it gracefully: in-flight handlers finish, then connections close.

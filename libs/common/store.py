@@ -137,5 +137,5 @@ def open_store(mongo_url: str | None, database: str) -> Store:
         "MONGO_URL is not set: using the in-memory store; NOTHING IS DURABLE and data is lost on restart",
         database=database,
     )
-    memory = mongomock.MongoClient(tz_aware=True)[database]
+    memory: Any = mongomock.MongoClient(tz_aware=True)[database]
     return Store(cast(Database, InMemoryDatabase(memory)), None)

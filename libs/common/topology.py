@@ -29,13 +29,13 @@ class Topology:
 
     def consumer_queue(self, consumer: str) -> RabbitQueue:
         name = self.queue_name(consumer)
-        arguments: dict[str, Any] = {
+        arguments: Any = {
             "x-dead-letter-exchange": self.dead_letter_exchange.name,
             "x-dead-letter-routing-key": name,
         }
         if self.queue_kind is QueueKind.QUORUM:
-            return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments)  # type: ignore[arg-type]
-        return RabbitQueue(name, durable=True, arguments=arguments)  # type: ignore[arg-type]
+            return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments)
+        return RabbitQueue(name, durable=True, arguments=arguments)
 
     def dead_letter_queue(self, consumer: str) -> RabbitQueue:
         name = f"{self.queue_name(consumer)}.dlq"

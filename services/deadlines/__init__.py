@@ -1,0 +1,1 @@
+"""Deadlines: durable timers for answer and first-response deadlines, overdue alerts."""

@@ -1,0 +1,1 @@
+"""Routing: moderates appeals and decides which organisation must answer."""
