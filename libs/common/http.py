@@ -31,11 +31,20 @@ HTTP_SECONDS = Histogram("appeals_http_request_seconds", "HTTP request latency",
 class Problem(Exception):
     """An error the caller should understand; rendered as RFC 9457 problem+json."""
 
-    def __init__(self, status: int, detail: str, *, title: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.title = title or HTTPStatus(status).phrase
+        self.headers = headers
         self.extra = extra
 
 
@@ -55,7 +64,7 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.detail, title=exc.title, **exc.extra)
+        return problem_response(exc.status, exc.detail, title=exc.title, headers=exc.headers, **exc.extra)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

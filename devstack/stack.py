@@ -1,0 +1,164 @@
+"""Start the five services as real OS processes, plus local S3 (moto) and SMTP (aiosmtpd) when
+none is configured. Used by `make run` and by the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack.rabbit import ensure_rabbitmq
+
+SERVICES = ("routing", "deadlines", "notify", "media", "intake")
+DEFAULT_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready within {timeout:.0f}s")
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class LocalStack:
+    namespace: str
+    workdir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    s3_port: int = 9000
+    smtp: tuple[str, int] | None = None  # an SMTP server already running (tests pass theirs)
+    smtp_port: int = 1025
+    extra_env: dict[str, str] = field(default_factory=dict)
+    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def ephemeral(cls, namespace: str, workdir: Path, **kwargs: object) -> LocalStack:
+        """Free ports everywhere, so parallel runs never collide."""
+        ports = {name: free_port() for name in SERVICES}
+        return cls(namespace, workdir, ports=ports, s3_port=free_port(), smtp_port=free_port(), **kwargs)  # type: ignore[arg-type]
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return os.environ.get("MEDIA_S3_ENDPOINT") or f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        if self.smtp:
+            return self.smtp
+        return (
+            os.environ.get("NOTIFY_SMTP_HOST", "127.0.0.1"),
+            int(os.environ.get("NOTIFY_SMTP_PORT", self.smtp_port)),
+        )
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        logs = self.workdir / "log"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / f"{name}.log").open("ab") as log_file:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, *args],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+            )
+
+    def service_env(self) -> dict[str, str]:
+        smtp_host, smtp_port = self.smtp_address
+        env = {
+            "APPEALS_ENV": "dev",
+            "APPEALS_NAMESPACE": self.namespace,
+            "APPEALS_INTERNAL_TOKEN": self.internal_token,
+            "APPEALS_LOG_JSON": "true",
+            "MEDIA_S3_ENDPOINT": self.s3_endpoint,
+            "MEDIA_S3_ACCESS_KEY": os.environ.get("MEDIA_S3_ACCESS_KEY", "devstack"),
+            "MEDIA_S3_SECRET_KEY": os.environ.get("MEDIA_S3_SECRET_KEY", "devstack-secret"),
+            "NOTIFY_SMTP_HOST": smtp_host,
+            "NOTIFY_SMTP_PORT": str(smtp_port),
+            **{f"INTAKE_{name.upper()}_URL": self.url(name) for name in SERVICES if name != "intake"},
+            **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in self.ports.items()},
+        }
+        return {**env, **self.extra_env}
+
+    def start_infrastructure(self) -> None:
+        ensure_rabbitmq()
+        if "MEDIA_S3_ENDPOINT" not in os.environ:
+            self._spawn("s3", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)])
+            wait_until(lambda: _port_open(self.s3_port), 30, "local S3 (moto)")
+        if self.smtp is None and "NOTIFY_SMTP_HOST" not in os.environ:
+            mail_dir = self.workdir / "mail"
+            args = ["-m", "devstack.mailsink", "--host", "127.0.0.1", "--port", str(self.smtp_port)]
+            self._spawn("smtp", [*args, "--dir", str(mail_dir)])
+            wait_until(lambda: _port_open(self.smtp_port), 30, "local SMTP sink")
+
+    def start_service(self, name: str) -> None:
+        self._spawn(name, ["-m", f"services.{name}"], self.service_env())
+
+    def wait_ready(self, name: str, timeout: float = 60) -> None:
+        def check() -> bool:
+            process = self.processes[name]
+            if process.poll() is not None:
+                log = self.workdir / "log" / f"{name}.log"
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+            return _ready(self.url(name))
+
+        wait_until(check, timeout, name)
+
+    def start(self) -> None:
+        self.start_infrastructure()
+        for name in SERVICES:
+            self.start_service(name)
+        for name in SERVICES:
+            self.wait_ready(name)
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 25) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def stop(self) -> None:
+        # Gateway first (no new work), infrastructure last (in-flight work can finish).
+        for name in ("intake", *SERVICES[:-1], "smtp", "s3"):
+            self.stop_process(name)

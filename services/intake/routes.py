@@ -1,0 +1,133 @@
+"""The public API under /api/v1: parse, call a flow, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse
+
+from libs.common.auth import Role, issue_dev_token
+from libs.common.http import Problem
+from services.intake.flows import AppealFlows
+from services.intake.schemas import (
+    AppealCreate,
+    AppealCreated,
+    AppealPage,
+    AppealStatus,
+    AppealSummary,
+    AppealView,
+    DevToken,
+    DevTokenRequest,
+    MediaCreated,
+)
+from services.intake.security import CurrentPrincipal, can_see_contact, require_role
+from services.intake.settings import IntakeSettings
+from services.intake.upstream import Upstream
+
+# Multipart framing around the file itself; requests larger than this plus the limit are refused unread.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _correlation_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("correlation_id", ""))
+
+
+def appeals_router(flows: AppealFlows) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/appeals", tags=["appeals"])
+
+    @router.post("", status_code=201, response_model=AppealCreated)
+    async def submit(
+        body: AppealCreate,
+        principal: CurrentPrincipal,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> AppealCreated:
+        require_role(principal, Role.CITIZEN)
+        appeal, created = await flows.submit(principal, body, idempotency_key, _correlation_id())
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+        return AppealCreated(id=appeal["_id"], number=appeal["number"], status=appeal["status"])
+
+    @router.get("", response_model=AppealPage)
+    async def list_appeals(
+        principal: CurrentPrincipal,
+        status: AppealStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> AppealPage:
+        items, total = await flows.page(principal, status, limit, offset)
+        summaries = [AppealSummary.model_validate({**item, "id": item["_id"]}) for item in items]
+        return AppealPage(items=summaries, total=total, limit=limit, offset=offset)
+
+    @router.get("/{appeal_id}", response_model=AppealView)
+    async def get_appeal(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
+        appeal = await flows.visible(principal, appeal_id)
+        view: dict[str, Any] = {**appeal, "id": appeal["_id"]}
+        if not can_see_contact(principal, appeal):
+            view["contact"] = None
+        return AppealView.model_validate(view)
+
+    return router
+
+
+def media_router(flows: AppealFlows, upstream: Upstream, settings: IntakeSettings) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/media", tags=["media"])
+
+    @router.post("", status_code=201, response_model=MediaCreated)
+    async def upload(request: Request, file: UploadFile, principal: CurrentPrincipal) -> MediaCreated:
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > settings.max_upload_bytes + MULTIPART_OVERHEAD:
+            raise Problem(413, f"file too big: at most {settings.max_upload_bytes} bytes")
+        stored = await upstream.upload_media(
+            principal.sub,
+            file.filename or "upload",
+            file.content_type or "application/octet-stream",
+            file.file,
+        )
+        return MediaCreated.model_validate(stored)
+
+    @router.get("/{media_id}", status_code=307, response_class=RedirectResponse)
+    async def download(media_id: str, principal: CurrentPrincipal) -> RedirectResponse:
+        """Redirects to a short-lived signed link of the cleaned file, for those allowed to see it."""
+        meta = await upstream.media_metadata(media_id)
+        if meta is None or not await flows.media_visible(principal, media_id, meta.get("owner_id")):
+            raise Problem(404, f"file {media_id} not found")
+        return RedirectResponse(await upstream.media_link(media_id), status_code=307)
+
+    return router
+
+
+def public_router(upstream: Upstream) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["catalogue", "me"])
+
+    @router.get("/topics")
+    async def topics() -> list[dict[str, Any]]:
+        """The topics catalogue: code, name, category and answer deadline in calendar days."""
+        return await upstream.topics()
+
+    @router.get("/me/notifications")
+    async def my_notifications(
+        principal: CurrentPrincipal,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        return await upstream.feed(principal.sub, limit, offset)
+
+    return router
+
+
+def dev_router(settings: IntakeSettings) -> APIRouter:
+    """Mounted only in dev mode: tokens for any role, so a person can try every side of the API."""
+    router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
+
+    @router.post("/tokens", response_model=DevToken)
+    async def dev_token(body: DevTokenRequest) -> DevToken:
+        if body.role is Role.OPERATOR and not body.org_id:
+            raise Problem(422, "an operator token needs org_id")
+        key = settings.signing_key
+        assert key is not None  # the router exists only in dev mode
+        return DevToken(access_token=issue_dev_token(key, sub=body.sub, role=body.role, org_id=body.org_id))
+
+    return router

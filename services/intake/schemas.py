@@ -1,0 +1,148 @@
+"""The gateway's HTTP models and the appeal's statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from libs.common.auth import Role
+from libs.common.events import Location
+
+
+class AppealStatus(StrEnum):
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    ROUTED = "routed"
+    IN_WORK = "in_work"
+    CLARIFICATION_REQUESTED = "clarification_requested"
+    ANSWERED = "answered"
+    REREVIEW = "rereview"
+    CLOSED = "closed"
+
+
+class AppealKind(StrEnum):
+    COMPLAINT = "complaint"
+    PROPOSAL = "proposal"
+    GRATITUDE = "gratitude"
+    QUESTION = "question"
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    MOBILE = "mobile"
+    WIDGET = "widget"
+    SOCIAL = "social"
+
+
+class Contact(BaseModel):
+    email: EmailStr | None = None
+
+
+class PlaceIn(Location):
+    @model_validator(mode="after")
+    def _point_or_address(self) -> PlaceIn:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        if self.lat is None and not self.address:
+            raise ValueError("give a point (lat, lon) or an address")
+        return self
+
+
+class AppealCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    kind: AppealKind
+    topic: str = Field(min_length=1, max_length=100)
+    summary: str = Field(min_length=3, max_length=200)
+    description: str = Field(min_length=1, max_length=5000)
+    location: PlaceIn
+    media_ids: list[str] = Field(default_factory=list)
+    contact: Contact = Field(default_factory=Contact)
+    channel: Channel = Channel.WEB
+    lang: str = Field(default="ru", pattern="^(ru|en)$")
+
+
+class AppealCreated(BaseModel):
+    id: str
+    number: str
+    status: AppealStatus
+
+
+class Actor(BaseModel):
+    role: str
+    id: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    actor: Actor
+    action: str
+    status: AppealStatus
+    comment: str | None = None
+
+
+class OrganizationView(BaseModel):
+    id: str
+    name: str
+
+
+class AppealView(BaseModel):
+    id: str
+    number: str
+    kind: AppealKind
+    channel: Channel
+    topic: str
+    summary: str
+    description: str
+    location: Location
+    media_ids: list[str]
+    status: AppealStatus
+    organization: OrganizationView | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+    overdue_at: datetime | None = None
+    escalation_level: int = 0
+    rating: int | None = None
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineEntry]
+    contact: Contact | None = None
+
+
+class AppealSummary(BaseModel):
+    id: str
+    number: str
+    kind: AppealKind
+    topic: str
+    summary: str
+    status: AppealStatus
+    organization: OrganizationView | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+    created_at: datetime
+
+
+class AppealPage(BaseModel):
+    items: list[AppealSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class DevTokenRequest(BaseModel):
+    sub: str = Field(min_length=1, max_length=100)
+    role: Role = Role.CITIZEN
+    org_id: str | None = None
+
+
+class DevToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+class MediaCreated(BaseModel):
+    id: str
+    content_type: str
+    size: int
