@@ -1,0 +1,41 @@
+from typing import ClassVar
+
+import pytest
+from pydantic import ValidationError
+
+from libs.common.settings import ServiceSettings
+from services.intake.settings import IntakeSettings
+
+
+class DemoSettings(ServiceSettings):
+    service_name: ClassVar[str] = "demo"
+
+
+def test_service_prefix_beats_shared_prefix_beats_plain_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPEALS_ENV", "dev")
+    monkeypatch.setenv("MONGO_URL", "mongodb://plain")
+    monkeypatch.setenv("APPEALS_NAMESPACE", "shared")
+    monkeypatch.setenv("DEMO_NAMESPACE", "mine")
+    monkeypatch.setenv("APPEALS_HTTP_PORT", "9100")
+    settings = DemoSettings()
+    assert settings.mongo_url == "mongodb://plain"
+    assert settings.namespace == "mine"
+    assert settings.http_port == 9100
+    monkeypatch.setenv("DEMO_MONGO_URL", "mongodb://mine")
+    assert DemoSettings().mongo_url == "mongodb://mine"
+
+
+def test_default_secrets_are_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("APPEALS_ENV", raising=False)
+    with pytest.raises(ValidationError, match="internal_token"):
+        DemoSettings()
+    assert DemoSettings(internal_token="a-real-secret").internal_token.get_secret_value() == "a-real-secret"
+
+
+def test_gateway_in_production_needs_a_jwks_url_and_has_no_dev_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("APPEALS_ENV", raising=False)
+    with pytest.raises(ValidationError, match="JWKS"):
+        IntakeSettings(internal_token="s3cret")
+    settings = IntakeSettings(internal_token="s3cret", jwks_url="https://idp.example/jwks")
+    assert settings.signing_key is None
+    assert IntakeSettings(env="dev").signing_key
