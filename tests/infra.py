@@ -20,7 +20,9 @@ def docker_available() -> bool:
         return False
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1
+) -> T:
     """Poll until the probe returns something truthy; fail with a clear message after `timeout`."""
     deadline = time.monotonic() + timeout
     last: T | None = None

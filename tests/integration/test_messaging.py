@@ -25,7 +25,12 @@ async def start_consumer(rabbit_url: str, namespace: str, handler, max_attempts:
     broker = create_broker(rabbit_url, prefetch=8)
     topology = Topology(namespace)
     consumer = EventConsumer(
-        broker, topology, "svc", {EventType.APPEAL_REJECTED: handler}, max_attempts=max_attempts, retry_backoff_seconds=0.05
+        broker,
+        topology,
+        "svc",
+        {EventType.APPEAL_REJECTED: handler},
+        max_attempts=max_attempts,
+        retry_backoff_seconds=0.05,
     )
     await broker.connect()
     await consumer.declare()
@@ -67,7 +72,9 @@ async def test_transient_failure_is_retried_and_handled_once(rabbit_url: str, na
         await broker.stop()
 
 
-async def test_always_failing_handler_ends_in_dead_letter_queue_with_reason(rabbit_url: str, namespace: str) -> None:
+async def test_always_failing_handler_ends_in_dead_letter_queue_with_reason(
+    rabbit_url: str, namespace: str
+) -> None:
     attempts: list[int] = []
 
     async def broken(envelope: Envelope, payload: AppealRejectedV1) -> None:
@@ -93,7 +100,9 @@ async def test_always_failing_handler_ends_in_dead_letter_queue_with_reason(rabb
         await broker.stop()
 
 
-async def test_outbox_relay_publishes_pending_events_then_clears_them(rabbit_url: str, namespace: str) -> None:
+async def test_outbox_relay_publishes_pending_events_then_clears_them(
+    rabbit_url: str, namespace: str
+) -> None:
     received: list[str] = []
 
     async def record(envelope: Envelope, payload: AppealRejectedV1) -> None:
@@ -103,7 +112,9 @@ async def test_outbox_relay_publishes_pending_events_then_clears_them(rabbit_url
     try:
         db = open_store(None, namespace).db
         relay = OutboxRelay(db, ["things"], EventBus(broker, topology))
-        entry = outbox_entry(EventType.APPEAL_REJECTED, rejected("x"), source="t", subject="x", correlation_id="c")
+        entry = outbox_entry(
+            EventType.APPEAL_REJECTED, rejected("x"), source="t", subject="x", correlation_id="c"
+        )
         await db["things"].insert_one({"_id": "x", "state": "done", "outbox": [entry]})
         # As if the process had died before flushing: the sweep finds and publishes it.
         assert await relay.sweep() == 1

@@ -24,7 +24,9 @@ def test_round_trip_of_a_dev_token() -> None:
         issue_dev_token(KEY, sub="x", role=Role.CITIZEN, ttl=timedelta(seconds=-5)),
         issue_dev_token(KEY, sub="x", role=Role.OPERATOR),  # an operator without an organisation
         jwt.encode({"sub": "x", "role": "citizen"}, KEY, algorithm="HS256"),  # no exp/iss/aud
-        jwt.encode({"sub": "x", "role": "emperor", "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "exp": 9999999999}, KEY),
+        jwt.encode(
+            {"sub": "x", "role": "emperor", "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "exp": 9999999999}, KEY
+        ),
         "not-a-token",
     ],
 )

@@ -24,7 +24,9 @@ def build(handler_calls: list[object]) -> tuple[RabbitBroker, EventConsumer, lis
     async def on_rejected(envelope: Envelope, payload: AppealRejectedV1) -> None:
         handler_calls.append(payload)
 
-    consumer = EventConsumer(broker, topology, "svc", {EventType.APPEAL_REJECTED: on_rejected}, max_attempts=2)
+    consumer = EventConsumer(
+        broker, topology, "svc", {EventType.APPEAL_REJECTED: on_rejected}, max_attempts=2
+    )
 
     dlq = RabbitQueue(consumer.dead_letter_queue.name, routing_key=consumer.queue.name)
 

@@ -19,7 +19,9 @@ def rejected() -> AppealRejectedV1:
 
 
 def test_envelope_carries_cloudevents_attributes_and_round_trips() -> None:
-    envelope = new_event(EventType.APPEAL_REJECTED, rejected(), source="routing", subject="a1", correlation_id="c1")
+    envelope = new_event(
+        EventType.APPEAL_REJECTED, rejected(), source="routing", subject="a1", correlation_id="c1"
+    )
     assert envelope.specversion == "1.0"
     assert (envelope.type, envelope.source, envelope.subject, envelope.dataversion) == (
         "appeal.rejected",

@@ -20,7 +20,10 @@ async def test_in_memory_store_offers_the_async_api_subset() -> None:
     )
     assert updated["n"] == 2
     assert [doc["_id"] async for doc in items.find({}).sort("n", -1)] == [2, 1]
-    assert await items.find({"n": {"$gt": 1}}).to_list(None) == [{"_id": 1, "key": "a", "n": 2}, {"_id": 2, "n": 5}]
+    assert await items.find({"n": {"$gt": 1}}).to_list(None) == [
+        {"_id": 1, "key": "a", "n": 2},
+        {"_id": 2, "n": 5},
+    ]
     assert await items.count_documents({"key": "a"}) == 1
 
 
