@@ -45,5 +45,5 @@ def test_unknown_version_and_bad_data_are_poison() -> None:
     envelope = new_event(EventType.APPEAL_REJECTED, rejected(), source="t", subject="a1", correlation_id="c")
     with pytest.raises(PoisonMessage, match="unknown event type/version"):
         decode_payload(envelope.model_copy(update={"dataversion": 99}))
-    with pytest.raises(PoisonMessage, match="invalid appeal.rejected"):
+    with pytest.raises(PoisonMessage, match=r"invalid appeal\.rejected"):
         decode_payload(envelope.model_copy(update={"data": {"appeal_id": "a1"}}))
