@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 
-from libs.common.http import CorrelationMiddleware, install_problem_handlers, ops_router
+from libs.common.http import CorrelationMiddleware, ReadyCheck, install_problem_handlers, ops_router
 from libs.common.logging import configure_logging, get_logger
 from libs.common.messaging import EventBus, EventConsumer, Handler, create_broker
 from libs.common.outbox import OutboxRelay
@@ -41,6 +41,7 @@ class ServiceRuntime:
         self._shutdown: list[Hook] = []
         self._loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._ready_checks: dict[str, ReadyCheck] = {"broker": self.broker_ready, "store": self.store.ping}
 
     def consume(self, handlers: Mapping[str, Handler]) -> None:
         self.consumer = EventConsumer(
@@ -54,6 +55,10 @@ class ServiceRuntime:
 
     def on_startup(self, hook: Hook) -> None:
         self._startup.append(hook)
+
+    def ready_check(self, name: str, check: ReadyCheck) -> None:
+        """Another dependency `/ready` must see answering (e.g. the object store)."""
+        self._ready_checks[name] = check
 
     def on_shutdown(self, hook: Hook) -> None:
         self._shutdown.append(hook)
@@ -99,7 +104,7 @@ class ServiceRuntime:
         app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
         install_problem_handlers(app)
         app.add_middleware(CorrelationMiddleware)
-        app.include_router(ops_router({"broker": self.broker_ready, "store": self.store.ping}))
+        app.include_router(ops_router(self._ready_checks))
         for router in routers:
             app.include_router(router)
         app.state.runtime = self

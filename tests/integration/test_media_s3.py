@@ -105,7 +105,8 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["detail"]
+    assert body["status"] == status
+    assert body["detail"]
     return body
 
 
@@ -115,7 +116,8 @@ async def test_jpeg_is_stored_without_gps_and_served_through_a_signed_link(media
     assert response.status_code == 201, response.text
     created = response.json()
     assert set(created) == {"id", "content_type", "size", "sha256", "width", "height"}
-    assert created["content_type"] == "image/jpeg" and (created["width"], created["height"]) == (48, 32)
+    assert created["content_type"] == "image/jpeg"
+    assert (created["width"], created["height"]) == (48, 32)
 
     link = await media.client.get(f"/internal/media/{created['id']}/link")
     assert link.status_code == 200, link.text
@@ -128,8 +130,10 @@ async def test_jpeg_is_stored_without_gps_and_served_through_a_signed_link(media
     assert len(fetched.content) == created["size"]
     with Image.open(io.BytesIO(fetched.content)) as image:
         image.load()
-        assert image.format == "JPEG" and image.size == (48, 32)
-        assert len(image.getexif()) == 0 and "exif" not in image.info
+        assert image.format == "JPEG"
+        assert image.size == (48, 32)
+        assert len(image.getexif()) == 0
+        assert "exif" not in image.info
     assert b"PhoneMaker" not in fetched.content
     assert unsigned.status_code == 403  # the object itself is private
 
@@ -141,8 +145,10 @@ async def test_metadata_describes_the_upload(media: Media) -> None:
 
     assert response.status_code == 200
     body = response.json()
-    assert body["owner_id"] == "citizen-7" and body["appeal_id"] is None
-    assert body["sha256"] == created["sha256"] and body["size"] == created["size"]
+    assert body["owner_id"] == "citizen-7"
+    assert body["appeal_id"] is None
+    assert body["sha256"] == created["sha256"]
+    assert body["size"] == created["size"]
     assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
 
 
@@ -164,6 +170,31 @@ async def test_too_big_upload_is_refused(media: Media, size: int) -> None:
     body = problem(await upload(media, os.urandom(size)), 413)
 
     assert str(LIMIT) in body["detail"]
+
+
+async def test_too_big_chunked_upload_is_cut_off_while_streaming(media: Media) -> None:
+    boundary = "media-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    sent: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:  # no Content-Length: the size is unknown upfront
+        yield head
+        for _ in range(64):
+            sent.append(1)
+            yield b"\xff" * (64 * 1024)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await media.client.post(
+        "/internal/media",
+        content=body(),
+        headers={"X-Owner-Id": "u", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+    problem(response, 413)
+    assert len(sent) < 64  # reading stopped at the limit instead of taking all 4 MiB
 
 
 async def test_content_decides_the_type_not_the_name(media: Media) -> None:
@@ -210,3 +241,20 @@ async def test_submitted_appeal_claims_its_media_through_the_broker(media: Media
 
     await eventually(claimed, timeout=15)
     assert (await media.client.get(f"/internal/media/{theirs}")).json()["appeal_id"] is None
+
+
+async def test_ready_reports_the_object_store(s3_endpoint: str, rabbit_url: str) -> None:
+    settings = MediaSettings(
+        env="dev",
+        namespace=f"test-{uuid.uuid4().hex[:8]}",
+        rabbit_url=rabbit_url,
+        s3_endpoint=s3_endpoint,
+        s3_access_key="test",
+        s3_secret_key="test",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://media") as client:
+            ready = (await client.get("/ready")).json()
+    assert ready["checks"] == {"broker": True, "store": True, "object_store": True}

@@ -146,13 +146,15 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    defined: dict[str, dict[str, Any]] = compose["services"]
+    return defined
 
 
 @pytest.fixture(scope="module")
 def resolved(compose: dict[str, Any]) -> dict[str, Any]:
     """The compose document as `docker compose` sees it with the values of .env.example."""
-    return interpolate(compose, read_env_example())
+    document: dict[str, Any] = interpolate(compose, read_env_example())
+    return document
 
 
 # --- compose: structure ------------------------------------------------------------------------------
@@ -245,6 +247,7 @@ def test_media_uses_minio_and_notify_uses_mailpit(services: dict[str, Any]) -> N
     media, notify = environment(services["media"]), environment(services["notify"])
     minio = environment(services["minio"])
     assert media["MEDIA_S3_ENDPOINT"] == "http://minio:9000"
+    assert media["MEDIA_S3_PUBLIC_ENDPOINT"], "presigned links must name an address browsers reach"
     assert media["MEDIA_S3_ACCESS_KEY"] == minio["MINIO_ROOT_USER"] == "${MINIO_ROOT_USER:?}"
     assert media["MEDIA_S3_SECRET_KEY"] == minio["MINIO_ROOT_PASSWORD"] == "${MINIO_ROOT_PASSWORD:?}"
     assert "minio" in services["media"]["depends_on"]
@@ -433,7 +436,8 @@ def docker_compose(*arguments: str, env_file: Path) -> subprocess.CompletedProce
         pytest.skip("the docker CLI is not on PATH: `docker compose config` not run")
     probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
-        pytest.skip(f"the docker CLI has no compose plugin: {(probe.stderr or probe.stdout).strip()}")
+        reason = (probe.stderr or probe.stdout).strip().splitlines()
+        pytest.skip(f"the docker CLI has no compose plugin ({reason[0] if reason else probe.returncode})")
     # Only the env file decides: variables from the caller's shell would hide a missing one.
     names = {name for text in strings(load_compose()) for name, _ in references(text)}
     env = {key: value for key, value in os.environ.items() if key not in names}

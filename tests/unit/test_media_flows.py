@@ -33,6 +33,9 @@ class FakeObjects:
     async def presigned_get(self, key: str, ttl: timedelta) -> str:
         return f"http://objects.test/{key}?expires={int(ttl.total_seconds())}"
 
+    async def ping(self) -> bool:
+        return True
+
 
 def png() -> bytes:
     out = io.BytesIO()
@@ -72,13 +75,18 @@ def flows(objects: FakeObjects, clock: ManualClock) -> MediaFlows:
     return MediaFlows(store.db, objects, MediaSettings(env="dev"), clock)
 
 
-async def test_upload_stores_the_cleaned_object_and_its_record(flows: MediaFlows, objects: FakeObjects) -> None:
+async def test_upload_stores_the_cleaned_object_and_its_record(
+    flows: MediaFlows, objects: FakeObjects
+) -> None:
     doc = await flows.upload("user-1", png())
 
     data, content_type = objects.objects[doc.object_key]
-    assert content_type == "image/png" and len(data) == doc.size
+    assert content_type == "image/png"
+    assert len(data) == doc.size
     stored = await flows.get(doc.id)
-    assert stored is not None and stored.owner_id == "user-1" and stored.appeal_id is None
+    assert stored is not None
+    assert stored.owner_id == "user-1"
+    assert stored.appeal_id is None
     assert (stored.width, stored.height) == (4, 3)
 
 
@@ -94,7 +102,9 @@ async def test_link_is_signed_for_the_configured_ttl(flows: MediaFlows) -> None:
 
     link = await flows.link(doc.id)
 
-    assert link is not None and link.expires_in == 300 and link.url.endswith("expires=300")
+    assert link is not None
+    assert link.expires_in == 300
+    assert link.url.endswith("expires=300")
     assert await flows.link("missing") is None
 
 
@@ -108,8 +118,10 @@ async def test_submitted_appeal_claims_only_the_authors_media_once(flows: MediaF
     assert await flows.attach_to_appeal(submitted("author", ids, appeal_id="appeal-2")) == 0
 
     claimed, untouched = await flows.get(mine.id), await flows.get(theirs.id)
-    assert claimed is not None and claimed.appeal_id == "appeal-1"
-    assert untouched is not None and untouched.appeal_id is None
+    assert claimed is not None
+    assert claimed.appeal_id == "appeal-1"
+    assert untouched is not None
+    assert untouched.appeal_id is None
 
 
 async def test_orphan_sweep_removes_only_old_unclaimed_media(
@@ -123,5 +135,7 @@ async def test_orphan_sweep_removes_only_old_unclaimed_media(
 
     assert await flows.sweep_orphans(timedelta(hours=24)) == 1
 
-    assert await flows.get(old_orphan.id) is None and old_orphan.object_key not in objects.objects
-    assert await flows.get(old_claimed.id) is not None and await flows.get(fresh.id) is not None
+    assert await flows.get(old_orphan.id) is None
+    assert old_orphan.object_key not in objects.objects
+    assert await flows.get(old_claimed.id) is not None
+    assert await flows.get(fresh.id) is not None

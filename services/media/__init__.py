@@ -1,0 +1,1 @@
+"""Media service: validates, cleans and stores photos/documents; hands out short-lived links."""

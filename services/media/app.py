@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from libs.common.clock import Clock, system_clock
+from libs.common.runtime import ServiceRuntime
+from services.media.flows import MediaFlows
+from services.media.handlers import handlers
+from services.media.routes import internal_router
+from services.media.scheduled import orphan_sweeper
+from services.media.settings import MediaSettings
+from services.media.storage import ObjectStore, S3ObjectStore
+
+
+def create_app(
+    settings: MediaSettings, clock: Clock = system_clock, objects: ObjectStore | None = None
+) -> FastAPI:
+    runtime = ServiceRuntime(settings)
+    objects = objects or S3ObjectStore(settings)
+    flows = MediaFlows(runtime.db, objects, settings, clock)
+    runtime.consume(handlers(flows))
+    runtime.on_startup(flows.ensure_indexes)
+    runtime.on_startup(objects.ensure_bucket)
+    runtime.ready_check("object_store", objects.ping)
+    if settings.orphan_retention_hours is not None:
+        retention = timedelta(hours=settings.orphan_retention_hours)
+        runtime.background(orphan_sweeper(flows, retention, settings.orphan_sweep_seconds))
+    return runtime.create_app(
+        internal_router(flows, settings),
+        title="Media service",
+        description="Validates, cleans (EXIF) and stores photos and documents; signs short-lived links.",
+    )
