@@ -33,7 +33,9 @@ def ensure_rabbitmq(url: str | None = None, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if reachable(host, port):
-            subprocess.run(["rabbitmqctl", "await_startup"], check=False, capture_output=True, timeout=timeout)
+            subprocess.run(
+                ["rabbitmqctl", "await_startup"], check=False, capture_output=True, timeout=timeout
+            )
             print("RabbitMQ is up.", flush=True)
             return
         time.sleep(0.5)

@@ -15,16 +15,50 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class EventType(StrEnum):
+    # Facts about the appeal, published by intake (the owner of its status).
     APPEAL_SUBMITTED = "appeal.submitted"
+    APPEAL_TAKEN = "appeal.taken"
+    APPEAL_CLARIFICATION_REQUESTED = "appeal.clarification_requested"
+    APPEAL_CLARIFIED = "appeal.clarified"
+    APPEAL_ANSWERED = "appeal.answered"
+    APPEAL_RATED = "appeal.rated"
+    APPEAL_REREVIEW_REQUESTED = "appeal.rereview_requested"
+    APPEAL_CLOSED = "appeal.closed"
+    # Requests from intake that routing decides on.
+    APPEAL_REASSIGN_REQUESTED = "appeal.reassign_requested"
+    APPEAL_ESCALATION_REQUESTED = "appeal.escalation_requested"
+    # Decisions of routing.
     APPEAL_ROUTED = "appeal.routed"
     APPEAL_REJECTED = "appeal.rejected"
+    # Deadlines.
+    DEADLINE_EXTENSION_REQUESTED = "deadline.extension_requested"
     DEADLINE_ARMED = "deadline.armed"
+    DEADLINE_WARNING = "deadline.warning"
     DEADLINE_OVERDUE = "deadline.overdue"
+    RATING_WINDOW_ENDED = "deadline.rating_window_ended"
 
 
 class TimerKind(StrEnum):
     ANSWER = "answer"
     FIRST_RESPONSE = "first_response"
+    RATING_WINDOW = "rating_window"
+
+
+class RoutingReason(StrEnum):
+    INITIAL = "initial"
+    REASSIGNMENT = "reassignment"
+    ESCALATION = "escalation"
+
+
+class EscalationReason(StrEnum):
+    CITIZEN = "citizen"
+    LOW_RATING_AFTER_REREVIEW = "low_rating_after_rereview"
+    POLICY = "policy"
+
+
+class ClosedReason(StrEnum):
+    RATED = "rated"
+    RATING_WINDOW_ENDED = "rating_window_ended"
 
 
 class Envelope(BaseModel):
@@ -55,6 +89,15 @@ class OrganizationRef(BaseModel):
     name: str
 
 
+class SourcePost(BaseModel):
+    """Where a monitoring connector found a social-network post that became this appeal."""
+
+    network: str
+    url: str
+    author_handle: str
+    found_at: datetime
+
+
 class AppealSubmittedV1(BaseModel):
     appeal_id: str
     number: str
@@ -70,6 +113,7 @@ class AppealSubmittedV1(BaseModel):
     contact_email: str | None = None
     lang: str = "ru"
     submitted_at: datetime
+    source_post: SourcePost | None = None
 
 
 class AppealRoutedV1(BaseModel):
@@ -83,6 +127,9 @@ class AppealRoutedV1(BaseModel):
     timezone: str = "UTC"
     channel: str = "web"
     routed_at: datetime
+    reason: RoutingReason = RoutingReason.INITIAL
+    escalation_level: int = 0
+    previous_organization: OrganizationRef | None = None
 
 
 class AppealRejectedV1(BaseModel):
@@ -100,6 +147,7 @@ class DeadlineArmedV1(BaseModel):
     due_at: datetime
     organization: OrganizationRef
     armed_at: datetime
+    timezone: str = "UTC"  # the organisation's: show due dates in it
 
 
 class DeadlineOverdueV1(BaseModel):
@@ -111,12 +159,98 @@ class DeadlineOverdueV1(BaseModel):
     overdue_at: datetime
 
 
+class AppealFact(BaseModel):
+    """What every lifecycle event of an appeal carries."""
+
+    appeal_id: str
+    number: str
+    organization: OrganizationRef | None = None
+    at: datetime
+
+
+class AppealTakenV1(AppealFact):
+    operator_id: str
+
+
+class ClarificationRequestedV1(AppealFact):
+    operator_id: str
+    question: str
+
+
+class AppealClarifiedV1(AppealFact):
+    pass
+
+
+class AppealAnsweredV1(AppealFact):
+    operator_id: str
+    text: str
+    media_ids: list[str] = []
+    round: int = 0  # 0: the first answer; n: after the n-th re-review
+
+
+class AppealRatedV1(AppealFact):
+    score: int = Field(ge=1, le=5)
+    round: int = 0
+
+
+class RereviewRequestedV1(AppealFact):
+    round: int = 1
+
+
+class AppealClosedV1(AppealFact):
+    reason: ClosedReason
+
+
+class ReassignRequestedV1(AppealFact):
+    operator_id: str
+    reason: str
+
+
+class EscalationRequestedV1(AppealFact):
+    reason: EscalationReason
+    escalation_level: int = 0  # the level before the escalation
+
+
+class DeadlineExtensionRequestedV1(AppealFact):
+    operator_id: str
+    days: int = Field(ge=1)
+    reason: str
+
+
+class DeadlineWarningV1(BaseModel):
+    appeal_id: str
+    number: str
+    timer: TimerKind
+    due_at: datetime
+    organization: OrganizationRef
+    remaining_hours: int
+
+
+class RatingWindowEndedV1(BaseModel):
+    appeal_id: str
+    number: str
+    organization: OrganizationRef
+    ended_at: datetime
+
+
 PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
     (EventType.APPEAL_SUBMITTED, 1): AppealSubmittedV1,
     (EventType.APPEAL_ROUTED, 1): AppealRoutedV1,
     (EventType.APPEAL_REJECTED, 1): AppealRejectedV1,
     (EventType.DEADLINE_ARMED, 1): DeadlineArmedV1,
     (EventType.DEADLINE_OVERDUE, 1): DeadlineOverdueV1,
+    (EventType.APPEAL_TAKEN, 1): AppealTakenV1,
+    (EventType.APPEAL_CLARIFICATION_REQUESTED, 1): ClarificationRequestedV1,
+    (EventType.APPEAL_CLARIFIED, 1): AppealClarifiedV1,
+    (EventType.APPEAL_ANSWERED, 1): AppealAnsweredV1,
+    (EventType.APPEAL_RATED, 1): AppealRatedV1,
+    (EventType.APPEAL_REREVIEW_REQUESTED, 1): RereviewRequestedV1,
+    (EventType.APPEAL_CLOSED, 1): AppealClosedV1,
+    (EventType.APPEAL_REASSIGN_REQUESTED, 1): ReassignRequestedV1,
+    (EventType.APPEAL_ESCALATION_REQUESTED, 1): EscalationRequestedV1,
+    (EventType.DEADLINE_EXTENSION_REQUESTED, 1): DeadlineExtensionRequestedV1,
+    (EventType.DEADLINE_WARNING, 1): DeadlineWarningV1,
+    (EventType.RATING_WINDOW_ENDED, 1): RatingWindowEndedV1,
 }
 
 

@@ -57,6 +57,7 @@ class DeadlineFlows:
             due_at=due_at,
             organization=routed.organization,
             armed_at=now,
+            timezone=routed.timezone,
         )
         timer_id = f"{routed.appeal_id}:{kind}"
         try:

@@ -89,7 +89,9 @@ def submitted(appeal_id: str = "a1", email: str | None = "citizen@example.org", 
         lang=lang,
         submitted_at=NOW,
     )
-    return new_event(EventType.APPEAL_SUBMITTED, payload, source="intake", subject=appeal_id, correlation_id="c1")
+    return new_event(
+        EventType.APPEAL_SUBMITTED, payload, source="intake", subject=appeal_id, correlation_id="c1"
+    )
 
 
 def armed(appeal_id: str = "a1", timer: TimerKind = TimerKind.ANSWER) -> Envelope:
@@ -101,14 +103,18 @@ def armed(appeal_id: str = "a1", timer: TimerKind = TimerKind.ANSWER) -> Envelop
         organization=OrganizationRef(id="org-1", name="ГБУ «Жилищник»"),
         armed_at=NOW,
     )
-    return new_event(EventType.DEADLINE_ARMED, payload, source="deadlines", subject=appeal_id, correlation_id="c1")
+    return new_event(
+        EventType.DEADLINE_ARMED, payload, source="deadlines", subject=appeal_id, correlation_id="c1"
+    )
 
 
 def rejected(appeal_id: str = "a1") -> Envelope:
     payload = AppealRejectedV1(
         appeal_id=appeal_id, number="2026-000123", reason_code="spam", reason="реклама", rejected_at=NOW
     )
-    return new_event(EventType.APPEAL_REJECTED, payload, source="routing", subject=appeal_id, correlation_id="c1")
+    return new_event(
+        EventType.APPEAL_REJECTED, payload, source="routing", subject=appeal_id, correlation_id="c1"
+    )
 
 
 async def test_registered_goes_to_feed_and_email(notify: Notify) -> None:

@@ -51,7 +51,16 @@ async def test_feed_is_newest_first_with_counts(api: tuple[httpx.AsyncClient, Da
     page = response.json()
     assert [item["id"] for item in page["items"]] == ["n2", "n1", "n0"]
     assert page["total"] == 3 and page["unread"] == 3
-    assert set(page["items"][0]) == {"id", "appeal_id", "number", "kind", "title", "body", "created_at", "read"}
+    assert set(page["items"][0]) == {
+        "id",
+        "appeal_id",
+        "number",
+        "kind",
+        "title",
+        "body",
+        "created_at",
+        "read",
+    }
 
 
 async def test_feed_pages(api: tuple[httpx.AsyncClient, Database]) -> None:
@@ -82,11 +91,17 @@ async def test_only_the_owner_can_mark_read(api: tuple[httpx.AsyncClient, Databa
 
 async def test_empty_feed(api: tuple[httpx.AsyncClient, Database]) -> None:
     client, _ = api
-    assert (await client.get("/internal/feed/nobody", headers=AUTH)).json() == {"items": [], "total": 0, "unread": 0}
+    assert (await client.get("/internal/feed/nobody", headers=AUTH)).json() == {
+        "items": [],
+        "total": 0,
+        "unread": 0,
+    }
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Internal-Token": "wrong"}])
-async def test_internal_token_required(api: tuple[httpx.AsyncClient, Database], headers: dict[str, str]) -> None:
+async def test_internal_token_required(
+    api: tuple[httpx.AsyncClient, Database], headers: dict[str, str]
+) -> None:
     client, _ = api
     assert (await client.get("/internal/feed/u1", headers=headers)).status_code == 401
     assert (await client.post("/internal/feed/u1/n1/read", headers=headers)).status_code == 401

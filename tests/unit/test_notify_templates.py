@@ -57,7 +57,11 @@ def test_language_falls_back_to_russian(given: str, picked: str) -> None:
 
 def test_rejected_text() -> None:
     payload = AppealRejectedV1(
-        appeal_id="a1", number="2026-000123", reason_code="abuse", reason="нецензурная лексика", rejected_at=NOW
+        appeal_id="a1",
+        number="2026-000123",
+        reason_code="abuse",
+        reason="нецензурная лексика",
+        rejected_at=NOW,
     )
     note = service.rejected(recipient(), payload, event_id="e2", now=NOW)
     assert note.body == "Обращение № 2026-000123 отклонено: нецензурная лексика"
@@ -86,7 +90,9 @@ def test_line_breaks_never_reach_the_subject() -> None:
     note = service.registered(recipient(), armed(), event_id="e1", now=NOW)
     sneaky = service.rejected(
         recipient(),
-        AppealRejectedV1(appeal_id="a1", number="1\r\nBcc: x@evil", reason_code="r", reason="r", rejected_at=NOW),
+        AppealRejectedV1(
+            appeal_id="a1", number="1\r\nBcc: x@evil", reason_code="r", reason="r", rejected_at=NOW
+        ),
         event_id="e2",
         now=NOW,
     )
@@ -108,6 +114,7 @@ def test_message_is_multipart_text_and_html() -> None:
     assert message["Subject"] == note.title
     assert message["To"] == "citizen@example.org"
     assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Content-Language"] == "ru"
 
 
 @pytest.mark.parametrize("bad", ["", "no-domain", "a@b.org, c@d.org", "a@b.org\nBcc: c@d.org", "<a@b.org>"])
