@@ -12,7 +12,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 
 # Dependencies first, in their own layer: it is rebuilt only when pyproject.toml or constraints.txt change.
-COPY pyproject.toml constraints.txt ./
+COPY pyproject.toml constraints.txt LICENSE ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && pip install -c constraints.txt -r /tmp/requirements.txt
