@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
+
+from tests.infra import docker_available
 
 
 def _free_port() -> int:
@@ -30,9 +34,27 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
     raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
 
 
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str = "test"
+    secret_key: str = "test"
+
+
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server (stands in for MinIO) as a subprocess: yields its http:// endpoint."""
+def s3() -> Iterator[S3Server]:
+    """An S3 server: MEDIA_S3_* from the environment, else MinIO through testcontainers when a
+    Docker engine answers, else moto's S3 server as a subprocess on loopback."""
+    if endpoint := os.environ.get("MEDIA_S3_ENDPOINT"):
+        yield S3Server(endpoint, os.environ["MEDIA_S3_ACCESS_KEY"], os.environ["MEDIA_S3_SECRET_KEY"])
+        return
+    if docker_available():
+        from testcontainers.community.minio import MinioContainer
+
+        with MinioContainer() as minio:
+            config = minio.get_config()
+            yield S3Server(f"http://{config['endpoint']}", config["access_key"], config["secret_key"])
+        return
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -41,7 +63,7 @@ def s3_endpoint() -> Iterator[str]:
     )
     try:
         _wait_for_port(port, process, timeout=30.0)
-        yield f"http://127.0.0.1:{port}"
+        yield S3Server(f"http://127.0.0.1:{port}")
     finally:
         process.terminate()
         try:

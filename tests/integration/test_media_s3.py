@@ -22,6 +22,7 @@ from libs.common.topology import Topology
 from services.media.app import create_app
 from services.media.settings import MediaSettings
 from tests.infra import eventually
+from tests.integration.conftest import S3Server
 
 pytestmark = pytest.mark.integration
 
@@ -64,15 +65,15 @@ async def drop_broker_names(rabbit_url: str, namespace: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def media(s3_endpoint: str, rabbit_url: str, mongo_url: str | None) -> AsyncIterator[Media]:
+async def media(s3: S3Server, rabbit_url: str, mongo_url: str | None) -> AsyncIterator[Media]:
     settings = MediaSettings(
         env="dev",
         namespace=f"test-{uuid.uuid4().hex[:8]}",
         rabbit_url=rabbit_url,
         mongo_url=mongo_url,
-        s3_endpoint=s3_endpoint,
-        s3_access_key="test",
-        s3_secret_key="test",
+        s3_endpoint=s3.endpoint,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
         internal_token=TOKEN,
         max_upload_bytes=LIMIT,
     )
@@ -243,14 +244,14 @@ async def test_submitted_appeal_claims_its_media_through_the_broker(media: Media
     assert (await media.client.get(f"/internal/media/{theirs}")).json()["appeal_id"] is None
 
 
-async def test_ready_reports_the_object_store(s3_endpoint: str, rabbit_url: str) -> None:
+async def test_ready_reports_the_object_store(s3: S3Server, rabbit_url: str) -> None:
     settings = MediaSettings(
         env="dev",
         namespace=f"test-{uuid.uuid4().hex[:8]}",
         rabbit_url=rabbit_url,
-        s3_endpoint=s3_endpoint,
-        s3_access_key="test",
-        s3_secret_key="test",
+        s3_endpoint=s3.endpoint,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
