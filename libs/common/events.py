@@ -124,6 +124,8 @@ class AppealRoutedV1(BaseModel):
     rule: str
     answer_sla_days: int
     first_response_sla_hours: int | None = None
+    # Set only for dev/demo topics: the answer deadline in minutes, instead of calendar days.
+    answer_sla_minutes: int | None = None
     timezone: str = "UTC"
     channel: str = "web"
     routed_at: datetime

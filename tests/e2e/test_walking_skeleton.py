@@ -4,59 +4,17 @@ with moto's S3 server and a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
-from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
 from devstack.mailsink import MailSink
-from devstack.stack import LocalStack, free_port
+from tests.e2e.conftest import bearer, photo
 from tests.infra import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def mail() -> Iterator[MailSink]:
-    with MailSink("127.0.0.1", free_port()) as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
-def stack(mail: MailSink, tmp_path_factory: pytest.TempPathFactory, rabbit_url: str) -> Iterator[LocalStack]:
-    import uuid
-
-    workdir: Path = tmp_path_factory.mktemp("stack")
-    stack = LocalStack.ephemeral(f"e2e-{uuid.uuid4().hex[:8]}", workdir, smtp=(mail.host, mail.port))
-    stack.extra_env["RABBIT_URL"] = rabbit_url
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture
-async def gateway(stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=15) as client:
-        yield client
-
-
-async def bearer(
-    client: httpx.AsyncClient, sub: str, role: str = "citizen", org_id: str | None = None
-) -> dict:
-    response = await client.post("/api/v1/dev/tokens", json={"sub": sub, "role": role, "org_id": org_id})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def photo() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (320, 240), (200, 30, 30)).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 async def test_appeal_travels_through_all_services(gateway: httpx.AsyncClient, mail: MailSink) -> None:
