@@ -124,6 +124,42 @@ class CorrelationMiddleware:
                 HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+class BodyLimitMiddleware:
+    """Refuses request bodies over a limit (413), by declared length or while they stream in."""
+
+    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.limits = limits or {}
+
+    def limit_for(self, path: str) -> int:
+        return next(
+            (limit for prefix, limit in self.limits.items() if path.startswith(prefix)), self.default_limit
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = problem_response(413, f"request body too large: at most {limit} bytes")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise Problem(413, f"request body too large: at most {limit} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 

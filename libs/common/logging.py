@@ -41,6 +41,10 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
+def current_correlation_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("correlation_id") or new_correlation_id())
+
+
 def current_context() -> dict[str, str]:
     """The correlation_id / appeal_id bound right now, to carry in message headers."""
     bound = structlog.contextvars.get_contextvars()

@@ -4,10 +4,16 @@ from fastapi import FastAPI
 
 from libs.common.auth import TokenVerifier
 from libs.common.clock import Clock, system_clock
+from libs.common.http import BodyLimitMiddleware
 from libs.common.runtime import ServiceRuntime
+from services.intake.action_routes import action_router
+from services.intake.actions import AppealWriter
 from services.intake.flows import APPEALS, AppealFlows
 from services.intake.handlers import handlers
-from services.intake.routes import appeals_router, dev_router, media_router, public_router
+from services.intake.incident_routes import incident_router
+from services.intake.open311 import install_open311_errors, open311_router
+from services.intake.ratelimit import SubmitRateLimit
+from services.intake.routes import MULTIPART_OVERHEAD, appeals_router, dev_router, media_router, public_router
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream
 
@@ -22,13 +28,29 @@ def create_app(settings: IntakeSettings, clock: Clock = system_clock) -> FastAPI
     runtime = ServiceRuntime(settings, outbox_collections=(APPEALS,))
     upstream = Upstream(settings)
     flows = AppealFlows(runtime.db, runtime.relay, clock, upstream, settings.max_media_per_appeal)
-    runtime.consume(handlers(flows))
+    writer = AppealWriter(runtime.db, runtime.relay, clock)
+    limiter = SubmitRateLimit(runtime.db, clock, settings.submit_rate_per_minute)
+    runtime.consume(handlers(writer))
     runtime.on_startup(flows.ensure_indexes)
+    runtime.on_startup(limiter.ensure_indexes)
     runtime.on_shutdown(upstream.close)
-    routers = [appeals_router(flows), media_router(flows, upstream, settings), public_router(upstream)]
+    routers = [
+        appeals_router(flows, limiter),
+        action_router(writer, flows),
+        incident_router(flows),
+        media_router(flows, upstream, settings),
+        public_router(upstream),
+        open311_router(flows, upstream, runtime.db, settings),
+    ]
     if settings.is_dev:
         routers.append(dev_router(settings))
     app = runtime.create_app(*routers, title="Citizen appeals API", description=DESCRIPTION)
+    install_open311_errors(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_json_bytes,
+        limits={"/api/v1/media": settings.max_upload_bytes + MULTIPART_OVERHEAD},
+    )
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

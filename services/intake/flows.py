@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -10,21 +11,14 @@ from pymongo.errors import DuplicateKeyError
 
 from libs.common.auth import Principal, Role
 from libs.common.clock import Clock
-from libs.common.events import AppealSubmittedV1, Envelope, EventType
+from libs.common.events import AppealSubmittedV1, EventType, SourcePost
 from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Database, Document
-from services.intake.schemas import AppealCreate, AppealStatus
+from services.intake.schemas import AppealCreate, AppealStatus, QueueFilter
 from services.intake.security import can_see
-from services.intake.service import (
-    Action,
-    IllegalTransition,
-    appeal_number,
-    next_status,
-    request_fingerprint,
-    timeline_entry,
-)
+from services.intake.service import OPEN, Action, appeal_number, request_fingerprint, timeline_entry
 from services.intake.upstream import Upstream
 
 log = get_logger(__name__)
@@ -32,6 +26,7 @@ log = get_logger(__name__)
 APPEALS = "appeals"
 COUNTERS = "counters"
 SYSTEM = "system"
+SUBMITTED_FIELDS = ("kind", "channel", "topic", "summary", "description", "location", "media_ids", "lang")
 
 
 class AppealFlows:
@@ -59,38 +54,46 @@ class AppealFlows:
     async def submit(
         self, principal: Principal, body: AppealCreate, idempotency_key: str | None, correlation_id: str
     ) -> tuple[Document, bool]:
-        """Store a new appeal and its `appeal.submitted` event in one write. Returns (appeal, created)."""
+        """A citizen's appeal. Returns (appeal, created); a retried Idempotency-Key replays."""
         request = body.model_dump(mode="json")
-        fingerprint = request_fingerprint(request)
         scope = f"{principal.sub}:{idempotency_key}" if idempotency_key else None
-        if scope and (existing := await self._replay(scope, fingerprint)):
+        fingerprint = request_fingerprint(request)
+        if scope and (existing := await self.replay(scope, fingerprint)):
             return existing, False
-        await self._check_topic(body.topic)
-        await self._check_media(principal, body.media_ids)
+        await self.check_topic(body.topic)
+        await self.check_media(principal, body.media_ids)
+        return await self.store_new(principal, request, correlation_id, scope=scope, fingerprint=fingerprint)
 
+    async def store_new(
+        self,
+        principal: Principal,
+        request: Document,
+        correlation_id: str,
+        *,
+        scope: str | None = None,
+        fingerprint: str = "",
+        source_post: SourcePost | None = None,
+        author_id: str | None = None,
+    ) -> tuple[Document, bool]:
+        """Store a new appeal and its `appeal.submitted` event in one write."""
         now = self._clock()
         appeal_id = uuid.uuid4().hex
         number = await self._next_number(now.year)
+        author = author_id or principal.sub
         submitted = AppealSubmittedV1(
             appeal_id=appeal_id,
             number=number,
-            kind=body.kind,
-            channel=body.channel,
-            topic=body.topic,
-            summary=body.summary,
-            description=body.description,
-            location=body.location,
-            media_ids=body.media_ids,
-            author_id=principal.sub,
-            contact_email=body.contact.email,
-            lang=body.lang,
+            author_id=author,
+            contact_email=(request.get("contact") or {}).get("email"),
             submitted_at=now,
+            source_post=source_post,
+            **{key: request[key] for key in SUBMITTED_FIELDS if key in request},
         )
         doc: Document = {
             "_id": appeal_id,
             "number": number,
             **request,
-            "author_id": principal.sub,
+            "author_id": author,
             "status": AppealStatus.RECEIVED,
             "organization": None,
             "due_at": None,
@@ -98,6 +101,7 @@ class AppealFlows:
             "overdue_at": None,
             "escalation_level": 0,
             "rating": None,
+            "version": 0,
             "created_at": now,
             "updated_at": now,
             "timeline": [
@@ -115,23 +119,25 @@ class AppealFlows:
                 )
             ],
         }
+        if source_post:
+            doc["source_post"] = source_post.model_dump(mode="json")
         if scope:
             doc["idempotency_scope"] = scope
         try:
             await self._db[APPEALS].insert_one(doc)
         except DuplicateKeyError:
             # A concurrent retry with the same key won the race: answer as it did.
-            if scope and (existing := await self._replay(scope, fingerprint)):
+            if scope and (existing := await self.replay(scope, fingerprint)):
                 return existing, False
             raise
-        log.info("appeal accepted", appeal_id=appeal_id, topic=body.topic)
+        log.info("appeal accepted", appeal_id=appeal_id, topic=request["topic"], channel=request["channel"])
         try:
             await self._relay.flush(APPEALS, appeal_id)
         except Exception as exc:  # stored is accepted: the outbox sweep publishes it later
             log.warning("publish deferred to the outbox sweep", appeal_id=appeal_id, error=type(exc).__name__)
         return doc, True
 
-    async def _replay(self, scope: str, fingerprint: str) -> Document | None:
+    async def replay(self, scope: str, fingerprint: str) -> Document | None:
         existing = await self._db[APPEALS].find_one({"idempotency_scope": scope})
         if existing is None:
             return None
@@ -139,7 +145,7 @@ class AppealFlows:
             raise Problem(422, "this Idempotency-Key was already used with a different request body")
         return existing
 
-    async def _check_topic(self, topic: str) -> None:
+    async def check_topic(self, topic: str) -> None:
         try:
             topics = await self._upstream.topics()
         except Problem:
@@ -149,7 +155,7 @@ class AppealFlows:
         if topic not in {item["code"] for item in topics}:
             raise Problem(422, f"unknown topic {topic!r}; see GET /api/v1/topics")
 
-    async def _check_media(self, principal: Principal, media_ids: list[str]) -> None:
+    async def check_media(self, principal: Principal, media_ids: list[str]) -> None:
         if len(media_ids) > self._max_media:
             raise Problem(422, f"too many files: at most {self._max_media} per appeal")
         if len(set(media_ids)) != len(media_ids):
@@ -178,20 +184,26 @@ class AppealFlows:
         return appeal
 
     async def page(
-        self, principal: Principal, status: AppealStatus | None, limit: int, offset: int
+        self, principal: Principal, filters: QueueFilter, limit: int, offset: int
     ) -> tuple[list[Document], int]:
+        """A citizen's own appeals (newest first) or an organisation's queue (soonest due first)."""
         query: dict[str, Any]
         if principal.role is Role.ADMIN:
             query, order = {}, [("created_at", DESCENDING)]
         elif principal.role is Role.OPERATOR:
-            query, order = (
-                {"organization.id": principal.org_id},
-                [("due_at", ASCENDING), ("created_at", ASCENDING)],
-            )
+            query = {"organization.id": principal.org_id}
+            order = [("due_at", ASCENDING), ("created_at", ASCENDING)]
         else:
             query, order = {"author_id": principal.sub}, [("created_at", DESCENDING)]
-        if status:
-            query["status"] = str(status)
+        if filters.status:
+            query["status"] = str(filters.status)
+        if filters.topic:
+            query["topic"] = filters.topic
+        if filters.overdue is not None:
+            query["overdue"] = filters.overdue
+        if filters.due_within_days is not None:
+            query["due_at"] = {"$ne": None, "$lte": self._clock() + timedelta(days=filters.due_within_days)}
+            query.setdefault("status", {"$in": [str(status) for status in OPEN]})
         total = await self._db[APPEALS].count_documents(query)
         items = await self._db[APPEALS].find(query).sort(order).skip(offset).limit(limit).to_list(limit)
         return items, total
@@ -203,65 +215,3 @@ class AppealFlows:
             query = {"media_ids": media_id, "organization.id": principal.org_id}
             return await self._db[APPEALS].count_documents(query, limit=1) > 0
         return False
-
-    # -- apply decisions of other services ------------------------------------------------
-
-    async def apply_transition(
-        self,
-        envelope: Envelope,
-        action: Action,
-        changes: Document,
-        comment: str | None = None,
-    ) -> None:
-        """Move the appeal through the lifecycle once per event, whatever the redeliveries."""
-        appeal_id = envelope.subject
-        for _ in range(5):
-            appeal = await self._db[APPEALS].find_one({"_id": appeal_id}, {"status": 1, "applied": 1})
-            if appeal is None:
-                raise LookupError(f"appeal {appeal_id} is not stored here")
-            if envelope.id in appeal.get("applied", []):
-                return
-            current = AppealStatus(appeal["status"])
-            try:
-                status = next_status(current, action)
-            except IllegalTransition as exc:
-                log.warning("event ignored by the lifecycle", event_type=envelope.type, reason=str(exc))
-                await self._mark_applied(appeal_id, envelope.id)
-                return
-            now = self._clock()
-            result = await self._db[APPEALS].update_one(
-                # The status guard makes concurrent writers retry instead of overwriting each other.
-                {"_id": appeal_id, "status": str(current), "applied": {"$ne": envelope.id}},
-                {
-                    "$set": {**changes, "status": str(status), "updated_at": now},
-                    "$push": {
-                        "timeline": timeline_entry(now, SYSTEM, envelope.source, action, status, comment),
-                        "applied": envelope.id,
-                    },
-                },
-            )
-            if result.modified_count:
-                log.info("appeal status changed", status=str(status), event_type=envelope.type)
-                return
-        raise RuntimeError(f"appeal {appeal_id} kept changing; will retry")
-
-    async def apply_fields(self, envelope: Envelope, changes: Document, note: str | None = None) -> None:
-        """Record facts that are not transitions (a deadline, the overdue flag), once per event."""
-        update: Document = {
-            "$set": {**changes, "updated_at": self._clock()},
-            "$push": {"applied": envelope.id},
-        }
-        if note:
-            appeal = await self._db[APPEALS].find_one({"_id": envelope.subject}, {"status": 1})
-            status = AppealStatus(appeal["status"]) if appeal else AppealStatus.RECEIVED
-            update["$push"]["timeline"] = timeline_entry(self._clock(), SYSTEM, envelope.source, note, status)
-        result = await self._db[APPEALS].update_one(
-            {"_id": envelope.subject, "applied": {"$ne": envelope.id}}, update
-        )
-        if not result.matched_count and not await self._db[APPEALS].count_documents(
-            {"_id": envelope.subject}
-        ):
-            raise LookupError(f"appeal {envelope.subject} is not stored here")
-
-    async def _mark_applied(self, appeal_id: str, event_id: str) -> None:
-        await self._db[APPEALS].update_one({"_id": appeal_id}, {"$addToSet": {"applied": event_id}})

@@ -9,37 +9,33 @@ from libs.common.events import (
     DeadlineOverdueV1,
     Envelope,
     EventType,
-    TimerKind,
+    RatingWindowEndedV1,
 )
 from libs.common.messaging import Handler
-from services.intake.flows import AppealFlows
-from services.intake.service import Action
-
-DUE_FIELD = {TimerKind.ANSWER: "due_at", TimerKind.FIRST_RESPONSE: "first_response_due_at"}
+from services.intake import steps
+from services.intake.actions import AppealWriter
 
 
-def handlers(flows: AppealFlows) -> dict[str, Handler]:
+def handlers(writer: AppealWriter) -> dict[str, Handler]:
     async def on_routed(envelope: Envelope, payload: AppealRoutedV1) -> None:
-        changes = {"organization": payload.organization.model_dump(), "routing_rule": payload.rule}
-        await flows.apply_transition(envelope, Action.ROUTE, changes, comment=payload.organization.name)
+        await writer.apply(envelope, steps.routed(payload))
 
     async def on_rejected(envelope: Envelope, payload: AppealRejectedV1) -> None:
-        changes = {"rejection": {"code": payload.reason_code, "reason": payload.reason}}
-        await flows.apply_transition(envelope, Action.REJECT, changes, comment=payload.reason)
+        await writer.apply(envelope, steps.rejected(payload))
+
+    async def on_rating_window_ended(envelope: Envelope, payload: RatingWindowEndedV1) -> None:
+        await writer.apply(envelope, steps.rating_window_ended())
 
     async def on_armed(envelope: Envelope, payload: DeadlineArmedV1) -> None:
-        await flows.apply_fields(envelope, {DUE_FIELD[payload.timer]: payload.due_at})
+        await writer.record(envelope, steps.deadline_armed(payload))
 
     async def on_overdue(envelope: Envelope, payload: DeadlineOverdueV1) -> None:
-        if payload.timer is TimerKind.ANSWER:
-            changes = {"overdue": True, "overdue_at": payload.overdue_at}
-        else:
-            changes = {"first_response_overdue": True}
-        await flows.apply_fields(envelope, changes, note=f"overdue:{payload.timer}")
+        await writer.record(envelope, steps.deadline_overdue(payload), note=f"overdue:{payload.timer}")
 
     return {
         EventType.APPEAL_ROUTED: on_routed,
         EventType.APPEAL_REJECTED: on_rejected,
+        EventType.RATING_WINDOW_ENDED: on_rating_window_ended,
         EventType.DEADLINE_ARMED: on_armed,
         EventType.DEADLINE_OVERDUE: on_overdue,
     }

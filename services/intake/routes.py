@@ -4,37 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 
 from libs.common.auth import Role, issue_dev_token
 from libs.common.http import Problem
+from libs.common.logging import current_correlation_id
 from services.intake.flows import AppealFlows
+from services.intake.ratelimit import SubmitRateLimit
 from services.intake.schemas import (
     AppealCreate,
     AppealCreated,
     AppealPage,
-    AppealStatus,
     AppealSummary,
     AppealView,
     DevToken,
     DevTokenRequest,
     MediaCreated,
+    QueueFilter,
 )
-from services.intake.security import CurrentPrincipal, can_see_contact, require_role
+from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream
+from services.intake.views import appeal_view
 
 # Multipart framing around the file itself; requests larger than this plus the limit are refused unread.
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def _correlation_id() -> str:
-    return str(structlog.contextvars.get_contextvars().get("correlation_id", ""))
-
-
-def appeals_router(flows: AppealFlows) -> APIRouter:
+def appeals_router(flows: AppealFlows, limiter: SubmitRateLimit) -> APIRouter:
     router = APIRouter(prefix="/api/v1/appeals", tags=["appeals"])
 
     @router.post("", status_code=201, response_model=AppealCreated)
@@ -45,7 +43,8 @@ def appeals_router(flows: AppealFlows) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> AppealCreated:
         require_role(principal, Role.CITIZEN)
-        appeal, created = await flows.submit(principal, body, idempotency_key, _correlation_id())
+        await limiter.check(principal.sub)
+        appeal, created = await flows.submit(principal, body, idempotency_key, current_correlation_id())
         if not created:
             response.headers["Idempotent-Replayed"] = "true"
         return AppealCreated(id=appeal["_id"], number=appeal["number"], status=appeal["status"])
@@ -53,21 +52,20 @@ def appeals_router(flows: AppealFlows) -> APIRouter:
     @router.get("", response_model=AppealPage)
     async def list_appeals(
         principal: CurrentPrincipal,
-        status: AppealStatus | None = None,
+        filters: Annotated[QueueFilter, Query()],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> AppealPage:
-        items, total = await flows.page(principal, status, limit, offset)
+        """A citizen's own appeals, newest first; an operator's organisation queue, soonest due first."""
+        require_role(principal, Role.CITIZEN, Role.OPERATOR, Role.ADMIN)
+        items, total = await flows.page(principal, filters, limit, offset)
         summaries = [AppealSummary.model_validate({**item, "id": item["_id"]}) for item in items]
         return AppealPage(items=summaries, total=total, limit=limit, offset=offset)
 
     @router.get("/{appeal_id}", response_model=AppealView)
     async def get_appeal(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
-        appeal = await flows.visible(principal, appeal_id)
-        view: dict[str, Any] = {**appeal, "id": appeal["_id"]}
-        if not can_see_contact(principal, appeal):
-            view["contact"] = None
-        return AppealView.model_validate(view)
+        require_role(principal, Role.CITIZEN, Role.OPERATOR, Role.ADMIN)
+        return appeal_view(await flows.visible(principal, appeal_id), principal)
 
     return router
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
 
 from libs.common.auth import Role
 from libs.common.events import Location
@@ -88,6 +88,31 @@ class OrganizationView(BaseModel):
     name: str
 
 
+class AnswerView(BaseModel):
+    index: int
+    text: str
+    media_ids: list[str] = []
+    at: datetime
+    round: int = 0
+
+
+class RatingView(BaseModel):
+    answer_index: int
+    score: int
+    at: datetime
+
+
+class ClarificationView(BaseModel):
+    question: str
+    asked_at: datetime
+    answered_at: datetime | None = None
+
+
+class RejectionView(BaseModel):
+    code: str
+    reason: str
+
+
 class AppealView(BaseModel):
     id: str
     number: str
@@ -103,12 +128,19 @@ class AppealView(BaseModel):
     due_at: datetime | None = None
     overdue: bool = False
     overdue_at: datetime | None = None
+    first_response_due_at: datetime | None = None
     escalation_level: int = 0
+    escalation_pending: bool = False
     rating: int | None = None
+    answers: list[AnswerView] = []
+    ratings: list[RatingView] = []
+    clarification: ClarificationView | None = None
+    rejection: RejectionView | None = None
     created_at: datetime
     updated_at: datetime
     timeline: list[TimelineEntry]
     contact: Contact | None = None
+    allowed_actions: list[str] = []
 
 
 class AppealSummary(BaseModel):
@@ -122,6 +154,13 @@ class AppealSummary(BaseModel):
     due_at: datetime | None = None
     overdue: bool = False
     created_at: datetime
+
+
+class QueueFilter(BaseModel):
+    status: AppealStatus | None = None
+    topic: str | None = None
+    overdue: bool | None = None
+    due_within_days: int | None = Field(default=None, ge=0, le=365)
 
 
 class AppealPage(BaseModel):
@@ -146,3 +185,46 @@ class MediaCreated(BaseModel):
     id: str
     content_type: str
     size: int
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(ge=1, le=5)
+
+
+class ClarificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    question: str = Field(min_length=3, max_length=2000)
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    text: str = Field(min_length=3, max_length=10000)
+    media_ids: list[str] = Field(default_factory=list, max_length=10)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class ExtendIn(ReasonIn):
+    days: int = Field(ge=1, le=30)
+
+
+class IncidentIn(BaseModel):
+    """A social-network post found by a monitoring connector («Инцидент Менеджмент»)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    network: str = Field(min_length=1, max_length=50, examples=["vk"])
+    post_url: HttpUrl
+    author_handle: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=5000)
+    topic: str = Field(min_length=1, max_length=100)
+    location: Location | None = None
+    found_at: datetime

@@ -7,54 +7,97 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from services.intake.schemas import AppealStatus as S
+
+LOW_RATING = 2  # a score of 1 or 2 sends the answer back for re-review
 
 
 class Action(StrEnum):
     SUBMIT = "submit"
+    # decided by routing
     ROUTE = "route"
     REJECT = "reject"
-    TAKE = "take"
-    REQUEST_CLARIFICATION = "request_clarification"
-    CLARIFY = "clarify"
-    ANSWER = "answer"
-    RATE_LOW = "rate_low"
-    RATE = "rate"
-    REASSIGN = "reassign"
     ESCALATE = "escalate"
+    # operators
+    TAKE = "take"
+    REQUEST_CLARIFICATION = "clarification_request"
+    ANSWER = "answer"
+    REASSIGN = "reassign"
+    EXTEND = "extend"
+    # citizens
+    CLARIFY = "clarify"
+    COMMENT = "comment"
+    RATE = "rating"
+    RATE_LOW = "rating_low"
+    REQUEST_ESCALATION = "escalation_request"
+    # deadlines
     CLOSE = "close"
 
+
+OPEN = (S.ROUTED, S.IN_WORK, S.CLARIFICATION_REQUESTED, S.REREVIEW)
 
 # (from status, action) -> to status. The one place that says which steps are legal.
 TRANSITIONS: dict[tuple[S, Action], S] = {
     (S.RECEIVED, Action.ROUTE): S.ROUTED,
     (S.RECEIVED, Action.REJECT): S.REJECTED,
-    (S.ROUTED, Action.ROUTE): S.ROUTED,
     (S.ROUTED, Action.TAKE): S.IN_WORK,
-    (S.ROUTED, Action.REASSIGN): S.RECEIVED,
-    (S.IN_WORK, Action.REQUEST_CLARIFICATION): S.CLARIFICATION_REQUESTED,
-    (S.IN_WORK, Action.ANSWER): S.ANSWERED,
-    (S.IN_WORK, Action.REASSIGN): S.RECEIVED,
-    (S.CLARIFICATION_REQUESTED, Action.CLARIFY): S.IN_WORK,
-    (S.ANSWERED, Action.RATE_LOW): S.REREVIEW,
-    (S.ANSWERED, Action.RATE): S.CLOSED,
-    (S.ANSWERED, Action.ESCALATE): S.ROUTED,
-    (S.ANSWERED, Action.CLOSE): S.CLOSED,
     (S.REREVIEW, Action.TAKE): S.IN_WORK,
+    (S.ROUTED, Action.REASSIGN): S.RECEIVED,
+    (S.IN_WORK, Action.REASSIGN): S.RECEIVED,
+    (S.IN_WORK, Action.REQUEST_CLARIFICATION): S.CLARIFICATION_REQUESTED,
+    (S.CLARIFICATION_REQUESTED, Action.CLARIFY): S.IN_WORK,
+    (S.IN_WORK, Action.ANSWER): S.ANSWERED,
+    # A rating of 3-5 keeps the appeal answered until the rating window ends: the citizen may
+    # still escalate meanwhile. A low rating sends it back to the same organisation.
+    (S.ANSWERED, Action.RATE): S.ANSWERED,
+    (S.ANSWERED, Action.RATE_LOW): S.REREVIEW,
+    (S.ANSWERED, Action.CLOSE): S.CLOSED,
+    # Escalation moves the appeal to the parent organisation, from any open or answered state.
+    **{(status, Action.ESCALATE): S.ROUTED for status in (*OPEN, S.ANSWERED)},
+    # Facts that do not change the status but must be legal in it.
+    **{
+        (status, Action.EXTEND): status
+        for status in (S.ROUTED, S.IN_WORK, S.CLARIFICATION_REQUESTED, S.REREVIEW)
+    },
+    **{(status, Action.COMMENT): status for status in (S.RECEIVED, *OPEN, S.ANSWERED)},
+    **{(status, Action.REQUEST_ESCALATION): status for status in (*OPEN, S.ANSWERED)},
 }
 
 
 class IllegalTransition(Exception):
-    def __init__(self, current: S, action: Action) -> None:
-        super().__init__(f"cannot {action} an appeal that is {current}")
+    def __init__(self, current: S, action: Action, why: str | None = None) -> None:
+        super().__init__(why or f"cannot {action} an appeal that is {current}")
         self.current = current
         self.action = action
         self.allowed = allowed_actions(current)
 
 
 def allowed_actions(status: S) -> list[str]:
-    return sorted(str(action) for (source, action) in TRANSITIONS if source is status)
+    return sorted({str(action) for (source, action) in TRANSITIONS if source is status})
+
+
+ROLE_ACTIONS = {
+    "citizen": {Action.COMMENT, Action.CLARIFY, Action.RATE, Action.REQUEST_ESCALATION},
+    "operator": {
+        Action.TAKE,
+        Action.REQUEST_CLARIFICATION,
+        Action.ANSWER,
+        Action.REASSIGN,
+        Action.EXTEND,
+        Action.COMMENT,
+    },
+}
+
+
+def actions_for(role: str, status: S) -> list[str]:
+    """What this caller could do now: a hint for user interfaces (the rules still decide)."""
+    possible = ROLE_ACTIONS.get(role, set())
+    legal = {action for (source, action) in TRANSITIONS if source is status}
+    if Action.RATE_LOW in legal:
+        legal.add(Action.RATE)
+    return sorted(str(action) for action in possible & legal)
 
 
 def next_status(current: S, action: Action) -> S:
@@ -62,6 +105,51 @@ def next_status(current: S, action: Action) -> S:
         return TRANSITIONS[(current, action)]
     except KeyError:
         raise IllegalTransition(current, action) from None
+
+
+def rating_action(score: int) -> Action:
+    return Action.RATE_LOW if score <= LOW_RATING else Action.RATE
+
+
+def check_rating(appeal: dict[str, Any]) -> None:
+    """One rating per answer: after a re-review the new answer can be rated again."""
+    current = S(appeal["status"])
+    latest_answer = len(appeal.get("answers", [])) - 1
+    if any(rating["answer_index"] == latest_answer for rating in appeal.get("ratings", [])):
+        raise IllegalTransition(current, Action.RATE, "this answer has already been rated")
+
+
+def check_escalation(appeal: dict[str, Any]) -> None:
+    """The citizen may escalate after an answer, or when the organisation is overdue."""
+    current = S(appeal["status"])
+    next_status(current, Action.REQUEST_ESCALATION)
+    if appeal.get("escalation_pending"):
+        raise IllegalTransition(current, Action.REQUEST_ESCALATION, "an escalation is already under way")
+    if current is not S.ANSWERED and not appeal.get("overdue"):
+        raise IllegalTransition(
+            current,
+            Action.REQUEST_ESCALATION,
+            "escalation is possible after an answer or once the deadline has passed",
+        )
+
+
+TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "from", "ref")
+
+
+def canonical_post_url(url: str) -> str:
+    """One post, one key: ignore case of the host, fragments, trailing slashes and tracking tags."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith(TRACKING_PARAMS)]
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(sorted(query)), ""))
+
+
+def summarize(text: str, limit: int = 200) -> str:
+    """A summary from free text: its first line, cut on a word boundary."""
+    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+    if len(first) <= limit:
+        return first
+    return first[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def appeal_number(year: int, sequence: int) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from libs.common.auth import DEV_AUDIENCE, DEV_ISSUER
 from libs.common.settings import DEV_SECRET, ServiceSettings
@@ -25,6 +25,10 @@ class IntakeSettings(ServiceSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     max_media_per_appeal: int = 10
     topics_cache_seconds: float = 60.0
+    max_json_bytes: int = 256 * 1024
+    submit_rate_per_minute: int = 10
+    # Open311 api_key -> client name. Dev mode adds "dev-open311-key" when none are configured.
+    open311_api_keys: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _production_needs_jwks(self) -> IntakeSettings:
@@ -33,6 +37,12 @@ class IntakeSettings(ServiceSettings):
                 "INTAKE_JWKS_URL is required outside dev mode (tokens come from the OIDC issuer)"
             )
         return self
+
+    @property
+    def open311_clients(self) -> dict[str, str]:
+        if self.is_dev and not self.open311_api_keys:
+            return {"dev-open311-key": "dev-client"}
+        return self.open311_api_keys
 
     @property
     def signing_key(self) -> str | None:

@@ -1,7 +1,19 @@
 import pytest
 
 from services.intake.schemas import AppealStatus as S
-from services.intake.service import Action, IllegalTransition, allowed_actions, appeal_number, next_status
+from services.intake.service import (
+    Action,
+    IllegalTransition,
+    actions_for,
+    allowed_actions,
+    appeal_number,
+    canonical_post_url,
+    check_escalation,
+    check_rating,
+    next_status,
+    rating_action,
+    summarize,
+)
 
 
 @pytest.mark.parametrize(
@@ -15,27 +27,89 @@ from services.intake.service import Action, IllegalTransition, allowed_actions, 
         (S.IN_WORK, Action.ANSWER, S.ANSWERED),
         (S.ANSWERED, Action.RATE_LOW, S.REREVIEW),
         (S.REREVIEW, Action.TAKE, S.IN_WORK),
-        (S.ANSWERED, Action.RATE, S.CLOSED),
+        (S.ANSWERED, Action.RATE, S.ANSWERED),  # stays until the rating window ends
         (S.ANSWERED, Action.CLOSE, S.CLOSED),
+        (S.ROUTED, Action.REASSIGN, S.RECEIVED),
+        (S.IN_WORK, Action.REASSIGN, S.RECEIVED),
+        (S.ANSWERED, Action.ESCALATE, S.ROUTED),
+        (S.IN_WORK, Action.ESCALATE, S.ROUTED),
+        (S.CLARIFICATION_REQUESTED, Action.COMMENT, S.CLARIFICATION_REQUESTED),
     ],
 )
 def test_legal_steps(current: S, action: Action, expected: S) -> None:
     assert next_status(current, action) is expected
 
 
-def test_illegal_step_names_current_status_and_allowed_actions() -> None:
+@pytest.mark.parametrize(
+    ("current", "action"),
+    [
+        (S.REJECTED, Action.ROUTE),
+        (S.ROUTED, Action.ANSWER),
+        (S.RECEIVED, Action.TAKE),
+        (S.CLOSED, Action.COMMENT),
+        (S.IN_WORK, Action.RATE),
+        (S.ANSWERED, Action.TAKE),
+        (S.CLARIFICATION_REQUESTED, Action.ANSWER),
+    ],
+)
+def test_illegal_steps_name_current_status_and_allowed_actions(current: S, action: Action) -> None:
     with pytest.raises(IllegalTransition) as caught:
-        next_status(S.REJECTED, Action.ROUTE)
-    assert caught.value.current is S.REJECTED
-    assert caught.value.allowed == []
-    with pytest.raises(IllegalTransition) as caught:
-        next_status(S.ROUTED, Action.ANSWER)
-    assert caught.value.allowed == allowed_actions(S.ROUTED) == ["reassign", "route", "take"]
+        next_status(current, action)
+    assert caught.value.current is current
+    assert caught.value.allowed == allowed_actions(current)
+    assert str(action) not in caught.value.allowed
 
 
-def test_closed_is_terminal() -> None:
+def test_closed_and_rejected_are_terminal() -> None:
     assert allowed_actions(S.CLOSED) == []
+    assert allowed_actions(S.REJECTED) == []
+
+
+def test_low_rating_is_one_or_two() -> None:
+    assert [rating_action(score) for score in range(1, 6)] == [Action.RATE_LOW] * 2 + [Action.RATE] * 3
+
+
+def test_an_answer_is_rated_once_and_a_new_answer_again() -> None:
+    answered = {"status": "answered", "answers": [{"index": 0}], "ratings": []}
+    check_rating(answered)
+    rated = {**answered, "ratings": [{"answer_index": 0, "score": 2}]}
+    with pytest.raises(IllegalTransition, match="already been rated"):
+        check_rating(rated)
+    check_rating({**rated, "answers": [{"index": 0}, {"index": 1}]})
+
+
+def test_escalation_after_an_answer_or_when_overdue_only() -> None:
+    check_escalation({"status": "answered"})
+    check_escalation({"status": "in_work", "overdue": True})
+    with pytest.raises(IllegalTransition, match="after an answer or once the deadline"):
+        check_escalation({"status": "in_work", "overdue": False})
+    with pytest.raises(IllegalTransition, match="already under way"):
+        check_escalation({"status": "answered", "escalation_pending": True})
+    with pytest.raises(IllegalTransition):
+        check_escalation({"status": "received", "overdue": True})
+
+
+def test_actions_offered_to_each_role() -> None:
+    assert actions_for("citizen", S.ANSWERED) == ["comment", "escalation_request", "rating"]
+    assert actions_for("operator", S.ROUTED) == ["comment", "extend", "reassign", "take"]
+    assert actions_for("citizen", S.CLARIFICATION_REQUESTED) == ["clarify", "comment", "escalation_request"]
+    assert actions_for("monitor", S.ROUTED) == []
 
 
 def test_numbers_are_human_friendly() -> None:
     assert appeal_number(2026, 123) == "2026-000123"
+
+
+def test_one_post_one_key() -> None:
+    a = canonical_post_url("https://VK.com/wall-1_2/?utm_source=tg#reply")
+    b = canonical_post_url("https://vk.com/wall-1_2")
+    assert a == b == "https://vk.com/wall-1_2"
+    assert canonical_post_url("https://vk.com/wall-1_3") != b
+
+
+def test_summary_is_the_first_line_cut_on_a_word() -> None:
+    assert summarize("Яма на дороге\nподробности") == "Яма на дороге"
+    long = "слово " * 100
+    cut = summarize(long)
+    assert len(cut) <= 200
+    assert cut.endswith("слово…")

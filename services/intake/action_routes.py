@@ -1,0 +1,105 @@
+"""Lifecycle actions on one appeal: citizens comment, rate and escalate; operators work it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from libs.common.auth import Role
+from libs.common.logging import current_correlation_id
+from services.intake import steps
+from services.intake.actions import AppealWriter
+from services.intake.flows import AppealFlows
+from services.intake.schemas import (
+    AnswerIn,
+    AppealView,
+    ClarificationIn,
+    CommentIn,
+    ExtendIn,
+    RatingIn,
+    ReasonIn,
+)
+from services.intake.security import CurrentPrincipal
+from services.intake.views import appeal_view
+
+CITIZEN = (Role.CITIZEN,)
+OPERATOR = (Role.OPERATOR,)
+PEOPLE = (Role.CITIZEN, Role.OPERATOR)
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "not allowed in the current status (names it and the allowed actions)"}
+}
+
+
+def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/appeals/{appeal_id}", tags=["lifecycle"], responses=CONFLICT)
+
+    @router.post("/take", response_model=AppealView)
+    async def take(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
+        """Operator: start working on the appeal (routed or back for re-review → in_work)."""
+        plan = steps.take(principal)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/clarification-request", response_model=AppealView)
+    async def clarification_request(
+        appeal_id: str, body: ClarificationIn, principal: CurrentPrincipal
+    ) -> AppealView:
+        """Operator: ask the citizen a question; the answer deadline pauses until they reply."""
+        plan = steps.request_clarification(principal, body.question)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/answer", response_model=AppealView)
+    async def answer(appeal_id: str, body: AnswerIn, principal: CurrentPrincipal) -> AppealView:
+        """Operator: the organisation's answer, with optional documents uploaded by the operator."""
+        await flows.check_media(principal, body.media_ids)
+        plan = steps.answer(principal, body.text, body.media_ids)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/reassign", response_model=AppealView)
+    async def reassign(appeal_id: str, body: ReasonIn, principal: CurrentPrincipal) -> AppealView:
+        """Operator: "not ours" — back to routing, which picks another organisation."""
+        plan = steps.reassign(principal, body.reason)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/extend", response_model=AppealView)
+    async def extend(appeal_id: str, body: ExtendIn, principal: CurrentPrincipal) -> AppealView:
+        """Operator: ask for more days, with a reason (the deadlines service bounds and audits it)."""
+        plan = steps.extend(principal, body.days, body.reason)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/comments", response_model=AppealView)
+    async def add_comment(appeal_id: str, body: CommentIn, principal: CurrentPrincipal) -> AppealView:
+        """A comment. The author's comment answers a clarification request and resumes the work."""
+        plan = steps.comment(principal, body.text)
+        return appeal_view(
+            await writer.act(principal, appeal_id, PEOPLE, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/rating", response_model=AppealView)
+    async def rating(appeal_id: str, body: RatingIn, principal: CurrentPrincipal) -> AppealView:
+        """Citizen: rate the answer 1–5, once per answer. 1 or 2 sends it back for re-review."""
+        plan = steps.rate(body.score)
+        return appeal_view(
+            await writer.act(principal, appeal_id, CITIZEN, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/escalate", response_model=AppealView)
+    async def escalate(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
+        """Citizen: take the appeal to the parent organisation, after an answer or once overdue."""
+        plan = steps.request_escalation()
+        return appeal_view(
+            await writer.act(principal, appeal_id, CITIZEN, plan, current_correlation_id()), principal
+        )
+
+    return router

@@ -1,0 +1,174 @@
+"""Every change of an appeal after submission: people's actions and other services' decisions.
+
+Each change is planned from the current document (domain rules in service.py), then written in
+ONE guarded update: the new state, a timeline entry and the events announcing it (outbox). The
+`version` guard makes concurrent writers re-plan instead of overwriting each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from libs.common.auth import Principal, Role
+from libs.common.clock import Clock
+from libs.common.events import Envelope, EventType
+from libs.common.http import Problem
+from libs.common.logging import get_logger
+from libs.common.outbox import OutboxRelay, outbox_entry
+from libs.common.store import Database, Document
+from services.intake.flows import APPEALS, SYSTEM
+from services.intake.schemas import AppealStatus
+from services.intake.security import can_see
+from services.intake.service import Action, IllegalTransition, next_status, timeline_entry
+
+log = get_logger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class Step:
+    """What one action does to an appeal, planned from its current state."""
+
+    action: Action
+    changes: Document = field(default_factory=dict)
+    events: list[tuple[EventType, BaseModel]] = field(default_factory=list)
+    comment: str | None = None
+    push: Document = field(default_factory=dict)
+
+
+Planner = Callable[[Document, datetime], Step]
+
+
+def fact(appeal: Document, now: datetime) -> dict[str, Any]:
+    """The fields every lifecycle event of this appeal carries."""
+    return {
+        "appeal_id": appeal["_id"],
+        "number": appeal["number"],
+        "organization": appeal.get("organization"),
+        "at": now,
+    }
+
+
+class AppealWriter:
+    def __init__(self, db: Database, relay: OutboxRelay, clock: Clock) -> None:
+        self._db = db
+        self._relay = relay
+        self._clock = clock
+
+    async def act(
+        self,
+        principal: Principal,
+        appeal_id: str,
+        roles: tuple[Role, ...],
+        plan: Planner,
+        correlation_id: str,
+    ) -> Document:
+        """A person's action: may they (403), may they see it (404), is it legal now (409)."""
+        if principal.role not in roles:
+            allowed = ", ".join(str(role) for role in roles)
+            raise Problem(403, f"this action is for: {allowed}; you are {principal.role}")
+        for _ in range(MAX_ATTEMPTS):
+            appeal = await self._db[APPEALS].find_one({"_id": appeal_id})
+            if appeal is None or not can_see(principal, appeal):
+                raise Problem(404, f"appeal {appeal_id} not found")
+            try:
+                step = plan(appeal, self._clock())
+                written = await self._write(appeal, step, principal.role, principal.sub, correlation_id)
+            except IllegalTransition as exc:
+                raise Problem(
+                    409,
+                    str(exc),
+                    title="Action not allowed in the current status",
+                    status_now=str(exc.current),
+                    allowed_actions=exc.allowed,
+                ) from exc
+            if written is not None:
+                return written
+        raise Problem(409, "the appeal was changed by someone else meanwhile; reload it and try again")
+
+    async def apply(self, envelope: Envelope, plan: Planner) -> None:
+        """Another service's decision, applied once per event whatever the redeliveries."""
+        for _ in range(MAX_ATTEMPTS):
+            appeal = await self._db[APPEALS].find_one({"_id": envelope.subject})
+            if appeal is None:
+                raise LookupError(f"appeal {envelope.subject} is not stored here")
+            if envelope.id in appeal.get("applied", []):
+                return
+            try:
+                step = plan(appeal, self._clock())
+                written = await self._write(
+                    appeal, step, SYSTEM, envelope.source, envelope.correlation_id, envelope.id
+                )
+            except IllegalTransition as exc:
+                log.warning("event ignored by the lifecycle", event_type=envelope.type, reason=str(exc))
+                await self._db[APPEALS].update_one(
+                    {"_id": envelope.subject}, {"$addToSet": {"applied": envelope.id}}
+                )
+                return
+            if written is not None:
+                return
+        raise RuntimeError(f"appeal {envelope.subject} kept changing; will retry")
+
+    async def record(self, envelope: Envelope, changes: Document, note: str | None = None) -> None:
+        """A fact that is not a transition (a deadline, the overdue flag), recorded once per event."""
+        appeal = await self._db[APPEALS].find_one({"_id": envelope.subject}, {"status": 1})
+        if appeal is None:
+            raise LookupError(f"appeal {envelope.subject} is not stored here")
+        now = self._clock()
+        push: Document = {"applied": envelope.id}
+        if note:
+            push["timeline"] = timeline_entry(
+                now, SYSTEM, envelope.source, note, AppealStatus(appeal["status"])
+            )
+        await self._db[APPEALS].update_one(
+            {"_id": envelope.subject, "applied": {"$ne": envelope.id}},
+            {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}, "$push": push},
+        )
+
+    async def _write(
+        self,
+        appeal: Document,
+        step: Step,
+        role: str,
+        actor_id: str | None,
+        correlation_id: str,
+        event_id: str | None = None,
+    ) -> Document | None:
+        now = self._clock()
+        status = next_status(AppealStatus(appeal["status"]), step.action)
+        events = [
+            outbox_entry(kind, payload, source="intake", subject=appeal["_id"], correlation_id=correlation_id)
+            for kind, payload in step.events
+        ]
+        push: Document = {
+            "timeline": timeline_entry(now, role, actor_id, step.action, status, step.comment),
+            "outbox": {"$each": events},
+            **step.push,
+        }
+        guard: Document = {"_id": appeal["_id"], "version": appeal.get("version", 0)}
+        if event_id:
+            push["applied"] = event_id
+            guard["applied"] = {"$ne": event_id}
+        result = await self._db[APPEALS].update_one(
+            guard,
+            {
+                "$set": {**step.changes, "status": str(status), "updated_at": now},
+                "$inc": {"version": 1},
+                "$push": push,
+            },
+        )
+        if not result.modified_count:
+            return None
+        log.info("appeal changed", appeal_id=appeal["_id"], action=str(step.action), status=str(status))
+        if events:
+            try:
+                await self._relay.flush(APPEALS, appeal["_id"])
+            except Exception as exc:  # stored is done: the outbox sweep publishes it later
+                log.warning("publish deferred to the outbox sweep", error=type(exc).__name__)
+        return await self._db[APPEALS].find_one({"_id": appeal["_id"]})

@@ -1,0 +1,61 @@
+"""Monitoring connectors («Инцидент Менеджмент»): social-network posts become appeals."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from libs.common.auth import Role
+from libs.common.events import SourcePost
+from libs.common.logging import current_correlation_id
+from services.intake.flows import AppealFlows
+from services.intake.schemas import AppealCreated, IncidentIn
+from services.intake.security import CurrentPrincipal, require_role
+from services.intake.service import canonical_post_url, summarize
+
+
+def incident_router(flows: AppealFlows) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/incidents", tags=["monitoring"])
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=AppealCreated,
+        responses={200: {"model": AppealCreated, "description": "this post is already an appeal"}},
+    )
+    async def report_incident(
+        body: IncidentIn, principal: CurrentPrincipal, response: Response
+    ) -> AppealCreated:
+        """A post found in a social network becomes an appeal on channel `social`, routed like any
+        other, with a first-response deadline in hours. The same post sent again is the same appeal."""
+        require_role(principal, Role.MONITOR)
+        post_url = canonical_post_url(str(body.post_url))
+        scope = f"incident:{body.network.lower()}:{post_url}"
+        existing = await flows.replay(scope, scope)
+        if existing is None:
+            await flows.check_topic(body.topic)
+            post = SourcePost(
+                network=body.network.lower(),
+                url=post_url,
+                author_handle=body.author_handle,
+                found_at=body.found_at,
+            )
+            request = {
+                "kind": "complaint",
+                "channel": "social",
+                "topic": body.topic,
+                "summary": summarize(body.text),
+                "description": body.text,
+                "location": body.location.model_dump(mode="json") if body.location else {},
+                "media_ids": [],
+                "contact": {"email": None},
+                "lang": "ru",
+            }
+            existing, _ = await flows.store_new(
+                principal, request, current_correlation_id(), scope=scope, fingerprint=scope, source_post=post
+            )
+        else:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+        return AppealCreated(id=existing["_id"], number=existing["number"], status=existing["status"])
+
+    return router

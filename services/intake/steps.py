@@ -1,0 +1,215 @@
+"""What each action does to an appeal: pure planners from (appeal, now) to a Step. No I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from libs.common.auth import Principal
+from libs.common.events import (
+    AppealAnsweredV1,
+    AppealClarifiedV1,
+    AppealClosedV1,
+    AppealRatedV1,
+    AppealRejectedV1,
+    AppealRoutedV1,
+    AppealTakenV1,
+    ClarificationRequestedV1,
+    ClosedReason,
+    DeadlineArmedV1,
+    DeadlineExtensionRequestedV1,
+    DeadlineOverdueV1,
+    EscalationReason,
+    EscalationRequestedV1,
+    EventType,
+    ReassignRequestedV1,
+    RereviewRequestedV1,
+    RoutingReason,
+    TimerKind,
+)
+from libs.common.store import Document
+from services.intake.actions import Planner, Step, fact
+from services.intake.schemas import AppealStatus
+from services.intake.service import Action, check_escalation, check_rating, rating_action
+
+DUE_FIELD = {TimerKind.ANSWER: "due_at", TimerKind.FIRST_RESPONSE: "first_response_due_at"}
+
+# -- operators --------------------------------------------------------------------------------
+
+
+def take(principal: Principal) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        taken = AppealTakenV1(**fact(appeal, now), operator_id=principal.sub)
+        return Step(Action.TAKE, {"operator_id": principal.sub}, [(EventType.APPEAL_TAKEN, taken)])
+
+    return plan
+
+
+def request_clarification(principal: Principal, question: str) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        event = ClarificationRequestedV1(**fact(appeal, now), operator_id=principal.sub, question=question)
+        changes = {"clarification": {"question": question, "asked_at": now}}
+        return Step(
+            Action.REQUEST_CLARIFICATION,
+            changes,
+            [(EventType.APPEAL_CLARIFICATION_REQUESTED, event)],
+            question,
+        )
+
+    return plan
+
+
+def answer(principal: Principal, text: str, media_ids: list[str]) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        rereview_round = int(appeal.get("rereview_round", 0))
+        record = {"index": len(appeal.get("answers", [])), "text": text, "media_ids": media_ids, "at": now}
+        event = AppealAnsweredV1(
+            **fact(appeal, now),
+            operator_id=principal.sub,
+            text=text,
+            media_ids=media_ids,
+            round=rereview_round,
+        )
+        return Step(
+            Action.ANSWER,
+            {"answered_at": now},
+            [(EventType.APPEAL_ANSWERED, event)],
+            text,
+            push={"answers": {**record, "operator_id": principal.sub, "round": rereview_round}},
+        )
+
+    return plan
+
+
+def reassign(principal: Principal, reason: str) -> Planner:
+    """'Not ours': the appeal leaves this organisation's queue and goes back to routing."""
+
+    def plan(appeal: Document, now: datetime) -> Step:
+        event = ReassignRequestedV1(**fact(appeal, now), operator_id=principal.sub, reason=reason)
+        changes = {"organization": None, "due_at": None, "first_response_due_at": None, "overdue": False}
+        return Step(Action.REASSIGN, changes, [(EventType.APPEAL_REASSIGN_REQUESTED, event)], reason)
+
+    return plan
+
+
+def extend(principal: Principal, days: int, reason: str) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        event = DeadlineExtensionRequestedV1(
+            **fact(appeal, now), operator_id=principal.sub, days=days, reason=reason
+        )
+        return Step(
+            Action.EXTEND,
+            events=[(EventType.DEADLINE_EXTENSION_REQUESTED, event)],
+            comment=f"+{days}: {reason}",
+        )
+
+    return plan
+
+
+# -- citizens ---------------------------------------------------------------------------------
+
+
+def comment(principal: Principal, text: str) -> Planner:
+    """A comment; the author's comment answers a pending clarification request and resumes work."""
+
+    def plan(appeal: Document, now: datetime) -> Step:
+        waiting = appeal["status"] == AppealStatus.CLARIFICATION_REQUESTED
+        if waiting and appeal.get("author_id") == principal.sub:
+            event = AppealClarifiedV1(**fact(appeal, now))
+            changes = {"clarification.answered_at": now}
+            return Step(Action.CLARIFY, changes, [(EventType.APPEAL_CLARIFIED, event)], text)
+        return Step(Action.COMMENT, comment=text)
+
+    return plan
+
+
+def rate(score: int) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        check_rating(appeal)
+        rereview_round = int(appeal.get("rereview_round", 0))
+        answer_index = len(appeal.get("answers", [])) - 1
+        rated = AppealRatedV1(**fact(appeal, now), score=score, round=rereview_round)
+        step = Step(
+            rating_action(score) if rereview_round == 0 else Action.RATE,
+            {"rating": score},
+            [(EventType.APPEAL_RATED, rated)],
+            f"{score}/5",
+            push={
+                "ratings": {"answer_index": answer_index, "score": score, "at": now, "round": rereview_round}
+            },
+        )
+        if step.action is Action.RATE_LOW:
+            step.changes["rereview_round"] = rereview_round + 1
+            rereview = RereviewRequestedV1(**fact(appeal, now), round=rereview_round + 1)
+            step.events.append((EventType.APPEAL_REREVIEW_REQUESTED, rereview))
+        elif score <= 2:  # low again after a re-review: the parent organisation takes over
+            step.changes["escalation_pending"] = True
+            step.events.append(_escalation(appeal, now, EscalationReason.LOW_RATING_AFTER_REREVIEW))
+        return step
+
+    return plan
+
+
+def request_escalation() -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        check_escalation(appeal)
+        event = _escalation(appeal, now, EscalationReason.CITIZEN)
+        return Step(Action.REQUEST_ESCALATION, {"escalation_pending": True}, [event])
+
+    return plan
+
+
+def _escalation(
+    appeal: Document, now: datetime, reason: EscalationReason
+) -> tuple[EventType, EscalationRequestedV1]:
+    level = int(appeal.get("escalation_level", 0))
+    return EventType.APPEAL_ESCALATION_REQUESTED, EscalationRequestedV1(
+        **fact(appeal, now), reason=reason, escalation_level=level
+    )
+
+
+# -- decisions of other services ----------------------------------------------------------------
+
+
+def routed(payload: AppealRoutedV1) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        changes: Document = {
+            "organization": payload.organization.model_dump(),
+            "routing_rule": payload.rule,
+            "escalation_level": payload.escalation_level,
+        }
+        if payload.reason is RoutingReason.ESCALATION:
+            changes |= {"escalation_pending": False, "rereview_round": 0}
+            return Step(Action.ESCALATE, changes, comment=payload.organization.name)
+        return Step(Action.ROUTE, changes, comment=payload.organization.name)
+
+    return plan
+
+
+def rejected(payload: AppealRejectedV1) -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        changes = {"rejection": {"code": payload.reason_code, "reason": payload.reason}}
+        return Step(Action.REJECT, changes, comment=payload.reason)
+
+    return plan
+
+
+def rating_window_ended() -> Planner:
+    def plan(appeal: Document, now: datetime) -> Step:
+        reason = ClosedReason.RATED if appeal.get("ratings") else ClosedReason.RATING_WINDOW_ENDED
+        closed = AppealClosedV1(**fact(appeal, now), reason=reason)
+        return Step(Action.CLOSE, {"closed_at": now}, [(EventType.APPEAL_CLOSED, closed)], str(reason))
+
+    return plan
+
+
+def deadline_armed(payload: DeadlineArmedV1) -> Document:
+    """A (new) deadline: a fresh answer deadline also clears an earlier overdue flag."""
+    if payload.timer is TimerKind.ANSWER:
+        return {"due_at": payload.due_at, "overdue": False, "overdue_at": None}
+    return {DUE_FIELD.get(payload.timer, f"{payload.timer}_due_at"): payload.due_at}
+
+
+def deadline_overdue(payload: DeadlineOverdueV1) -> Document:
+    if payload.timer is TimerKind.ANSWER:
+        return {"overdue": True, "overdue_at": payload.overdue_at}
+    return {f"{payload.timer}_overdue": True}
