@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from libs.common.auth import TokenVerifier
@@ -24,9 +25,14 @@ follow their status and the organisation's answer. Errors are RFC 9457 problem+j
 """
 
 
-def create_app(settings: IntakeSettings, clock: Clock = system_clock) -> FastAPI:
+def create_app(
+    settings: IntakeSettings,
+    clock: Clock = system_clock,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """`upstream_transport` lets tests answer for routing, media and notify in-process."""
     runtime = ServiceRuntime(settings, outbox_collections=(APPEALS,))
-    upstream = Upstream(settings)
+    upstream = Upstream(settings, upstream_transport)
     flows = AppealFlows(runtime.db, runtime.relay, clock, upstream, settings.max_media_per_appeal)
     writer = AppealWriter(runtime.db, runtime.relay, clock)
     limiter = SubmitRateLimit(runtime.db, clock, settings.submit_rate_per_minute)
