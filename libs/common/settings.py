@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 # Values that ship in the code for local development only; outside dev they are refused.
-DEV_SECRET = "dev-only-change-me"  # noqa: S105 - a marker, refused outside dev
+DEV_SECRET = "dev-only-change-me-never-in-production"  # noqa: S105 - a marker, refused outside dev
 UNPREFIXED = ("mongo_url", "rabbit_url")
 
 

@@ -56,7 +56,11 @@ class FakeServices:
             return httpx.Response(200, json=TOPICS)
         if path.startswith("/internal/media/"):
             media = self.media.get(path.split("/")[3])
-            return httpx.Response(200, json=media) if media else httpx.Response(404, json={"detail": "not found"})
+            return (
+                httpx.Response(200, json=media)
+                if media
+                else httpx.Response(404, json={"detail": "not found"})
+            )
         if path.startswith("/internal/feed/"):
             return httpx.Response(200, json={"items": [], "total": 0, "unread": 0})
         return httpx.Response(404, json={"detail": f"no fake for {path}"})
@@ -113,7 +117,11 @@ class Gateway:
 
         async def arrived() -> dict[str, Any] | None:
             body = (await self.client.get(f"/api/v1/appeals/{appeal['id']}", headers=admin)).json()
-            return body if (body.get("organization") or {}).get("id") == org and body["status"] == "routed" else None
+            return (
+                body
+                if (body.get("organization") or {}).get("id") == org and body["status"] == "routed"
+                else None
+            )
 
         return await eventually(arrived, timeout=10)
 

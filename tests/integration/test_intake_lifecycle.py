@@ -55,7 +55,10 @@ async def test_full_lifecycle_with_clarification_rereview_and_closing(gw: Gatewa
     assert rated["rating"] == 5
 
     ended = RatingWindowEndedV1(
-        appeal_id=appeal["id"], number=appeal["number"], organization=ORGS["roads"], ended_at=datetime.now(UTC)
+        appeal_id=appeal["id"],
+        number=appeal["number"],
+        organization=ORGS["roads"],
+        ended_at=datetime.now(UTC),
     )
     await gw.publish(EventType.RATING_WINDOW_ENDED, ended, appeal["id"], "deadlines")
 
@@ -111,7 +114,9 @@ async def test_illegal_step_is_409_naming_status_and_allowed_actions(gw: Gateway
     problem = response.json()
     assert problem["status_now"] == "routed"
     assert "take" in problem["allowed_actions"]
-    rating = await gw.client.post(f"/api/v1/appeals/{appeal['id']}/rating", headers=citizen, json={"score": 4})
+    rating = await gw.client.post(
+        f"/api/v1/appeals/{appeal['id']}/rating", headers=citizen, json={"score": 4}
+    )
     assert rating.status_code == 409
     escalate = await gw.client.post(f"/api/v1/appeals/{appeal['id']}/escalate", headers=citizen)
     assert escalate.status_code == 409
@@ -137,7 +142,9 @@ async def test_reassign_leaves_the_queue_and_returns_via_routing(gw: Gateway) ->
     appeal = await gw.submit(citizen)
     await gw.route(appeal)
     path = f"/api/v1/appeals/{appeal['id']}"
-    response = await gw.client.post(f"{path}/reassign", headers=operator, json={"reason": "Это не наша дорога"})
+    response = await gw.client.post(
+        f"{path}/reassign", headers=operator, json={"reason": "Это не наша дорога"}
+    )
     assert response.status_code == 200
     assert response.json()["status"] == "received"
     assert (await gw.client.get(path, headers=operator)).status_code == 404  # no longer theirs
