@@ -42,6 +42,8 @@ RUN groupadd --system --gid 10001 appeals \
 COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
+# The event catalogue the gateway serves at /api/v1/events/asyncapi.yaml.
+COPY docs/asyncapi.yaml ./docs/asyncapi.yaml
 # Numeric, so that orchestrators enforcing runAsNonRoot can verify it.
 USER 10001:10001
 

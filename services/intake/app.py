@@ -45,7 +45,7 @@ def create_app(
         action_router(writer, flows),
         incident_router(flows),
         media_router(flows, upstream, settings),
-        public_router(upstream),
+        public_router(upstream, settings),
         open311_router(flows, upstream, runtime.db, settings),
     ]
     if settings.is_dev:

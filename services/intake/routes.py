@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from libs.common.auth import Role, issue_dev_token
 from libs.common.http import Problem
@@ -97,8 +98,17 @@ def media_router(flows: AppealFlows, upstream: Upstream, settings: IntakeSetting
     return router
 
 
-def public_router(upstream: Upstream) -> APIRouter:
+def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["catalogue", "me"])
+
+    @router.get("/events/asyncapi.yaml", response_class=PlainTextResponse, tags=["events"])
+    async def event_catalogue() -> PlainTextResponse:
+        """The AsyncAPI document of the domain events: subscribe by binding your own queue."""
+        try:
+            document = await asyncio.to_thread(settings.asyncapi_path.read_text, encoding="utf-8")
+        except OSError as exc:
+            raise Problem(404, "the event catalogue is not installed with this gateway") from exc
+        return PlainTextResponse(document, media_type="application/yaml")
 
     @router.get("/topics")
     async def topics() -> list[dict[str, Any]]:
