@@ -15,6 +15,7 @@ from services.intake.incident_routes import incident_router
 from services.intake.open311 import install_open311_errors, open311_router
 from services.intake.ratelimit import SubmitRateLimit
 from services.intake.routes import MULTIPART_OVERHEAD, appeals_router, dev_router, media_router, public_router
+from services.intake.scheduled import gauge_loop
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream
 
@@ -40,6 +41,7 @@ def create_app(
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(limiter.ensure_indexes)
     runtime.on_shutdown(upstream.close)
+    runtime.background(lambda: gauge_loop(runtime.db, settings.gauge_refresh_seconds))
     routers = [
         appeals_router(flows, limiter),
         action_router(writer, flows),

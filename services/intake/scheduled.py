@@ -1,1 +1,39 @@
-"""Intake's periodic work is the outbox sweep, run by the shared runtime."""
+"""Intake's periodic work: the appeal gauges for /metrics (the outbox sweep runs in the runtime)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import Gauge
+
+from libs.common.logging import get_logger
+from libs.common.store import Database
+from services.intake.flows import APPEALS
+from services.intake.schemas import AppealStatus
+
+log = get_logger(__name__)
+
+APPEALS_BY_STATUS = Gauge("appeals_by_status", "Appeals by lifecycle status", ["status"])
+APPEALS_OVERDUE = Gauge("appeals_overdue", "Open appeals past their answer deadline")
+
+
+async def refresh_gauges(db: Database) -> None:
+    counts = {str(status): 0 for status in AppealStatus}
+    async for row in db[APPEALS].aggregate([{"$group": {"_id": "$status", "count": {"$sum": 1}}}]):
+        counts[str(row["_id"])] = int(row["count"])
+    for status, count in counts.items():
+        APPEALS_BY_STATUS.labels(status).set(count)
+    APPEALS_OVERDUE.set(
+        await db[APPEALS].count_documents({"overdue": True, "status": {"$nin": ["closed", "rejected"]}})
+    )
+
+
+async def gauge_loop(db: Database, interval: float) -> None:
+    while True:
+        try:
+            await refresh_gauges(db)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("gauge refresh failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(interval)

@@ -237,3 +237,14 @@ async def test_media_of_others_cannot_be_attached(gw: Gateway) -> None:
     assert twice.status_code == 422
     accepted = await gw.client.post("/api/v1/appeals", headers=citizen, json={**body, "media_ids": [mine]})
     assert accepted.status_code == 201
+
+
+async def test_metrics_show_appeals_by_status(gw: Gateway) -> None:
+    from services.intake.scheduled import refresh_gauges
+
+    await gw.submit(gw.token("citizen-5"))
+    await refresh_gauges(gw.app.state.runtime.db)
+    metrics = (await gw.client.get("/metrics")).text
+    assert 'appeals_by_status{status="received"} 1.0' in metrics
+    assert "appeals_overdue 0.0" in metrics
+    assert "appeals_http_requests_total" in metrics
