@@ -77,7 +77,9 @@ class InMemoryCollection:
     def find(self, *args: Any, **kwargs: Any) -> InMemoryCursor:
         return InMemoryCursor(self._collection.find(*args, **kwargs))
 
-    def aggregate(self, pipeline: list[Document], **kwargs: Any) -> InMemoryCursor:
+    async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> InMemoryCursor:
+        """Awaited first, as PyMongo's AsyncCollection.aggregate is."""
+        kwargs.pop("session", None)
         return InMemoryCursor(self._collection.aggregate(pipeline, **kwargs))
 
     def __getattr__(self, name: str) -> Any:

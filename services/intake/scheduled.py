@@ -19,7 +19,8 @@ APPEALS_OVERDUE = Gauge("appeals_overdue", "Open appeals past their answer deadl
 
 async def refresh_gauges(db: Database) -> None:
     counts = {str(status): 0 for status in AppealStatus}
-    async for row in db[APPEALS].aggregate([{"$group": {"_id": "$status", "count": {"$sum": 1}}}]):
+    rows = await db[APPEALS].aggregate([{"$group": {"_id": "$status", "count": {"$sum": 1}}}])
+    async for row in rows:
         counts[str(row["_id"])] = int(row["count"])
     for status, count in counts.items():
         APPEALS_BY_STATUS.labels(status).set(count)

@@ -34,3 +34,10 @@ async def test_conditional_update_claims_once() -> None:
     second = await timers.find_one_and_update({"_id": "t", "state": "armed"}, {"$set": {"state": "fired"}})
     assert first is not None
     assert second is None
+
+
+async def test_aggregate_is_awaited_like_pymongo_async() -> None:
+    items = open_store(None, "unit3").db["items"]
+    await items.insert_many([{"s": "a"}, {"s": "a"}, {"s": "b"}])
+    cursor = await items.aggregate([{"$group": {"_id": "$s", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}])
+    assert [(row["_id"], row["n"]) async for row in cursor] == [("a", 2), ("b", 1)]
