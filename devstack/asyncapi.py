@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from libs.common.asyncapi import build_spec
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
@@ -39,7 +41,8 @@ def consumers() -> dict[str, list[str]]:
 
 
 def render() -> str:
-    return build_spec("appeals", consumers())
+    # Sorted keys: FastStream's own order varies between runs, the committed file must not.
+    return yaml.safe_dump(build_spec("appeals", consumers()), sort_keys=True, allow_unicode=True)
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ def envelope_of(event_type: str, version: int, payload: type[BaseModel]) -> type
     return model
 
 
-def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> str:
+def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
+    """The AsyncAPI 3.0 document as plain JSON-able data."""
     broker = RabbitBroker()
     topology = Topology(namespace)
     exchange = topology.events_exchange
@@ -64,4 +65,4 @@ def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> str:
             handle.__annotations__ = {"body": models[event_type], "return": None}
             broker.subscriber(queue, exchange, title=f"{service} <- {event_type}")(handle)
     spec = AsyncAPI(broker, title="Citizen appeals events", version="1.0.0", description=DESCRIPTION)
-    return spec.to_specification().to_yaml()
+    return spec.to_specification().to_jsonable()
