@@ -144,7 +144,9 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope["path"])
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = problem_response(413, f"request body too large: at most {limit} bytes")
+            response = problem_response(
+                413, f"request body too large: at most {limit} bytes", reason="too_large"
+            )
             await response(scope, receive, send)
             return
         seen = 0
@@ -154,7 +156,7 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise Problem(413, f"request body too large: at most {limit} bytes")
+                raise Problem(413, f"request body too large: at most {limit} bytes", reason="too_large")
             return message
 
         await self.app(scope, counting_receive, send)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitQueue
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from prometheus_client import Counter, Histogram
 
 from libs.common.events import Envelope, PoisonMessage, decode_payload, parse_envelope
@@ -84,11 +84,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.retry_backoff_seconds = retry_backoff_seconds
         self.queue = topology.consumer_queue(service)
-        self.retry_queue = RabbitQueue(
-            f"{self.queue.name}.retry",
-            durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue.name},
-        )
+        self.retry_queue = topology.retry_queue(service)
         self.dead_letter_queue = topology.dead_letter_queue(service)
         broker.subscriber(
             self.queue,

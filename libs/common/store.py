@@ -7,6 +7,7 @@ single-document operation is atomic, as it is on MongoDB. It keeps nothing acros
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -20,6 +21,9 @@ Document = dict[str, Any]
 Database = AsyncDatabase[Document]
 
 log = get_logger(__name__)
+
+PING_TIMEOUT_SECONDS = 2.0
+SERVER_SELECTION_TIMEOUT_MS = 10_000
 
 _ASYNC_METHODS = frozenset(
     {
@@ -123,7 +127,8 @@ class Store:
         return self._client is not None
 
     async def ping(self) -> bool:
-        await self.db.command("ping")
+        # Bounded, so a readiness probe answers in time even when MongoDB does not.
+        await asyncio.wait_for(self.db.command("ping"), timeout=PING_TIMEOUT_SECONDS)
         return True
 
     async def close(self) -> None:
@@ -133,7 +138,9 @@ class Store:
 
 def open_store(mongo_url: str | None, database: str) -> Store:
     if mongo_url:
-        client: AsyncMongoClient[Document] = AsyncMongoClient(mongo_url, tz_aware=True)
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            mongo_url, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
+        )
         return Store(client[database], client)
     log.warning(
         "MONGO_URL is not set: using the in-memory store; NOTHING IS DURABLE and data is lost on restart",

@@ -37,6 +37,18 @@ class Topology:
             return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=arguments)
         return RabbitQueue(name, durable=True, arguments=arguments)
 
+    def retry_queue(self, consumer: str) -> RabbitQueue:
+        """Holds a failed message for its backoff (per-message TTL), then dead-letters it back."""
+        name = self.queue_name(consumer)
+        arguments: Any = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name}
+        if self.queue_kind is QueueKind.QUORUM:
+            # at-least-once dead-lettering: a retry is never dropped on its way back
+            arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+            return RabbitQueue(
+                f"{name}.retry", queue_type=QueueType.QUORUM, durable=True, arguments=arguments
+            )
+        return RabbitQueue(f"{name}.retry", durable=True, arguments=arguments)
+
     def dead_letter_queue(self, consumer: str) -> RabbitQueue:
         name = f"{self.queue_name(consumer)}.dlq"
         if self.queue_kind is QueueKind.QUORUM:

@@ -1,130 +1,212 @@
-"""Arm timers when an appeal is routed; fire due ones exactly once in effect."""
+"""Use cases: apply an appeal event to its timers; fire due timers exactly once in effect.
+
+One document per appeal (`_id` = appeal id) holds its timers, its SLA record and the pending
+events (outbox). Every change is one conditional update guarded by `version`, carrying the
+announcing events and the id of the event applied, so a redelivery or a racing replica can
+never apply anything twice.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from libs.common.clock import Clock
-from libs.common.events import (
-    AppealRoutedV1,
-    DeadlineArmedV1,
-    DeadlineOverdueV1,
-    Envelope,
-    EventType,
-    TimerKind,
-)
+from libs.common.events import Envelope
 from libs.common.logging import bound_context, get_logger
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Database, Document
-from services.deadlines.schemas import TimerState
-from services.deadlines.service import answer_due_at, first_response_due_at
+from services.deadlines.dates import truncate_ms
+from services.deadlines.expiry import fire, next_due_at
+from services.deadlines.schemas import AppealClock, Assignment
+from services.deadlines.service import Outcome
 
 log = get_logger(__name__)
 
 TIMERS = "timers"
+NEXT_DUE = "next_due_at"
+LEASE_OWNER, LEASE_UNTIL = "lease_owner", "lease_until"
+MAX_ATTEMPTS = 5
+
+Step = Callable[[AppealClock | None, datetime], Outcome]
+
+
+class ConcurrentChange(RuntimeError):
+    """The record kept changing under us; the message is retried later."""
 
 
 class DeadlineFlows:
-    def __init__(self, db: Database, relay: OutboxRelay, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, relay: OutboxRelay, clock: Clock, *, replica_id: str, lease_seconds: float
+    ) -> None:
         self._db = db
         self._relay = relay
         self._clock = clock
+        self._replica = replica_id
+        self._lease = timedelta(seconds=lease_seconds)
+
+    @property
+    def collection(self) -> Any:
+        return self._db[TIMERS]
+
+    def now(self) -> datetime:
+        return truncate_ms(self._clock())
 
     async def ensure_indexes(self) -> None:
-        # Due timers are found through this index, never by a scan.
-        await self._db[TIMERS].create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+        # Due work is found through this index, never by a scan; closed appeals drop out of it.
+        await self.collection.create_index([(NEXT_DUE, ASCENDING)], sparse=True)
+        await self.collection.create_index("assignments.received_at")
 
-    async def arm_for_routed(self, envelope: Envelope, routed: AppealRoutedV1) -> None:
-        due = {TimerKind.ANSWER: answer_due_at(routed.routed_at, routed.answer_sla_days, routed.timezone)}
-        if routed.first_response_sla_hours:
-            due[TimerKind.FIRST_RESPONSE] = first_response_due_at(
-                routed.routed_at, routed.first_response_sla_hours
-            )
-        for kind, due_at in due.items():
-            await self._arm(envelope, routed, kind, due_at)
+    # -- events ----------------------------------------------------------------------------
 
-    async def _arm(
-        self, envelope: Envelope, routed: AppealRoutedV1, kind: TimerKind, due_at: datetime
-    ) -> None:
-        now = self._clock()
-        armed = DeadlineArmedV1(
-            appeal_id=routed.appeal_id,
-            number=routed.number,
-            timer=kind,
-            due_at=due_at,
-            organization=routed.organization,
-            armed_at=now,
-            timezone=routed.timezone,
-        )
-        timer_id = f"{routed.appeal_id}:{kind}"
+    async def apply(self, envelope: Envelope, appeal_id: str, step: Step, *, creates: bool = False) -> None:
+        """Apply `step` to the appeal's record once per event id, whatever the redeliveries."""
+        with bound_context({"appeal_id": appeal_id}):
+            for _ in range(MAX_ATTEMPTS):
+                doc = await self.collection.find_one({"_id": appeal_id})
+                if doc is not None and envelope.id in doc.get("applied", []):
+                    break
+                if doc is None and not creates:
+                    # Usually an event overtaking appeal.routed: the broker retries it shortly.
+                    raise LookupError(f"no timers for appeal {appeal_id} yet")
+                now = self.now()
+                outcome = step(None if doc is None else AppealClock.model_validate(doc), now)
+                if await self._store(doc, outcome, envelope, now):
+                    log.info("event applied", event_type=envelope.type, outcome=outcome.note)
+                    break
+            else:
+                raise ConcurrentChange(f"timers of appeal {appeal_id} kept changing")
+        await self._flush(appeal_id)
+
+    async def _store(self, doc: Document | None, outcome: Outcome, envelope: Envelope, now: datetime) -> bool:
+        if doc is None:
+            fresh = {
+                "_id": outcome.clock.appeal_id,
+                **self._state(outcome, now),
+                "version": 1,
+                "applied": [envelope.id],
+                "outbox": self._entries(outcome, envelope.correlation_id),
+                "created_at": now,
+            }
+            if fresh[NEXT_DUE] is None:
+                del fresh[NEXT_DUE]
+            try:
+                await self.collection.insert_one(fresh)
+            except DuplicateKeyError:
+                return False  # created concurrently: read it and apply on top
+            return True
+        if not outcome.changed:
+            await self.collection.update_one({"_id": doc["_id"]}, {"$addToSet": {"applied": envelope.id}})
+            return True
+        update = self._update(outcome, now, envelope.correlation_id)
+        update.setdefault("$push", {})["applied"] = envelope.id
+        result = await self.collection.update_one({"_id": doc["_id"], "version": doc.get("version")}, update)
+        return bool(result.matched_count)
+
+    def _state(self, outcome: Outcome, now: datetime) -> Document:
+        return {**outcome.clock.to_document(), NEXT_DUE: next_due_at(outcome.clock), "updated_at": now}
+
+    def _update(self, outcome: Outcome, now: datetime, correlation_id: str) -> Document:
+        state = self._state(outcome, now)
+        update: Document = {"$inc": {"version": 1}}
+        if state[NEXT_DUE] is None:
+            del state[NEXT_DUE]
+            update["$unset"] = {NEXT_DUE: ""}
+        update["$set"] = state
+        if entries := self._entries(outcome, correlation_id):
+            update["$push"] = {"outbox": {"$each": entries}}
+        return update
+
+    @staticmethod
+    def _entries(outcome: Outcome, correlation_id: str) -> list[Document]:
+        appeal_id = outcome.clock.appeal_id
+        return [
+            outbox_entry(kind, payload, source="deadlines", subject=appeal_id, correlation_id=correlation_id)
+            for kind, payload in outcome.events
+        ]
+
+    async def _flush(self, appeal_id: str) -> None:
         try:
-            await self._db[TIMERS].insert_one(
-                {
-                    "_id": timer_id,
-                    "appeal_id": routed.appeal_id,
-                    "number": routed.number,
-                    "kind": str(kind),
-                    "organization": routed.organization.model_dump(),
-                    "due_at": due_at,
-                    "state": TimerState.ARMED,
-                    "armed_at": now,
-                    "source_event": envelope.id,
-                    "outbox": [self._event(EventType.DEADLINE_ARMED, armed, envelope.correlation_id)],
-                }
-            )
-            log.info("timer armed", timer=str(kind), due_at=due_at.isoformat())
-        except DuplicateKeyError:
-            log.info("timer already armed", timer=str(kind))
-        await self._relay.flush(TIMERS, timer_id)
+            await self._relay.flush(TIMERS, appeal_id)
+        except Exception as exc:  # stored is decided: the outbox sweep publishes it later
+            log.warning("publish deferred to the outbox sweep", appeal_id=appeal_id, error=type(exc).__name__)
 
-    async def fire_due(self, limit: int) -> int:
-        """Claim and fire due timers. The conditional update makes each fire once across replicas."""
-        now = self._clock()
-        due = await (
-            self._db[TIMERS]
-            .find({"state": TimerState.ARMED, "due_at": {"$lte": now}}, {"_id": 1})
-            .sort("due_at", ASCENDING)
+    # -- timers ----------------------------------------------------------------------------
+
+    def _claimable(self, now: datetime) -> Document:
+        free = [{LEASE_UNTIL: {"$exists": False}}, {LEASE_UNTIL: {"$lte": now}}]
+        return {NEXT_DUE: {"$lte": now}, "$or": free}
+
+    async def claim_due(self, limit: int) -> list[Document]:
+        """Lease up to `limit` due records to this replica; others skip them until the lease ends."""
+        now = self.now()
+        query = self._claimable(now)
+        candidates = (
+            await self.collection.find(query, {"_id": 1})
+            .sort(NEXT_DUE, ASCENDING)
             .limit(limit)
             .to_list(limit)
         )
-        fired = 0
-        for candidate in due:
-            timer = await self._db[TIMERS].find_one({"_id": candidate["_id"]})
-            if timer is None or timer["state"] != TimerState.ARMED:
-                continue
-            claimed = await self._db[TIMERS].find_one_and_update(
-                {"_id": timer["_id"], "state": TimerState.ARMED},
-                {
-                    "$set": {"state": TimerState.FIRED, "fired_at": now},
-                    "$push": {"outbox": self._overdue_event(timer, now)},
-                },
+        claimed = []
+        for candidate in candidates:
+            doc = await self.collection.find_one_and_update(
+                {"_id": candidate["_id"], **query},
+                {"$set": {LEASE_OWNER: self._replica, LEASE_UNTIL: now + self._lease}},
+                return_document=ReturnDocument.AFTER,
             )
-            if claimed is None:
-                continue  # another replica won the race
-            fired += 1
-            with bound_context({"appeal_id": timer["appeal_id"]}):
-                log.info("deadline passed", timer=timer["kind"])
-            await self._relay.flush(TIMERS, timer["_id"])
-        return fired
+            if doc is not None:  # else another replica claimed it first
+                claimed.append(doc)
+        return claimed
 
-    def _overdue_event(self, timer: Document, now: datetime) -> Document:
-        overdue = DeadlineOverdueV1(
-            appeal_id=timer["appeal_id"],
-            number=timer["number"],
-            timer=TimerKind(timer["kind"]),
-            due_at=timer["due_at"],
-            organization=timer["organization"],
-            overdue_at=now,
-        )
-        return self._event(EventType.DEADLINE_OVERDUE, overdue, correlation_id=timer["source_event"])
+    async def fire_claimed(self, doc: Document) -> int:
+        """Fire what is due in one leased record. The version guard keeps the effect exactly once."""
+        now = self.now()
+        outcome = fire(AppealClock.model_validate(doc), now)
+        clock = outcome.clock
+        update = self._update(outcome, now, clock.correlation_id)
+        update.setdefault("$unset", {}).update({LEASE_OWNER: "", LEASE_UNTIL: ""})
+        guard = {"_id": doc["_id"], "version": doc.get("version"), LEASE_OWNER: self._replica}
+        result = await self.collection.update_one(guard, update)
+        if not result.matched_count:
+            # An event changed the record meanwhile (or our lease ran out): try again next tick.
+            await self._release(doc["_id"])
+            return 0
+        with bound_context({"appeal_id": clock.appeal_id, "correlation_id": clock.correlation_id}):
+            if outcome.events:
+                log.info("timers fired", fired=outcome.note)
+        await self._flush(clock.appeal_id)
+        return len(outcome.events)
 
-    @staticmethod
-    def _event(
-        event_type: EventType, payload: DeadlineArmedV1 | DeadlineOverdueV1, correlation_id: str
-    ) -> Document:
-        return outbox_entry(
-            event_type, payload, source="deadlines", subject=payload.appeal_id, correlation_id=correlation_id
+    async def _release(self, appeal_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": appeal_id, LEASE_OWNER: self._replica}, {"$unset": {LEASE_OWNER: "", LEASE_UNTIL: ""}}
         )
+
+    async def fire_due(self, limit: int) -> int:
+        """One scheduler pass; returns how many records were claimed (a full batch: run again)."""
+        claimed = await self.claim_due(limit)
+        for doc in claimed:
+            try:
+                await self.fire_claimed(doc)
+            except Exception as exc:
+                # Keep the lease: this record waits `lease_seconds` and the others go on.
+                log.error("firing failed", appeal_id=doc["_id"], error=f"{type(exc).__name__}: {exc}")
+        return len(claimed)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, appeal_id: str) -> AppealClock | None:
+        doc = await self.collection.find_one({"_id": appeal_id})
+        return None if doc is None else AppealClock.model_validate(doc)
+
+    async def assignments(self, start: datetime, end: datetime) -> list[Assignment]:
+        """Every assignment that reached its organisation in [start, end), through the index."""
+        query = {"assignments.received_at": {"$gte": start, "$lt": end}}
+        records: list[Assignment] = []
+        async for doc in self.collection.find(query, {"assignments": 1}):
+            records.extend(Assignment.model_validate(item) for item in doc.get("assignments", []))
+        return [record for record in records if start <= record.received_at < end]

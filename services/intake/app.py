@@ -9,14 +9,18 @@ from libs.common.http import BodyLimitMiddleware
 from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
+from services.intake.catalogue_routes import catalogue_router
 from services.intake.flows import APPEALS, AppealFlows
 from services.intake.handlers import handlers
 from services.intake.incident_routes import incident_router
+from services.intake.media_routes import MEDIA_BODY_LIMIT, media_router
+from services.intake.notify_routes import NotifyGateway, notify_router
 from services.intake.open311 import install_open311_errors, open311_router
 from services.intake.ratelimit import SubmitRateLimit
-from services.intake.routes import MULTIPART_OVERHEAD, appeals_router, dev_router, media_router, public_router
+from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
 from services.intake.settings import IntakeSettings
+from services.intake.stats_routes import stats_router
 from services.intake.upstream import Upstream
 
 DESCRIPTION = """The public gateway of the citizen appeals platform.
@@ -41,14 +45,19 @@ def create_app(
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(limiter.ensure_indexes)
     runtime.on_shutdown(upstream.close)
+    notify_gateway = NotifyGateway(settings, upstream_transport)
+    runtime.on_shutdown(notify_gateway.close)
     runtime.background(lambda: gauge_loop(runtime.db, settings.gauge_refresh_seconds))
     routers = [
         appeals_router(flows, limiter),
         action_router(writer, flows),
         incident_router(flows),
-        media_router(flows, upstream, settings),
+        media_router(flows, settings, runtime, upstream_transport),
         public_router(upstream, settings),
+        notify_router(notify_gateway),
         open311_router(flows, upstream, runtime.db, settings),
+        catalogue_router(settings, upstream_transport),
+        stats_router(settings, upstream_transport),
     ]
     if settings.is_dev:
         routers.append(dev_router(settings))
@@ -57,7 +66,7 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_json_bytes,
-        limits={"/api/v1/media": settings.max_upload_bytes + MULTIPART_OVERHEAD},
+        limits={"/api/v1/media": MEDIA_BODY_LIMIT},  # media_routes caps uploads itself
     )
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer,

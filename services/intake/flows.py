@@ -157,15 +157,19 @@ class AppealFlows:
 
     async def check_media(self, principal: Principal, media_ids: list[str]) -> None:
         if len(media_ids) > self._max_media:
-            raise Problem(422, f"too many files: at most {self._max_media} per appeal")
+            raise Problem(
+                422, f"too many files: at most {self._max_media} per appeal", reason="too_many_files"
+            )
         if len(set(media_ids)) != len(media_ids):
-            raise Problem(422, "the same file is attached twice")
+            raise Problem(422, "the same file is attached twice", reason="duplicate_file")
         for media_id in media_ids:
             meta = await self._upstream.media_metadata(media_id)
             if meta is None or meta.get("owner_id") != principal.sub:
-                raise Problem(422, f"file {media_id} does not exist or is not yours")
+                raise Problem(422, f"file {media_id} does not exist or is not yours", reason="not_yours")
             if meta.get("appeal_id"):
-                raise Problem(422, f"file {media_id} is already attached to another appeal")
+                raise Problem(
+                    422, f"file {media_id} is already attached to another appeal", reason="already_attached"
+                )
 
     async def _next_number(self, year: int) -> str:
         counter = await self._db[COUNTERS].find_one_and_update(

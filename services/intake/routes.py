@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, UploadFile
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import PlainTextResponse
 
 from libs.common.auth import Role, issue_dev_token
 from libs.common.http import Problem
@@ -21,16 +21,12 @@ from services.intake.schemas import (
     AppealView,
     DevToken,
     DevTokenRequest,
-    MediaCreated,
     QueueFilter,
 )
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream
 from services.intake.views import appeal_view
-
-# Multipart framing around the file itself; requests larger than this plus the limit are refused unread.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def appeals_router(flows: AppealFlows, limiter: SubmitRateLimit) -> APIRouter:
@@ -71,33 +67,6 @@ def appeals_router(flows: AppealFlows, limiter: SubmitRateLimit) -> APIRouter:
     return router
 
 
-def media_router(flows: AppealFlows, upstream: Upstream, settings: IntakeSettings) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/media", tags=["media"])
-
-    @router.post("", status_code=201, response_model=MediaCreated)
-    async def upload(request: Request, file: UploadFile, principal: CurrentPrincipal) -> MediaCreated:
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > settings.max_upload_bytes + MULTIPART_OVERHEAD:
-            raise Problem(413, f"file too big: at most {settings.max_upload_bytes} bytes")
-        stored = await upstream.upload_media(
-            principal.sub,
-            file.filename or "upload",
-            file.content_type or "application/octet-stream",
-            file.file,
-        )
-        return MediaCreated.model_validate(stored)
-
-    @router.get("/{media_id}", status_code=307, response_class=RedirectResponse)
-    async def download(media_id: str, principal: CurrentPrincipal) -> RedirectResponse:
-        """Redirects to a short-lived signed link of the cleaned file, for those allowed to see it."""
-        meta = await upstream.media_metadata(media_id)
-        if meta is None or not await flows.media_visible(principal, media_id, meta.get("owner_id")):
-            raise Problem(404, f"file {media_id} not found")
-        return RedirectResponse(await upstream.media_link(media_id), status_code=307)
-
-    return router
-
-
 def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["catalogue", "me"])
 
@@ -114,14 +83,6 @@ def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
     async def topics() -> list[dict[str, Any]]:
         """The topics catalogue: code, name, category and answer deadline in calendar days."""
         return await upstream.topics()
-
-    @router.get("/me/notifications")
-    async def my_notifications(
-        principal: CurrentPrincipal,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        return await upstream.feed(principal.sub, limit, offset)
 
     return router
 

@@ -23,7 +23,8 @@ class IntakeSettings(ServiceSettings):
     notify_url: str = "http://127.0.0.1:8003"
     media_url: str = "http://127.0.0.1:8004"
     upstream_timeout_seconds: float = 10.0
-    max_upload_bytes: int = 10 * 1024 * 1024
+    # The gateway's cap on one upload; the media service applies its own per-type limits.
+    max_upload_bytes: int = 50 * 1024 * 1024
     max_media_per_appeal: int = 10
     topics_cache_seconds: float = 60.0
     max_json_bytes: int = 256 * 1024

@@ -1,26 +1,58 @@
+"""The internal API of the media service (only the gateway calls it, with the internal token)."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Header, Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from libs.common.http import Problem, internal_auth
-from services.media.flows import MediaFlows
-from services.media.schemas import MediaLink, MediaView, Rejection, UploadedMedia
-from services.media.service import MediaRejected
+from services.media.flows import MediaFlows, NotAttached, VariantMissing
+from services.media.retention import Retention
+from services.media.rules import MediaRejected
+from services.media.schemas import (
+    Allowance,
+    DeletedMedia,
+    MediaLink,
+    MediaView,
+    PublishRequest,
+    Rejection,
+    UploadedMedia,
+    Variant,
+)
 from services.media.settings import MediaSettings
 
 STATUS = {
+    Rejection.MALFORMED_REQUEST: 400,
     Rejection.EMPTY: 422,
     Rejection.TOO_LARGE: 413,
     Rejection.TOO_MANY_PIXELS: 413,
+    Rejection.TOO_LONG: 422,
     Rejection.UNSUPPORTED_TYPE: 415,
     Rejection.CORRUPT: 422,
+    Rejection.ACTIVE_CONTENT: 422,
+    Rejection.TOO_MANY_FILES: 429,
+    Rejection.RATE_LIMITED: 429,
 }
-MULTIPART_SLACK = 64 * 1024  # room for boundaries and part headers around the file itself
-CHUNK = 64 * 1024
+TITLES = {
+    Rejection.MALFORMED_REQUEST: "Malformed upload request",
+    Rejection.EMPTY: "Empty file",
+    Rejection.TOO_LARGE: "File too large",
+    Rejection.TOO_MANY_PIXELS: "Image too large",
+    Rejection.TOO_LONG: "Video too long",
+    Rejection.UNSUPPORTED_TYPE: "Unsupported file type",
+    Rejection.CORRUPT: "Corrupt file",
+    Rejection.ACTIVE_CONTENT: "Active content in document",
+    Rejection.TOO_MANY_FILES: "Too many files",
+    Rejection.RATE_LIMITED: "Too many uploads",
+}
+MULTIPART_SLACK = 1024 * 1024  # framing; more than the gateway's, so the gateway cuts off first
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -39,7 +71,18 @@ UPLOAD_BODY = {
 OwnerId = Annotated[str, Header(alias="X-Owner-Id", min_length=1, max_length=256)]
 
 
-def internal_router(flows: MediaFlows, settings: MediaSettings) -> APIRouter:
+def refused(exc: MediaRejected) -> Problem:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return Problem(
+        STATUS[exc.reason], exc.detail, title=TITLES[exc.reason], headers=headers, reason=str(exc.reason)
+    )
+
+
+def not_found(media_id: str) -> Problem:
+    return Problem(404, f"media {media_id} does not exist", reason="not_found")
+
+
+def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSettings) -> APIRouter:
     router = APIRouter(
         prefix="/internal",
         tags=["internal"],
@@ -48,33 +91,68 @@ def internal_router(flows: MediaFlows, settings: MediaSettings) -> APIRouter:
 
     @router.post("/media", status_code=201, response_model=UploadedMedia, openapi_extra=UPLOAD_BODY)
     async def upload(request: Request, owner_id: OwnerId) -> UploadedMedia:
-        raw = await read_upload(request, settings.max_upload_bytes)
+        """Store one file (multipart field `file`); an identical unattached one is answered instead."""
         try:
-            doc = await flows.upload(owner_id, raw)
+            await flows.check_allowance(owner_id)  # before a single byte of the body is read
+            async with received_file(request, settings.max_request_bytes) as source:
+                doc, deduplicated = await flows.upload(owner_id, source)
         except MediaRejected as exc:
-            raise Problem(STATUS[exc.reason], exc.detail, reason=str(exc.reason)) from exc
-        return UploadedMedia.model_validate(doc.model_dump())
+            raise refused(exc) from exc
+        return UploadedMedia.model_validate({**MediaView.of(doc).model_dump(), "deduplicated": deduplicated})
+
+    @router.get("/media/allowance", response_model=Allowance)
+    async def allowance(owner_id: OwnerId) -> Allowance:
+        """The owner's upload allowance; 429 problem+json (with the rule) when it is used up."""
+        try:
+            await flows.check_allowance(owner_id)
+        except MediaRejected as exc:
+            raise refused(exc) from exc
+        return await flows.allowance(owner_id)
 
     @router.get("/media/{media_id}", response_model=MediaView)
     async def metadata(media_id: str) -> MediaView:
         doc = await flows.get(media_id)
         if doc is None:
-            raise Problem(404, f"media {media_id} does not exist")
-        return MediaView.model_validate(doc.model_dump())
+            raise not_found(media_id)
+        return MediaView.of(doc)
 
     @router.get("/media/{media_id}/link", response_model=MediaLink)
-    async def link(media_id: str) -> MediaLink:
-        signed = await flows.link(media_id)
+    async def link(media_id: str, variant: Variant = Variant.ORIGINAL) -> MediaLink:
+        try:
+            signed = await flows.link(media_id, variant)
+        except VariantMissing as exc:
+            raise Problem(404, str(exc), reason="variant_missing") from exc
         if signed is None:
-            raise Problem(404, f"media {media_id} does not exist")
+            raise not_found(media_id)
         return signed
+
+    @router.post("/media/{media_id}/publish", response_model=MediaView)
+    async def publish(media_id: str, body: PublishRequest) -> MediaView:
+        try:
+            doc = await flows.publish(media_id, body.public, body.by)
+        except NotAttached as exc:
+            raise Problem(409, str(exc), reason="not_attached") from exc
+        if doc is None:
+            raise not_found(media_id)
+        return MediaView.of(doc)
+
+    @router.delete("/appeals/{appeal_id}/media", response_model=DeletedMedia)
+    async def delete_appeal_media(appeal_id: str) -> DeletedMedia:
+        """Remove every file of a removed appeal, with all variants. Safe to call again."""
+        return DeletedMedia(appeal_id=appeal_id, deleted=await retention.delete_for_appeal(appeal_id))
 
     return router
 
 
+def _malformed(detail: str, status: int = 400) -> Problem:
+    reason = Rejection.MALFORMED_REQUEST
+    return Problem(status, detail, title=TITLES[reason], reason=str(reason))
+
+
 def _too_large(limit: int) -> Problem:
+    reason = Rejection.TOO_LARGE
     return Problem(
-        413, f"the file is larger than the limit of {limit} bytes", reason=str(Rejection.TOO_LARGE)
+        413, f"the file is larger than the limit of {limit} bytes", title=TITLES[reason], reason=str(reason)
     )
 
 
@@ -94,25 +172,27 @@ def _capped(receive: Receive, cap: int, limit: int) -> Receive:
     return capped_receive
 
 
-async def read_upload(request: Request, limit: int) -> bytes:
-    """The bytes of the multipart field `file`, never more than `limit` of them."""
+@asynccontextmanager
+async def received_file(request: Request, limit: int) -> AsyncIterator[BinaryIO]:
+    """The multipart field `file`, spooled to a temporary file (on disk past 1 MiB) as it
+    arrives; never more than `limit` bytes of it are read, never is it all in memory."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise _malformed("the upload must be multipart/form-data with one field named 'file'", 415)
     cap = limit + MULTIPART_SLACK
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise _too_large(limit)
     capped = Request(request.scope, _capped(request.receive, cap, limit))
-    form = await capped.form(max_files=1, max_fields=8)
+    try:
+        form = await capped.form(max_files=1, max_fields=8)
+    except StarletteHTTPException as exc:
+        raise _malformed(f"the multipart body is malformed: {exc.detail}") from exc
+    except ClientDisconnect as exc:
+        raise _malformed("the upload was interrupted before it was complete") from exc
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise Problem(422, "a multipart/form-data field named 'file' is required")
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := await upload.read(CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise _malformed("a multipart/form-data field named 'file' (a file) is required", 422)
+        yield upload.file
     finally:
         await form.close()

@@ -8,20 +8,20 @@ from datetime import timedelta
 from typing import Any
 
 from libs.common.logging import get_logger
-from services.media.flows import MediaFlows
+from services.media.retention import Retention
 
 log = get_logger(__name__)
 
 
 def orphan_sweeper(
-    flows: MediaFlows, retention: timedelta, interval: float
+    retention: Retention, keep_for: timedelta, interval: float
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """A loop removing uploads no appeal claimed in time; a failed round is retried next tick."""
 
     async def loop() -> None:
         while True:
             try:
-                await flows.sweep_orphans(retention)
+                await retention.sweep_orphans(keep_for)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

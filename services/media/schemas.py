@@ -12,34 +12,117 @@ class ContentType(StrEnum):
     PNG = "image/png"
     WEBP = "image/webp"
     PDF = "application/pdf"
+    MP4 = "video/mp4"
+    QUICKTIME = "video/quicktime"
+
+    @property
+    def is_image(self) -> bool:
+        return self.value.startswith("image/")
+
+    @property
+    def is_video(self) -> bool:
+        return self.value.startswith("video/")
+
+
+class Variant(StrEnum):
+    ORIGINAL = "original"  # the cleaned file at full size (the upload itself is never stored)
+    WEB = "web"  # images: at most `web_px` on the longer side
+    THUMB = "thumb"  # images: at most `thumb_px` on the longer side
 
 
 class Rejection(StrEnum):
+    """The machine-readable `reason` of every refused upload (problem+json)."""
+
+    MALFORMED_REQUEST = "malformed_request"  # not multipart/form-data, no `file` field, broken framing
     EMPTY = "empty"
     TOO_LARGE = "too_large"
-    TOO_MANY_PIXELS = "too_many_pixels"
+    TOO_MANY_PIXELS = "too_many_pixels"  # decompression bombs included
+    TOO_LONG = "too_long"  # a video longer than allowed
     UNSUPPORTED_TYPE = "unsupported_type"
     CORRUPT = "corrupt"
+    ACTIVE_CONTENT = "active_content"  # a PDF with scripts, launch actions or embedded files
+    TOO_MANY_FILES = "too_many_files"  # too many uploads not yet attached to an appeal
+    RATE_LIMITED = "rate_limited"  # too many uploads in the last hour
+
+
+class AttachedAs(StrEnum):
+    APPEAL = "appeal"  # named by the author in appeal.submitted
+    ANSWER = "answer"  # named by the operator in appeal.answered
+
+
+class GeoPoint(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class StoredObject(BaseModel):
+    model_config = ConfigDict(use_enum_values=True)
+
+    key: str
+    content_type: ContentType
+    size: int
+    width: int | None = None
+    height: int | None = None
 
 
 class MediaDoc(BaseModel):
-    """A document of the `media` collection; the object itself lives in the bucket."""
+    """A document of the `media` collection; the objects themselves live in the bucket."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, use_enum_values=True)
 
     id: str = Field(alias="_id")
     owner_id: str
     content_type: ContentType
     size: int
-    sha256: str
-    object_key: str
+    sha256: str  # of the stored (cleaned) original
+    source_sha256: str  # of the bytes as uploaded: identical uploads of one owner are stored once
     created_at: datetime
-    appeal_id: str | None = None
+    touched_at: datetime  # created, or uploaded again (deduplicated): the retention clock
+    objects: dict[Variant, StoredObject]
     width: int | None = None
     height: int | None = None
+    duration_seconds: float | None = None
+    # Where the photo was taken (from its GPS EXIF, which is stripped from every stored file):
+    # shown to the uploader only, as a place hint; dropped once the file is attached.
+    location_hint: GeoPoint | None = None
+    appeal_id: str | None = None
+    attached_as: AttachedAs | None = None
+    public: bool = False
+    published_at: datetime | None = None
+    published_by: str | None = None
+    # `<owner>:<source_sha256>` while unattached (unique, sparse); unset once attached.
+    dedup_key: str | None = None
 
     def to_document(self) -> dict[str, Any]:
-        return {**self.model_dump(by_alias=True), "content_type": str(self.content_type)}
+        doc = self.model_dump(by_alias=True, mode="python")
+        doc["objects"] = {str(name): obj for name, obj in doc["objects"].items()}
+        if doc["dedup_key"] is None:
+            del doc["dedup_key"]  # a sparse unique index skips documents without the field
+        return doc
+
+
+class MediaView(BaseModel):
+    """What the internal API tells the gateway; the gateway decides who may see which fields."""
+
+    id: str
+    owner_id: str
+    content_type: ContentType
+    size: int
+    sha256: str
+    appeal_id: str | None
+    attached_as: AttachedAs | None = None
+    created_at: datetime
+    width: int | None
+    height: int | None
+    duration_seconds: float | None = None
+    variants: list[Variant]
+    location_hint: GeoPoint | None = None
+    public: bool = False
+    published_at: datetime | None = None
+
+    @classmethod
+    def of(cls, doc: MediaDoc) -> MediaView:
+        return cls.model_validate({**doc.model_dump(), "variants": [v for v in Variant if v in doc.objects]})
 
 
 class UploadedMedia(BaseModel):
@@ -49,20 +132,30 @@ class UploadedMedia(BaseModel):
     sha256: str
     width: int | None
     height: int | None
-
-
-class MediaView(BaseModel):
-    id: str
-    owner_id: str
-    content_type: ContentType
-    size: int
-    sha256: str
-    appeal_id: str | None
-    created_at: datetime
-    width: int | None
-    height: int | None
+    duration_seconds: float | None = None
+    variants: list[Variant]
+    location_hint: GeoPoint | None = None
+    deduplicated: bool = False
 
 
 class MediaLink(BaseModel):
     url: str
     expires_in: int
+    variant: Variant = Variant.ORIGINAL
+
+
+class PublishRequest(BaseModel):
+    public: bool = True
+    by: str = Field(min_length=1, max_length=256)
+
+
+class DeletedMedia(BaseModel):
+    appeal_id: str
+    deleted: int
+
+
+class Allowance(BaseModel):
+    pending: int
+    max_pending: int
+    last_hour: int
+    max_per_hour: int

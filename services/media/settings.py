@@ -25,13 +25,28 @@ class MediaSettings(ServiceSettings):
     s3_secret_key: SecretStr = SecretStr(DEV_SECRET)
     s3_bucket: str = "appeals-media"
     s3_region: str = "us-east-1"
+    # Images and PDF documents; videos have their own bound.
     max_upload_bytes: int = Field(default=10 * MiB, ge=1)
+    max_video_bytes: int = Field(default=50 * MiB, ge=1)
+    max_video_seconds: float = Field(default=120.0, gt=0)
     link_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)  # S3's presign maximum
     max_image_pixels: int = Field(default=40_000_000, ge=1)
-    # Off by default: media attached to something other than an appeal (answers, comments) would
-    # never get an appeal_id and must not be swept.
-    orphan_retention_hours: float | None = Field(default=None, gt=0)
+    thumb_px: int = Field(default=256, ge=16, le=4096)
+    web_px: int = Field(default=1600, ge=64, le=8192)
+    # Images decoded at once (each may take max_image_pixels x 4 bytes of memory, a few times).
+    max_concurrent_cleaning: int = Field(default=2, ge=1)
+    # Per owner: uploads not yet attached to an appeal, and uploads in the last hour.
+    max_pending_per_owner: int = Field(default=50, ge=1)
+    max_uploads_per_hour: int = Field(default=120, ge=1)
+    # Uploads no appeal or answer claimed are deleted after this (0: kept forever). Media is
+    # attached by appeal.submitted (the author's files) and appeal.answered (the operator's).
+    orphan_retention_hours: float = Field(default=48.0, ge=0)
     orphan_sweep_seconds: float = Field(default=600.0, gt=0)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The most any upload may be: the body is cut off past this (plus multipart framing)."""
+        return max(self.max_upload_bytes, self.max_video_bytes)
 
     @property
     def bucket_name(self) -> str:

@@ -6,10 +6,9 @@ This is the only module that speaks S3; flows see `ObjectStore` and tests use a 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 import urllib3
@@ -27,11 +26,14 @@ _OURS_ALREADY = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
 class ObjectStore(Protocol):
     async def ensure_bucket(self) -> None: ...
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    async def put(self, key: str, body: BinaryIO, length: int, content_type: str) -> None: ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Deleting what is not there is not an error (S3 semantics)."""
 
-    async def presigned_get(self, key: str, ttl: timedelta) -> str: ...
+    async def presigned_get(
+        self, key: str, ttl: timedelta, *, content_type: str, disposition: str
+    ) -> str: ...
 
     async def ping(self) -> bool: ...
 
@@ -103,14 +105,23 @@ class S3ObjectStore:
     async def ping(self) -> bool:
         return bool(await asyncio.to_thread(self._client.bucket_exists, self.bucket))
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
+    async def put(self, key: str, body: BinaryIO, length: int, content_type: str) -> None:
+        """Streams `length` bytes of `body` (in parts when large); nothing is read into memory whole."""
+        body.seek(0)
         await asyncio.to_thread(
-            self._client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+            self._client.put_object, self.bucket, key, body, length, content_type=content_type
         )
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
 
-    async def presigned_get(self, key: str, ttl: timedelta) -> str:
-        url: Any = await asyncio.to_thread(self._signer.presigned_get_object, self.bucket, key, expires=ttl)
+    async def presigned_get(self, key: str, ttl: timedelta, *, content_type: str, disposition: str) -> str:
+        """A GET link valid for `ttl`; the response headers are part of the signature."""
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "response-content-type": content_type,
+            "response-content-disposition": disposition,
+        }
+        url: Any = await asyncio.to_thread(
+            self._signer.presigned_get_object, self.bucket, key, expires=ttl, response_headers=headers
+        )
         return str(url)

@@ -1,32 +1,72 @@
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from libs.common.clock import Clock, system_clock
+from libs.common.logging import get_logger
 from libs.common.runtime import ServiceRuntime
 from services.notify import routes, scheduled
 from services.notify.channels import Channel, EmailChannel, FeedChannel, MailTransport, SmtpTransport
+from services.notify.delivery import DeliveryEngine
 from services.notify.flows import NotifyFlows
 from services.notify.handlers import handlers
+from services.notify.push import VapidKeys, WebPushChannel
+from services.notify.registry import Registry
+from services.notify.schemas import ChannelName
 from services.notify.settings import NotifySettings
+from services.notify.webhooks import WebhookChannel
+
+log = get_logger(__name__)
 
 
 def create_app(
-    settings: NotifySettings, clock: Clock = system_clock, transport: MailTransport | None = None
+    settings: NotifySettings,
+    clock: Clock = system_clock,
+    transport: MailTransport | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(settings)
-    channels: list[Channel] = [
-        FeedChannel(runtime.db),
-        EmailChannel(settings.mail_from, transport or SmtpTransport(settings)),
-    ]
+    enabled = settings.enabled_channels
+    channels: list[Channel] = [FeedChannel(runtime.db)]
+    if "email" in enabled:
+        channels.append(
+            EmailChannel(settings.mail_from, transport or SmtpTransport(settings), settings.app_url)
+        )
+    vapid = VapidKeys.from_settings(settings) if "push" in enabled else None
+    if vapid is not None:
+        push = WebPushChannel(runtime.db, vapid, settings)
+        channels.append(push)
+        runtime.on_shutdown(push.close)
+    elif "push" in enabled:
+        log.warning("Web Push is off: set NOTIFY_VAPID_PRIVATE_KEY to turn it on")
+    if "webhook" in enabled:
+        webhook = WebhookChannel(runtime.db, settings.webhook_timeout, webhook_transport)
+        channels.append(webhook)
+        runtime.on_shutdown(webhook.close)
+
     # A send is cut off well before its lease ends, so a lease never outlives a live send.
-    flows = NotifyFlows(runtime.db, channels, clock, lease_seconds=max(30.0, 3 * settings.smtp_timeout))
+    lease = max(30.0, 3 * max(settings.smtp_timeout, settings.push_timeout, settings.webhook_timeout))
+    engine = DeliveryEngine(
+        runtime.db,
+        {ChannelName(channel.name): channel for channel in channels},
+        clock,
+        lease_seconds=lease,
+        max_attempts=settings.max_attempts,
+        retry_backoff_seconds=settings.retry_backoff_seconds,
+    )
+    registry = Registry(
+        runtime.db, clock, allow_insecure=settings.insecure_urls_allowed, push_hosts=settings.push_hosts
+    )
+    flows = NotifyFlows(runtime.db, engine, registry, clock)
     runtime.consume(handlers(flows))
     runtime.on_startup(flows.ensure_indexes)
-    for loop in scheduled.loops(flows):
+    for loop in scheduled.loops(engine, settings.deferred_poll_seconds):
         runtime.background(loop)
-    return runtime.create_app(
-        routes.router(flows, settings.internal_token.get_secret_value()),
+    app = runtime.create_app(
+        routes.router(registry, engine, vapid, settings.internal_token.get_secret_value()),
         title="Notify service",
-        description="E-mail and in-app notifications to the authors of appeals.",
+        description="E-mail, Web Push, signed webhooks and the in-app feed for appeals' citizens and organisations.",
     )
+    app.state.flows = flows
+    return app

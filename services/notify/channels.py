@@ -1,4 +1,5 @@
-"""Delivery channels behind one small interface; push and webhooks will be two more classes."""
+"""Delivery channels behind one small interface: the feed and e-mail here, push and webhooks
+in their own modules. Which ones run is chosen at start (NOTIFY_CHANNELS)."""
 
 from __future__ import annotations
 
@@ -11,75 +12,78 @@ import aiosmtplib
 
 from libs.common.store import Database
 from services.notify.rendering import InvalidAddress, build_message, parse_address, render_email
-from services.notify.schemas import Notification, Recipient
+from services.notify.schemas import ChannelName, Delivery, Notification
 from services.notify.settings import NotifySettings
 
 FEED = "feed"
+PUSH_SUBSCRIPTIONS = "push_subscriptions"
+WEBHOOKS = "webhooks"
 
 MailTransport = Callable[[EmailMessage], Awaitable[None]]
 
 
 class PermanentDeliveryError(Exception):
-    """Retrying cannot help (a malformed or refused address): record it and move on."""
+    """Retrying cannot help (a malformed or refused address, a gone subscription): record, move on."""
+
+
+class TransientDeliveryError(Exception):
+    """A provider failed in a way a retry may fix; the text is safe to log (no address, no body)."""
 
 
 class Channel(Protocol):
-    name: str
+    name: ChannelName
 
-    def reaches(self, recipient: Recipient) -> bool: ...
-
-    async def send(self, recipient: Recipient, notification: Notification) -> None: ...
+    async def send(self, delivery: Delivery) -> None: ...
 
 
 class FeedChannel:
     """The in-app feed: one document per notification, created once whatever the retries."""
 
-    name = "feed"
+    name = ChannelName.FEED
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def reaches(self, recipient: Recipient) -> bool:
-        return True
-
-    async def send(self, recipient: Recipient, notification: Notification) -> None:
-        item = {
-            "key": notification.key,
-            "user_id": recipient.user_id,
-            "appeal_id": notification.appeal_id,
-            "number": notification.number,
-            "kind": str(notification.kind),
-            "title": notification.title,
-            "body": notification.body,
-            "created_at": notification.created_at,
-            "read": False,
-            "event_id": notification.event_id,
+    async def send(self, delivery: Delivery) -> None:
+        note = Notification.model_validate(delivery.content)
+        item: dict[str, object] = {
+            "key": note.key,
+            "owner": note.owner,
+            "appeal_id": note.appeal_id,
+            "number": note.number,
+            "kind": str(note.kind),
+            "title": note.title,
+            "body": note.body,
+            "detail": note.detail,
+            "urgent": note.urgent,
+            "created_at": note.created_at,
+            "read_by": [],
+            "event_id": note.event_id,
         }
-        await self._db[FEED].update_one({"_id": notification.id}, {"$setOnInsert": item}, upsert=True)
+        await self._db[FEED].update_one({"_id": note.id}, {"$setOnInsert": item}, upsert=True)
 
 
 class EmailChannel:
-    name = "email"
+    name = ChannelName.EMAIL
 
-    def __init__(self, mail_from: str, transport: MailTransport) -> None:
+    def __init__(self, mail_from: str, transport: MailTransport, app_url: str | None = None) -> None:
         self._from = mail_from
         self._domain = parseaddr(mail_from)[1].rpartition("@")[2] or "appeals.local"
         self._transport = transport
+        self._app_url = app_url
 
-    def reaches(self, recipient: Recipient) -> bool:
-        return bool(recipient.email)
-
-    async def send(self, recipient: Recipient, notification: Notification) -> None:
+    async def send(self, delivery: Delivery) -> None:
+        note = Notification.model_validate(delivery.content)
         try:
-            to = parse_address(recipient.email or "")
+            to = parse_address(str(delivery.target.get("email") or ""))
         except InvalidAddress as exc:
             raise PermanentDeliveryError(str(exc)) from None
         message = build_message(
-            render_email(notification),
+            render_email(note, app_url=self._app_url),
             sender=self._from,
             to=to,
-            message_id=f"<{notification.id}@{self._domain}>",
-            notification=notification,
+            message_id=f"<{note.id}@{self._domain}>",
+            notification=note,
         )
         await self._transport(message)
 

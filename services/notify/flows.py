@@ -1,55 +1,69 @@
-"""Use cases: remember recipients, turn events into notifications, deliver each once in effect."""
+"""Use cases: remember what notify needs about an appeal, turn events into deliveries to the
+right people on the channels they chose, at a time they accept."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-
-import aiosmtplib
-from pymongo import DESCENDING
-from pymongo.errors import DuplicateKeyError
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from libs.common.clock import Clock
-from libs.common.events import AppealRejectedV1, AppealSubmittedV1, DeadlineArmedV1, Envelope, TimerKind
+from libs.common.events import (
+    AppealAnsweredV1,
+    AppealClarifiedV1,
+    AppealClosedV1,
+    AppealRejectedV1,
+    AppealRoutedV1,
+    AppealSubmittedV1,
+    AppealTakenV1,
+    ClarificationRequestedV1,
+    DeadlineArmedV1,
+    DeadlineOverdueV1,
+    DeadlineWarningV1,
+    Envelope,
+    RereviewRequestedV1,
+    RoutingReason,
+    TimerKind,
+)
 from libs.common.logging import get_logger
-from libs.common.store import Database
-from services.notify import service
-from services.notify.channels import FEED, Channel, PermanentDeliveryError
-from services.notify.schemas import DeliveryStatus, FeedItem, FeedPage, Notification, Recipient
+from libs.common.store import Database, Document
+from services.notify import messages, service
+from services.notify.delivery import DeliveryEngine, Planned
+from services.notify.registry import Registry
+from services.notify.schemas import (
+    Notification,
+    OrgContacts,
+    Recipient,
+)
+from services.notify.targets import TargetPlanner
 
 log = get_logger(__name__)
 
-RECIPIENTS = "recipients"
-DELIVERIES = "deliveries"
-_LEASE_POLL_SECONDS = 0.2
+RECIPIENTS = "recipients"  # per appeal: its author, their contact and language, its organisation
+
+CitizenNote = Callable[[Recipient, str | None], Notification]  # (recipient, organisation name)
 
 
 class RecipientUnknown(Exception):
     """The appeal's author is not known yet (events raced): the consumer retries later."""
 
 
-class DeliveryFailed(Exception):
-    """A channel failed in a way a retry may fix. Its text names no person and no address."""
-
-
 class NotifyFlows:
-    def __init__(
-        self, db: Database, channels: Sequence[Channel], clock: Clock, *, lease_seconds: float = 30.0
-    ) -> None:
+    def __init__(self, db: Database, engine: DeliveryEngine, registry: Registry, clock: Clock) -> None:
         self._db = db
-        self._channels = list(channels)
+        self.engine = engine
+        self.registry = registry
         self._clock = clock
-        self._lease = lease_seconds
+        self._targets = TargetPlanner(registry, engine.runs, clock)
 
     async def ensure_indexes(self) -> None:
-        await self._db[FEED].create_index([("user_id", 1), ("created_at", DESCENDING), ("_id", DESCENDING)])
-        await self._db[FEED].create_index([("user_id", 1), ("read", 1)])
+        await self.engine.ensure_indexes()
+        await self.registry.ensure_indexes()
 
-    async def remember_recipient(self, envelope: Envelope, submitted: AppealSubmittedV1) -> None:
+    # -- what notify remembers about an appeal ------------------------------------------------
+
+    async def remember_submitted(self, envelope: Envelope, submitted: AppealSubmittedV1) -> None:
         # An upsert keyed by the appeal: replaying appeal.submitted writes the same values again.
+        source_post = submitted.source_post.model_dump(mode="json") if submitted.source_post else None
         await self._db[RECIPIENTS].update_one(
             {"_id": submitted.appeal_id},
             {
@@ -58,6 +72,8 @@ class NotifyFlows:
                     "contact_email": submitted.contact_email,
                     "number": submitted.number,
                     "lang": service.pick_lang(submitted.lang),
+                    "channel": submitted.channel,
+                    "source_post": source_post,
                     "event_id": envelope.id,
                 },
                 "$setOnInsert": {"created_at": self._clock()},
@@ -65,154 +81,176 @@ class NotifyFlows:
             upsert=True,
         )
 
-    async def notify_registered(self, envelope: Envelope, armed: DeadlineArmedV1) -> None:
+    # -- events -------------------------------------------------------------------------------
+
+    async def on_armed(self, envelope: Envelope, armed: DeadlineArmedV1) -> None:
         if armed.timer is not TimerKind.ANSWER:
             return
-        recipient = await self._recipient(armed.appeal_id)
-        await self._notify(
-            recipient, service.registered(recipient, armed, event_id=envelope.id, now=self._clock())
+        await self._announce(
+            envelope,
+            armed.appeal_id,
+            citizen=lambda r, _: messages.registered(r, armed, event_id=envelope.id, now=self._clock()),
+            webhooks=False,
         )
 
-    async def notify_rejected(self, envelope: Envelope, rejected: AppealRejectedV1) -> None:
-        recipient = await self._recipient(rejected.appeal_id)
-        await self._notify(
-            recipient, service.rejected(recipient, rejected, event_id=envelope.id, now=self._clock())
+    async def on_rejected(self, envelope: Envelope, payload: AppealRejectedV1) -> None:
+        await self._announce(
+            envelope,
+            payload.appeal_id,
+            citizen=lambda r, _: messages.rejected(r, payload, event_id=envelope.id, now=self._clock()),
         )
 
-    async def feed_page(self, user_id: str, *, limit: int, offset: int) -> FeedPage:
-        feed = self._db[FEED]
-        cursor = feed.find({"user_id": user_id}).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-        docs = await cursor.skip(offset).limit(limit).to_list()
-        return FeedPage(
-            items=[FeedItem.model_validate({**doc, "id": doc["_id"]}) for doc in docs],
-            total=await feed.count_documents({"user_id": user_id}),
-            unread=await feed.count_documents({"user_id": user_id, "read": False}),
-        )
-
-    async def mark_read(self, user_id: str, notification_id: str) -> bool:
-        """False if the user has no such notification (someone else's counts as none)."""
-        result = await self._db[FEED].update_one(
-            {"_id": notification_id, "user_id": user_id},
-            {"$set": {"read": True, "read_at": self._clock()}},
-        )
-        return result.matched_count == 1
-
-    async def _recipient(self, appeal_id: str) -> Recipient:
-        doc = await self._db[RECIPIENTS].find_one({"_id": appeal_id})
-        if doc is None:
-            raise RecipientUnknown(f"no recipient for appeal {appeal_id} yet (appeal.submitted not seen)")
-        return Recipient(user_id=doc["author_id"], email=doc.get("contact_email"), lang=doc.get("lang", "ru"))
-
-    async def _notify(self, recipient: Recipient, notification: Notification) -> None:
-        # Every channel gets its chance even if an earlier one fails; the retry skips those sent.
-        failures: list[DeliveryFailed] = []
-        for channel in self._channels:
-            if not channel.reaches(recipient):
-                continue
-            try:
-                await self._deliver(channel, recipient, notification)
-            except DeliveryFailed as exc:
-                failures.append(exc)
-        if failures:
-            raise failures[0]
-
-    async def _deliver(self, channel: Channel, recipient: Recipient, notification: Notification) -> None:
-        delivery_id = service.delivery_id(notification.key, channel.name, recipient.user_id)
-        where = {"key": notification.key, "channel": channel.name, "appeal_id": notification.appeal_id}
-        if not await self._claim(delivery_id, where):
-            log.info("notification already settled", **where)
-            return
-        deliveries = self._db[DELIVERIES]
-        try:
-            # Bounded by the lease, so no second worker can take over while this send still runs.
-            async with asyncio.timeout(self._lease * 0.8):
-                await channel.send(recipient, notification)
-        except PermanentDeliveryError as exc:
-            await self._settle(delivery_id, DeliveryStatus.FAILED, error=str(exc), permanent=True)
-            log.warning("notification undeliverable", error=str(exc), **where)
-            return
-        except Exception as exc:
-            error = _describe(exc)
-            await self._settle(delivery_id, DeliveryStatus.FAILED, error=error)
-            log.warning("notification delivery failed", error=error, **where)
-            raise DeliveryFailed(f"{channel.name} delivery of {notification.key} failed: {error}") from None
-        await deliveries.update_one(
-            {"_id": delivery_id},
-            {
-                "$set": {"status": DeliveryStatus.SENT, "sent_at": self._clock()},
-                "$unset": {"lease_until": ""},
-            },
-        )
-        log.info("notification delivered", **where)
-
-    async def _claim(self, delivery_id: str, where: dict[str, str]) -> bool:
-        """Take the delivery for this worker. False once it is sent (or can never be sent)."""
-        deliveries = self._db[DELIVERIES]
-        # DuplicateKeyError: a concurrent worker created it first.
-        with contextlib.suppress(DuplicateKeyError):
-            await deliveries.update_one(
-                {"_id": delivery_id},
-                {
-                    "$setOnInsert": {
-                        **where,
-                        "status": DeliveryStatus.PENDING,
-                        "attempts": 0,
-                        "created_at": self._clock(),
-                    }
-                },
-                upsert=True,
-            )
-        give_up = time.monotonic() + self._lease
-        while True:
-            # Leases coordinate processes, so they use the wall clock, not the injected domain clock.
-            now = datetime.now(UTC)
-            claimed = await deliveries.find_one_and_update(
-                {
-                    "_id": delivery_id,
-                    "status": {"$ne": DeliveryStatus.SENT},
-                    "permanent": {"$ne": True},
-                    "$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}],
-                },
-                {
-                    "$set": {
-                        "status": DeliveryStatus.PENDING,
-                        "lease_until": now + timedelta(seconds=self._lease),
-                    },
-                    "$inc": {"attempts": 1},
-                },
-            )
-            if claimed is not None:
-                return True
-            current = await deliveries.find_one({"_id": delivery_id})
-            if current is not None and (current["status"] == DeliveryStatus.SENT or current.get("permanent")):
-                return False
-            # Another worker is sending right now: wait for its outcome instead of spending retries.
-            if time.monotonic() > give_up:
-                raise DeliveryFailed(
-                    f"{where['channel']} delivery of {where['key']} is held by another worker"
-                )
-            await asyncio.sleep(_LEASE_POLL_SECONDS)
-
-    async def _settle(
-        self, delivery_id: str, status: DeliveryStatus, *, error: str, permanent: bool = False
-    ) -> None:
-        await self._db[DELIVERIES].update_one(
-            {"_id": delivery_id},
+    async def on_routed(self, envelope: Envelope, routed: AppealRoutedV1) -> None:
+        org = routed.organization
+        await self._db[RECIPIENTS].update_one(
+            {"_id": routed.appeal_id},
             {
                 "$set": {
-                    "status": status,
-                    "error": error,
-                    "permanent": permanent,
-                    "failed_at": self._clock(),
-                },
-                "$unset": {"lease_until": ""},
+                    "organization": org.model_dump(),
+                    "timezone": routed.timezone,
+                    "number": routed.number,
+                }
             },
+            upsert=True,
+        )
+        contacts = await self.registry.org_contacts(org.id)
+        note = messages.new_appeal(routed, contacts.lang, event_id=envelope.id, now=self._clock())
+        citizen: CitizenNote | None = None
+        if routed.reason is not RoutingReason.INITIAL:
+            citizen = lambda r, _: messages.transferred(r, routed, event_id=envelope.id, now=self._clock())  # noqa: E731
+        await self._announce(envelope, routed.appeal_id, citizen=citizen, org=[(note, contacts)])
+
+    async def on_taken(self, envelope: Envelope, payload: AppealTakenV1) -> None:
+        await self._announce(
+            envelope,
+            payload.appeal_id,
+            citizen=lambda r, org: messages.taken(r, payload, org, event_id=envelope.id, now=self._clock()),
+            org_id=_org_id(payload.organization),
         )
 
+    async def on_clarification_requested(self, envelope: Envelope, payload: ClarificationRequestedV1) -> None:
+        def note(r: Recipient, org: str | None) -> Notification:
+            return messages.clarification_requested(r, payload, org, event_id=envelope.id, now=self._clock())
 
-def _describe(exc: BaseException) -> str:
-    """The error's type and SMTP code only: relay messages may quote the address."""
-    if isinstance(exc, TimeoutError):
-        return "TimeoutError"
-    code = getattr(exc, "code", None) if isinstance(exc, aiosmtplib.SMTPException) else None
-    return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+        await self._announce(envelope, payload.appeal_id, citizen=note, org_id=_org_id(payload.organization))
+
+    async def on_clarified(self, envelope: Envelope, payload: AppealClarifiedV1) -> None:
+        known = await self._known(payload.appeal_id)
+        org_id = _org_id(payload.organization) or _org_id(known.get("organization"))
+        notes = []
+        if org_id:
+            contacts = await self.registry.org_contacts(org_id)
+            notes.append(
+                (
+                    messages.clarified(
+                        payload, org_id, contacts.lang, event_id=envelope.id, now=self._clock()
+                    ),
+                    contacts,
+                )
+            )
+        await self._announce(envelope, payload.appeal_id, org=notes, org_id=org_id)
+
+    async def on_answered(self, envelope: Envelope, payload: AppealAnsweredV1) -> None:
+        await self._announce(
+            envelope,
+            payload.appeal_id,
+            citizen=lambda r, org: messages.answered(
+                r, payload, org, event_id=envelope.id, now=self._clock()
+            ),
+            org_id=_org_id(payload.organization),
+        )
+
+    async def on_rereview(self, envelope: Envelope, payload: RereviewRequestedV1) -> None:
+        known = await self._known(payload.appeal_id)
+        org_id = _org_id(payload.organization) or _org_id(known.get("organization"))
+        notes = []
+        if org_id:
+            contacts = await self.registry.org_contacts(org_id)
+            task = messages.rereview_task(
+                payload, org_id, contacts.lang, event_id=envelope.id, now=self._clock()
+            )
+            notes.append((task, contacts))
+        await self._announce(
+            envelope,
+            payload.appeal_id,
+            citizen=lambda r, _: messages.rereview(r, payload, event_id=envelope.id, now=self._clock()),
+            org=notes,
+            org_id=org_id,
+        )
+
+    async def on_closed(self, envelope: Envelope, payload: AppealClosedV1) -> None:
+        await self._announce(
+            envelope,
+            payload.appeal_id,
+            citizen=lambda r, _: messages.closed(r, payload, event_id=envelope.id, now=self._clock()),
+            org_id=_org_id(payload.organization),
+        )
+
+    async def on_warning(self, envelope: Envelope, warning: DeadlineWarningV1) -> None:
+        known = await self._known(warning.appeal_id)
+        contacts = await self.registry.org_contacts(warning.organization.id)
+        timezone = str(known.get("timezone") or "UTC")
+        note = messages.due_soon(warning, contacts.lang, timezone, event_id=envelope.id, now=self._clock())
+        await self._announce(
+            envelope, warning.appeal_id, org=[(note, contacts)], org_id=warning.organization.id
+        )
+
+    async def on_overdue(self, envelope: Envelope, overdue: DeadlineOverdueV1) -> None:
+        known = await self._known(overdue.appeal_id)
+        contacts = await self.registry.org_contacts(overdue.organization.id)
+        timezone = str(known.get("timezone") or "UTC")
+        note = messages.overdue(overdue, contacts.lang, timezone, event_id=envelope.id, now=self._clock())
+        await self._announce(
+            envelope, overdue.appeal_id, org=[(note, contacts)], org_id=overdue.organization.id
+        )
+
+    # -- from a notification to deliveries ----------------------------------------------------
+
+    async def _announce(
+        self,
+        envelope: Envelope,
+        appeal_id: str,
+        *,
+        citizen: CitizenNote | None = None,
+        org: Sequence[tuple[Notification, OrgContacts]] = (),
+        org_id: str | None = None,
+        webhooks: bool = True,
+    ) -> None:
+        known = await self._known(appeal_id)
+        planned: list[Planned] = []
+        for note, contacts in org:
+            planned += await self._targets.organization(envelope.type, note, contacts)
+        if webhooks:
+            org_id = org_id or _org_id(known.get("organization"))
+            planned += await self._targets.webhooks(envelope, appeal_id, org_id, known)
+        unknown: RecipientUnknown | None = None
+        if citizen is not None:
+            try:
+                recipient = _recipient(known, appeal_id)
+                org_name = (known.get("organization") or {}).get("name")
+                note = citizen(recipient, org_name)
+                planned += await self._targets.citizen(envelope.type, note, recipient)
+            except RecipientUnknown as exc:
+                unknown = exc
+        # The others are not held back by a citizen notify does not know yet.
+        await self.engine.dispatch(planned)
+        if unknown is not None:
+            raise unknown
+
+    async def _known(self, appeal_id: str) -> Document:
+        return await self._db[RECIPIENTS].find_one({"_id": appeal_id}) or {}
+
+
+def _org_id(organization: Any) -> str | None:
+    if organization is None:
+        return None
+    value = organization.get("id") if isinstance(organization, dict) else getattr(organization, "id", None)
+    return str(value) if value else None
+
+
+def _recipient(known: Document, appeal_id: str) -> Recipient:
+    if not known.get("author_id"):
+        raise RecipientUnknown(f"no recipient for appeal {appeal_id} yet (appeal.submitted not seen)")
+    return Recipient(
+        user_id=known["author_id"], email=known.get("contact_email"), lang=known.get("lang", "ru")
+    )

@@ -1,22 +1,25 @@
+"""Which events notify handles; each handler only hands the event to its flow."""
+
 from __future__ import annotations
 
-from libs.common.events import AppealRejectedV1, AppealSubmittedV1, DeadlineArmedV1, Envelope, EventType
+from libs.common.events import EventType
 from libs.common.messaging import Handler
 from services.notify.flows import NotifyFlows
 
 
 def handlers(flows: NotifyFlows) -> dict[str, Handler]:
-    async def on_submitted(envelope: Envelope, payload: AppealSubmittedV1) -> None:
-        await flows.remember_recipient(envelope, payload)
-
-    async def on_deadline_armed(envelope: Envelope, payload: DeadlineArmedV1) -> None:
-        await flows.notify_registered(envelope, payload)
-
-    async def on_rejected(envelope: Envelope, payload: AppealRejectedV1) -> None:
-        await flows.notify_rejected(envelope, payload)
-
+    # deadline.rating_window_ended needs no message of its own: appeal.closed follows it.
     return {
-        EventType.APPEAL_SUBMITTED: on_submitted,
-        EventType.DEADLINE_ARMED: on_deadline_armed,
-        EventType.APPEAL_REJECTED: on_rejected,
+        EventType.APPEAL_SUBMITTED: flows.remember_submitted,
+        EventType.DEADLINE_ARMED: flows.on_armed,
+        EventType.APPEAL_REJECTED: flows.on_rejected,
+        EventType.APPEAL_ROUTED: flows.on_routed,
+        EventType.APPEAL_TAKEN: flows.on_taken,
+        EventType.APPEAL_CLARIFICATION_REQUESTED: flows.on_clarification_requested,
+        EventType.APPEAL_CLARIFIED: flows.on_clarified,
+        EventType.APPEAL_ANSWERED: flows.on_answered,
+        EventType.APPEAL_REREVIEW_REQUESTED: flows.on_rereview,
+        EventType.APPEAL_CLOSED: flows.on_closed,
+        EventType.DEADLINE_WARNING: flows.on_warning,
+        EventType.DEADLINE_OVERDUE: flows.on_overdue,
     }

@@ -1,4 +1,8 @@
-"""Internal HTTP for the gateway: a user's in-app feed. Guarded by the internal service token."""
+"""Internal HTTP for the gateway, guarded by the internal service token: parse, call, return.
+
+The gateway authenticates people and decides what they may touch; it passes the user, their
+organisation and the scope explicitly. Nothing here is public.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,166 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from libs.common.http import Problem, internal_auth
-from services.notify.flows import NotifyFlows
-from services.notify.schemas import FeedPage
+from services.notify.delivery import DeliveryEngine
+from services.notify.push import VapidKeys
+from services.notify.registry import LimitReached, Registry
+from services.notify.schemas import (
+    DeadLetter,
+    DeadLetterPage,
+    FeedPage,
+    OrgContacts,
+    Preferences,
+    PushSubscriptionIn,
+    PushSubscriptionView,
+    VapidKey,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookScope,
+    WebhookView,
+)
+from services.notify.service import InvalidEndpoint
 
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
+OrgId = Annotated[str | None, Query(max_length=128)]
+ItemId = Annotated[str, Path(min_length=1, max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0)]
 
 
-def router(flows: NotifyFlows, internal_token: str) -> APIRouter:
+def router(
+    registry: Registry, engine: DeliveryEngine, vapid: VapidKeys | None, internal_token: str
+) -> APIRouter:
     api = APIRouter(prefix="/internal", tags=["internal"], dependencies=[internal_auth(internal_token)])
+
+    # -- the in-app feed ----------------------------------------------------------------------
 
     @api.get("/feed/{user_id}", response_model=FeedPage)
     async def feed(
         user_id: UserId,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        org_id: OrgId = None,
+        unread_only: bool = False,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> FeedPage:
-        return await flows.feed_page(user_id, limit=limit, offset=offset)
+        return await registry.feed_page(user_id, org_id, unread_only=unread_only, limit=limit, offset=offset)
+
+    @api.post("/feed/{user_id}/read-all")
+    async def mark_all_read(user_id: UserId, org_id: OrgId = None) -> dict[str, int]:
+        return {"marked": await registry.mark_all_read(user_id, org_id)}
 
     @api.post("/feed/{user_id}/{notification_id}/read", status_code=204)
-    async def mark_read(user_id: UserId, notification_id: Annotated[str, Path(max_length=64)]) -> Response:
-        if not await flows.mark_read(user_id, notification_id):
+    async def mark_read(user_id: UserId, notification_id: ItemId, org_id: OrgId = None) -> Response:
+        if not await registry.mark_read(user_id, org_id, notification_id):
             raise Problem(404, "this user has no such notification")
         return Response(status_code=204)
+
+    # -- preferences and organisations' contacts ----------------------------------------------
+
+    @api.get("/preferences/{user_id}", response_model=Preferences)
+    async def preferences(user_id: UserId) -> Preferences:
+        return await registry.preferences(user_id)
+
+    @api.put("/preferences/{user_id}", response_model=Preferences)
+    async def set_preferences(user_id: UserId, body: Preferences) -> Preferences:
+        return await registry.set_preferences(user_id, body)
+
+    @api.get("/organizations/{org_id}/contacts", response_model=OrgContacts)
+    async def contacts(org_id: ItemId) -> OrgContacts:
+        return await registry.org_contacts(org_id)
+
+    @api.put("/organizations/{org_id}/contacts", response_model=OrgContacts)
+    async def set_contacts(
+        org_id: ItemId, body: OrgContacts, updated_by: Annotated[str, Query(max_length=128)] = ""
+    ) -> OrgContacts:
+        return await registry.set_org_contacts(org_id, body, updated_by)
+
+    # -- Web Push -----------------------------------------------------------------------------
+
+    def push_on() -> VapidKeys:
+        if vapid is None:
+            raise Problem(404, "Web Push is not enabled on this deployment")
+        return vapid
+
+    @api.get("/push/vapid-public-key", response_model=VapidKey)
+    async def vapid_public_key() -> VapidKey:
+        return VapidKey(public_key=push_on().public_key)
+
+    @api.post("/push-subscriptions/{user_id}", response_model=PushSubscriptionView, status_code=201)
+    async def subscribe(
+        user_id: UserId, body: PushSubscriptionIn, response: Response, org_id: OrgId = None
+    ) -> PushSubscriptionView:
+        push_on()
+        try:
+            view, created = await registry.subscribe(user_id, org_id, body)
+        except InvalidEndpoint as exc:
+            raise Problem(422, f"push subscription refused: {exc}") from None
+        if not created:
+            response.status_code = 200
+        return view
+
+    @api.get("/push-subscriptions/{user_id}", response_model=list[PushSubscriptionView])
+    async def subscriptions(user_id: UserId) -> list[PushSubscriptionView]:
+        return await registry.subscriptions(user_id)
+
+    @api.delete("/push-subscriptions/{user_id}/{subscription_id}", status_code=204)
+    async def unsubscribe(user_id: UserId, subscription_id: ItemId) -> Response:
+        if not await registry.unsubscribe(user_id, subscription_id):
+            raise Problem(404, "this user has no such push subscription")
+        return Response(status_code=204)
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def owner_filter(
+        org_id: str | None, scope: WebhookScope | None, created_by: str | None
+    ) -> dict[str, str]:
+        given = {"org_id": org_id, "scope": scope, "created_by": created_by}
+        return {name: str(value) for name, value in given.items() if value}
+
+    @api.post("/webhooks", response_model=WebhookCreated, status_code=201)
+    async def add_webhook(body: WebhookCreate) -> WebhookCreated:
+        try:
+            return await registry.add_webhook(body)
+        except InvalidEndpoint as exc:
+            raise Problem(422, f"webhook refused: {exc}") from None
+        except LimitReached as exc:
+            raise Problem(409, str(exc)) from None
+
+    @api.get("/webhooks", response_model=list[WebhookView])
+    async def webhooks(
+        org_id: OrgId = None, scope: WebhookScope | None = None, created_by: OrgId = None
+    ) -> list[WebhookView]:
+        return await registry.webhooks(owner_filter(org_id, scope, created_by))
+
+    @api.delete("/webhooks/{webhook_id}", status_code=204)
+    async def remove_webhook(
+        webhook_id: ItemId, org_id: OrgId = None, scope: WebhookScope | None = None, created_by: OrgId = None
+    ) -> Response:
+        if not await registry.remove_webhook(webhook_id, owner_filter(org_id, scope, created_by)):
+            raise Problem(404, "no such webhook")
+        return Response(status_code=204)
+
+    # -- failed deliveries, for admins --------------------------------------------------------
+
+    @api.get("/dead-letters", response_model=DeadLetterPage)
+    async def dead_letters(limit: Limit = 50, offset: Offset = 0) -> DeadLetterPage:
+        docs, total = await engine.failed(limit, offset)
+        items = [
+            DeadLetter.model_validate(
+                {
+                    **doc,
+                    "id": doc["_id"],
+                    "target": f"{doc['channel']}:{doc.get('target_id', '')}",
+                    "permanent": bool(doc.get("permanent")),
+                }
+            )
+            for doc in docs
+        ]
+        return DeadLetterPage(items=items, total=total)
+
+    @api.post("/dead-letters/{delivery_id}/retry", status_code=202)
+    async def retry(delivery_id: ItemId) -> dict[str, str]:
+        if not await engine.requeue(delivery_id):
+            raise Problem(404, "no failed delivery with this id")
+        return {"status": "requeued"}
 
     return api

@@ -3,51 +3,110 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+
+class ChannelName(StrEnum):
+    FEED = "feed"
+    EMAIL = "email"
+    PUSH = "push"
+    WEBHOOK = "webhook"
 
 
 class NotificationKind(StrEnum):
+    # To the citizen who wrote the appeal.
     REGISTERED = "registered"
     REJECTED = "rejected"
+    TRANSFERRED = "transferred"
+    TAKEN = "taken"
+    CLARIFICATION_REQUESTED = "clarification_requested"
+    ANSWERED = "answered"
+    REREVIEW = "rereview"
+    CLOSED = "closed"
+    # To the organisation's operators.
+    NEW_APPEAL = "new_appeal"
+    CLARIFIED = "clarified"
+    REREVIEW_TASK = "rereview_task"
+    DUE_SOON = "due_soon"
+    # To the organisation's supervisor.
+    OVERDUE = "overdue"
+
+
+class AudienceKind(StrEnum):
+    CITIZEN = "citizen"
+    OPERATORS = "operators"
+    SUPERVISOR = "supervisor"
 
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
+    DEFERRED = "deferred"  # waits for `not_before` (quiet hours, a backoff, an admin's retry)
     SENT = "sent"
     FAILED = "failed"
 
 
+class WebhookScope(StrEnum):
+    ORGANIZATION = "organization"  # events of the appeals assigned to one organisation
+    SOCIAL = "social"  # events of appeals found in social networks (the monitoring connector)
+
+
 @dataclass(frozen=True)
 class Recipient:
-    """Who a notification reaches and how; `email` is personal data and is never logged."""
+    """The author of an appeal and how to reach them; `email` is personal data, never logged."""
 
     user_id: str
     email: str | None
     lang: str
 
 
-@dataclass(frozen=True)
-class Notification:
-    """One thing to tell one person, the same text on every channel.
+class Notification(BaseModel):
+    """One thing to tell one audience, the same text on every channel.
 
-    `key` names it for its whole life (the same appeal and kind give the same key), so a
-    redelivered or repeated event cannot produce a second one.
+    `key` names it for its whole life, so a redelivered or repeated event cannot make a second one.
     """
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     key: str
     kind: NotificationKind
+    audience: AudienceKind
+    owner: str  # whose feed: "user:<id>" or "org:<id>"
     appeal_id: str
     number: str
-    user_id: str
     lang: str
     title: str
     body: str
+    detail: str | None = None  # the answer or the question, quoted as written
+    urgent: bool = False
     created_at: datetime
     event_id: str
+
+
+class Delivery(BaseModel):
+    """One notification (or event, for webhooks) to one target over one channel.
+
+    Stored whole in the delivery log, so a deferred or re-queued delivery can be sent later.
+    `target` may hold personal data (an address): it is never logged nor shown.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    key: str
+    channel: ChannelName
+    target_id: str
+    target: dict[str, Any]
+    appeal_id: str
+    event_type: str
+    kind: str
+    urgent: bool = False
+    content: dict[str, Any]
 
 
 class FeedItem(BaseModel):
@@ -57,6 +116,9 @@ class FeedItem(BaseModel):
     kind: NotificationKind
     title: str
     body: str
+    detail: str | None = None
+    urgent: bool = False
+    for_organization: bool = False
     created_at: datetime
     read: bool
 
@@ -65,3 +127,125 @@ class FeedPage(BaseModel):
     items: list[FeedItem]
     total: int
     unread: int
+
+
+class QuietHours(BaseModel):
+    """Local times between which non-urgent e-mail and push wait (start > end: over midnight)."""
+
+    start: time
+    end: time
+    timezone: str = "Europe/Moscow"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours need different start and end times")
+        return self
+
+
+class Preferences(BaseModel):
+    """A person's choices per channel. The in-app feed always keeps everything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool = True
+    push: bool = True
+    quiet_hours: QuietHours | None = None
+
+
+class OrgContacts(BaseModel):
+    """Where an organisation wants its notifications: its operators' and its supervisor's mailboxes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    supervisor_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    lang: str = Field(default="ru", pattern="^(ru|en)$")
+    quiet_hours: QuietHours | None = None
+
+
+class PushKeys(BaseModel):
+    p256dh: str = Field(min_length=80, max_length=100)
+    auth: str = Field(min_length=16, max_length=32)
+
+
+class PushSubscriptionIn(BaseModel):
+    """The browser's `PushSubscription.toJSON()`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    endpoint: str = Field(min_length=10, max_length=2000)
+    keys: PushKeys
+    expiration_time: int | None = Field(default=None, alias="expirationTime")
+
+
+class PushSubscriptionView(BaseModel):
+    id: str
+    endpoint_origin: str
+    created_at: datetime
+
+
+class VapidKey(BaseModel):
+    public_key: str  # base64url of the uncompressed P-256 point: the browser's applicationServerKey
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2000)
+    scope: WebhookScope = WebhookScope.ORGANIZATION
+    org_id: str | None = Field(default=None, max_length=128)
+    events: list[str] | None = None  # None: every event the scope may see
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    created_by: str = Field(min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _scope_needs_org(self) -> WebhookCreate:
+        if (self.scope is WebhookScope.ORGANIZATION) != bool(self.org_id):
+            raise ValueError("an organization webhook needs org_id; a social webhook has none")
+        return self
+
+
+class WebhookView(BaseModel):
+    id: str
+    url: str
+    scope: WebhookScope
+    org_id: str | None
+    events: list[str]
+    created_by: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookView):
+    secret: str  # shown once: the receiver checks signatures with it
+
+
+class DeadLetter(BaseModel):
+    """A delivery that failed, without personal data: the target is named by channel and id only."""
+
+    id: str
+    channel: ChannelName
+    kind: str
+    event_type: str
+    appeal_id: str
+    target: str
+    status: DeliveryStatus
+    permanent: bool
+    attempts: int
+    error: str | None
+    created_at: datetime
+    failed_at: datetime | None = None
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetter]
+    total: int

@@ -1,14 +1,25 @@
-"""What to tell whom, in which language: pure functions, no I/O."""
+"""What to tell whom, in which language, and when: pure functions, no I/O."""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from libs.common.events import AppealRejectedV1, DeadlineArmedV1
-from services.notify.schemas import Notification, NotificationKind, Recipient
+from libs.common.events import EventType
+from services.notify.schemas import (
+    AudienceKind,
+    ChannelName,
+    Notification,
+    NotificationKind,
+    QuietHours,
+    WebhookScope,
+)
+from services.notify.texts import TEXTS, TIMER_LABELS, UNKNOWN_ORGANIZATION
 
 DEFAULT_LANG = "ru"
 LANGS = ("ru", "en")
@@ -16,25 +27,27 @@ LANGS = ("ru", "en")
 _ID_NAMESPACE = uuid.UUID("5b0c6f8e-3a51-4e8f-9a1d-2f7c4d1e9b60")
 _SPACES = re.compile(r"\s+")
 
-# (title, body) per kind and language; fields are filled with str.format, which never re-expands.
-TEXTS: dict[NotificationKind, dict[str, tuple[str, str]]] = {
-    NotificationKind.REGISTERED: {
-        "ru": (
-            "Обращение № {number} зарегистрировано",
-            "Обращение № {number} зарегистрировано и направлено в {organization}. "
-            "Ответ будет дан до {due_date}.",
-        ),
-        "en": (
-            "Appeal No. {number} registered",
-            "Appeal No. {number} has been registered and sent to {organization}. "
-            "You will receive an answer by {due_date}.",
-        ),
-    },
-    NotificationKind.REJECTED: {
-        "ru": ("Обращение № {number} отклонено", "Обращение № {number} отклонено: {reason}"),
-        "en": ("Appeal No. {number} rejected", "Appeal No. {number} has been rejected: {reason}"),
-    },
-}
+# Channels that wake a person up: these wait out quiet hours unless the message is urgent.
+INTRUSIVE = frozenset({ChannelName.EMAIL, ChannelName.PUSH})
+
+# The events an outside system may receive by webhook. appeal.submitted is not among them: it
+# carries the author's contact data.
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    EventType.APPEAL_ROUTED,
+    EventType.APPEAL_REJECTED,
+    EventType.APPEAL_TAKEN,
+    EventType.APPEAL_CLARIFICATION_REQUESTED,
+    EventType.APPEAL_CLARIFIED,
+    EventType.APPEAL_ANSWERED,
+    EventType.APPEAL_REREVIEW_REQUESTED,
+    EventType.APPEAL_CLOSED,
+    EventType.DEADLINE_WARNING,
+    EventType.DEADLINE_OVERDUE,
+)
+
+
+class InvalidEndpoint(ValueError):
+    """A push or webhook URL notify will not call."""
 
 
 def pick_lang(lang: str | None) -> str:
@@ -43,16 +56,31 @@ def pick_lang(lang: str | None) -> str:
     return primary if primary in LANGS else DEFAULT_LANG
 
 
-def notification_key(appeal_id: str, kind: NotificationKind) -> str:
-    return f"{appeal_id}:{kind}"
+def notification_key(appeal_id: str, kind: NotificationKind, *parts: str) -> str:
+    """The same fact gives the same key: `a1:registered`, `a1:answered:0`, `a1:taken:<event id>`."""
+    return ":".join([appeal_id, str(kind), *parts])
 
 
 def notification_id(key: str) -> str:
     return uuid.uuid5(_ID_NAMESPACE, key).hex
 
 
-def delivery_id(key: str, channel: str, recipient_id: str) -> str:
-    return f"{key}:{channel}:{recipient_id}"
+def delivery_id(key: str, channel: str, target_id: str) -> str:
+    return f"{key}:{channel}:{target_id}"
+
+
+def event_key(appeal_id: str, event_id: str) -> str:
+    """Webhooks carry events, not notifications: the event names the delivery."""
+    return f"{appeal_id}:event:{event_id}"
+
+
+def address_id(owner: str, address: str) -> str:
+    """A target id for a mailbox that names no one: `org:7:` + a digest of the address."""
+    return f"{owner}:{hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]}"
+
+
+def subscription_id(endpoint: str) -> str:
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:32]
 
 
 def format_date(moment: datetime, timezone: str = "UTC") -> str:
@@ -60,61 +88,141 @@ def format_date(moment: datetime, timezone: str = "UTC") -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d.%m.%Y")
 
 
+def format_moment(moment: datetime, timezone: str = "UTC") -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%d.%m.%Y %H:%M")
+
+
 def one_line(text: str) -> str:
     """Collapse whitespace: titles become e-mail subjects, where a line break is an injection."""
     return _SPACES.sub(" ", text).strip()
 
 
-def registered(recipient: Recipient, armed: DeadlineArmedV1, *, event_id: str, now: datetime) -> Notification:
-    return _build(
-        NotificationKind.REGISTERED,
-        recipient,
-        appeal_id=armed.appeal_id,
-        number=armed.number,
-        event_id=event_id,
-        now=now,
-        organization=armed.organization.name,
-        due_date=format_date(armed.due_at, armed.timezone),
-    )
+def organization_name(name: str | None, lang: str) -> str:
+    return name or UNKNOWN_ORGANIZATION[pick_lang(lang)]
 
 
-def rejected(
-    recipient: Recipient, payload: AppealRejectedV1, *, event_id: str, now: datetime
-) -> Notification:
-    return _build(
-        NotificationKind.REJECTED,
-        recipient,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        reason=payload.reason,
-    )
+def timer_label(timer: str, lang: str) -> str:
+    return TIMER_LABELS.get(timer, TIMER_LABELS["answer"])[pick_lang(lang)]
 
 
-def _build(
+def build(
     kind: NotificationKind,
-    recipient: Recipient,
     *,
+    audience: AudienceKind,
+    owner: str,
+    lang: str,
     appeal_id: str,
     number: str,
     event_id: str,
     now: datetime,
+    key_parts: tuple[str, ...] = (),
+    detail: str | None = None,
+    urgent: bool = False,
     **fields: str,
 ) -> Notification:
-    lang = pick_lang(recipient.lang)
+    lang = pick_lang(lang)
     title, body = TEXTS[kind][lang]
-    key = notification_key(appeal_id, kind)
+    key = notification_key(appeal_id, kind, *key_parts)
+    text = body.format(number=number, **fields).strip()
     return Notification(
         id=notification_id(key),
         key=key,
         kind=kind,
+        audience=audience,
+        owner=owner,
         appeal_id=appeal_id,
         number=number,
-        user_id=recipient.user_id,
         lang=lang,
         title=one_line(title.format(number=number, **fields)),
-        body=body.format(number=number, **fields).strip(),
+        body=text[:1].upper() + text[1:],
+        detail=detail.strip() if detail and detail.strip() else None,
+        urgent=urgent,
         created_at=now,
         event_id=event_id,
     )
+
+
+def user_owner(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def org_owner(org_id: str) -> str:
+    return f"org:{org_id}"
+
+
+def is_urgent_warning(remaining_hours: int) -> bool:
+    """A deadline due within a day may not wait for the morning; a later one may."""
+    return remaining_hours <= 24
+
+
+def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
+    """When the quiet hours that hold `now` end (UTC), or None if `now` is not in them."""
+    if quiet is None:
+        return None
+    zone = ZoneInfo(quiet.timezone)
+    local = now.astimezone(zone)
+    moment = local.time().replace(tzinfo=None)
+    if quiet.start < quiet.end:
+        if not quiet.start <= moment < quiet.end:
+            return None
+        end_day = local.date()
+    else:  # over midnight, e.g. 22:00 → 08:00
+        if quiet.end <= moment < quiet.start:
+            return None
+        end_day = local.date() + timedelta(days=1) if moment >= quiet.start else local.date()
+    return datetime.combine(end_day, quiet.end, tzinfo=zone).astimezone(UTC)
+
+
+def defer_until(
+    channel: ChannelName, urgent: bool, quiet: QuietHours | None, now: datetime
+) -> datetime | None:
+    """Non-urgent e-mail and push wait out the recipient's quiet hours; nothing else waits."""
+    if urgent or channel not in INTRUSIVE:
+        return None
+    return quiet_until(quiet, now)
+
+
+def retry_delay(attempt: int, base_seconds: float, cap_seconds: float = 3600.0) -> timedelta:
+    return timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(0, attempt - 1)))
+
+
+def webhook_wants(
+    webhook: dict[str, object], event_type: str, org_id: str | None, appeal_channel: str | None
+) -> bool:
+    """Whether a registered webhook receives this event of this appeal."""
+    events = webhook.get("events") or WEBHOOK_EVENTS
+    if event_type not in WEBHOOK_EVENTS or event_type not in events:  # type: ignore[operator]
+        return False
+    if webhook.get("scope") == WebhookScope.SOCIAL:
+        return appeal_channel == "social"
+    return org_id is not None and webhook.get("org_id") == org_id
+
+
+def check_endpoint(url: str, *, allow_insecure: bool, hosts: tuple[str, ...] = ()) -> str:
+    """An https URL with a host name (no credentials); `hosts` limits it to those domains.
+
+    With `allow_insecure` (dev mode) plain http and loopback addresses are accepted too.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise InvalidEndpoint("not a valid URL") from None
+    if parts.scheme not in (("https", "http") if allow_insecure else ("https",)):
+        raise InvalidEndpoint("the URL must use https")
+    if not host or parts.username or parts.password:
+        raise InvalidEndpoint("the URL needs a host and no credentials")
+    if allow_insecure:
+        return url
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None and not address.is_global:
+        raise InvalidEndpoint("the URL may not point at a private or local address")
+    if host == "localhost" or host.endswith(".localhost"):
+        raise InvalidEndpoint("the URL may not point at a local address")
+    if hosts and not any(host == allowed or host.endswith(f".{allowed}") for allowed in hosts):
+        raise InvalidEndpoint("this push service is not accepted")
+    return url

@@ -6,11 +6,16 @@ from pydantic import SecretStr, model_validator
 
 from libs.common.settings import ServiceSettings
 
+KNOWN_CHANNELS = ("feed", "email", "push", "webhook")
+
 
 class NotifySettings(ServiceSettings):
     service_name: ClassVar[str] = "notify"
 
     http_port: int = 8003
+    # Which delivery channels run, comma-separated (chosen at start, no code change).
+    channels: str = ",".join(KNOWN_CHANNELS)
+
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -20,8 +25,43 @@ class NotifySettings(ServiceSettings):
     mail_from: str = "Обращения граждан <no-reply@appeals.local>"
     smtp_timeout: float = 10
 
+    # Web Push (VAPID). The private key: PEM, or base64url of the raw 32-byte key or of its DER.
+    # Unset in dev mode: an ephemeral pair is made at start (subscriptions die with the process).
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = "mailto:no-reply@appeals.local"
+    push_ttl_seconds: int = 24 * 3600
+    push_timeout: float = 10
+    # Hosts (or their parent domains) a push endpoint may point at; empty: any https host.
+    push_endpoint_hosts: str = (
+        "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com"
+    )
+
+    webhook_timeout: float = 10
+    # Where the citizen can open an appeal, for links in e-mails and push (e.g. https://appeals.example.org).
+    app_url: str | None = None
+    # How often deferred (quiet hours) and re-queued deliveries are looked for.
+    deferred_poll_seconds: float = 5.0
+
     @model_validator(mode="after")
-    def _one_tls_mode(self) -> NotifySettings:
+    def _check(self) -> NotifySettings:
         if self.smtp_starttls and self.smtp_use_tls:
             raise ValueError("choose smtp_starttls (upgrade) or smtp_use_tls (implicit TLS), not both")
+        unknown = self.enabled_channels - set(KNOWN_CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown channels {sorted(unknown)}; known: {', '.join(KNOWN_CHANNELS)}")
+        if "feed" not in self.enabled_channels:
+            raise ValueError("the in-app feed cannot be switched off: it is the record citizens see")
         return self
+
+    @property
+    def enabled_channels(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.channels.split(",") if part.strip())
+
+    @property
+    def push_hosts(self) -> tuple[str, ...]:
+        return tuple(host.strip().lower() for host in self.push_endpoint_hosts.split(",") if host.strip())
+
+    @property
+    def insecure_urls_allowed(self) -> bool:
+        """Plain http and loopback endpoints (local sinks, tests): dev mode only."""
+        return self.is_dev

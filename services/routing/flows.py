@@ -1,112 +1,264 @@
-"""Routing use cases: seed the catalogue, decide who answers, store the decision + its event."""
+"""Routing use cases: moderate and route a submitted appeal, reassign, escalate, moderators' decisions.
+
+One assignment document per appeal (`_id` = appeal id) holds the decision, its history and the
+outbox: every change and the event announcing it are one document write. Moves (reassignment,
+escalation) are applied once per event id (`applied`) and guarded by a revision counter.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from libs.common.clock import Clock
-from libs.common.events import AppealRoutedV1, AppealSubmittedV1, Envelope, EventType, OrganizationRef
+from libs.common.events import (
+    AppealSubmittedV1,
+    Envelope,
+    EscalationRequestedV1,
+    ReassignRequestedV1,
+    RoutingReason,
+)
+from libs.common.http import Problem
 from libs.common.logging import get_logger
-from libs.common.outbox import OutboxRelay, outbox_entry
-from libs.common.store import Database
-from services.routing.schemas import Catalogue
-from services.routing.service import decide
+from libs.common.outbox import OutboxRelay
+from libs.common.store import Database, Document
+from services.routing.catalogue import CatalogueStore
+from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
+from services.routing.records import Change, apply, rejected, routed
+from services.routing.schemas import AssignmentStatus, ModerationDecision, ModerationDecisionIn
+from services.routing.service import (
+    CompiledCatalogue,
+    Move,
+    Place,
+    decide,
+    escalation,
+    reassignment,
+)
+from services.routing.settings import RoutingSettings
 
 log = get_logger(__name__)
 
-ASSIGNMENTS = "assignments"
-ORGANIZATIONS = "organizations"
-TOPICS = "topics"
-META = "catalogue_meta"
+Plan = Callable[[Document, CompiledCatalogue], Move]
+HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0}
 
 
-class CatalogueStore:
-    """The catalogue lives in routing's own store; the data file seeds it idempotently."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._cached: Catalogue | None = None
-
-    async def load_file(self, path: Path) -> Catalogue:
-        raw = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        catalogue = Catalogue.model_validate_json(raw)
-        for org in catalogue.organizations:
-            await self._db[ORGANIZATIONS].replace_one({"_id": org.id}, org.model_dump(), upsert=True)
-        for topic in catalogue.topics:
-            await self._db[TOPICS].replace_one({"_id": topic.code}, topic.model_dump(), upsert=True)
-        meta = catalogue.model_dump(include={"region", "default_organization", "timezone"})
-        await self._db[META].replace_one({"_id": "region"}, meta, upsert=True)
-        self._cached = None
-        log.info("catalogue loaded", topics=len(catalogue.topics), organizations=len(catalogue.organizations))
-        return catalogue
-
-    async def current(self) -> Catalogue:
-        if self._cached is None:
-            meta = await self._db[META].find_one({"_id": "region"}) or {}
-            organizations = await self._db[ORGANIZATIONS].find({}, {"_id": 0}).to_list(None)
-            topics = await self._db[TOPICS].find({}, {"_id": 0}).sort("code").to_list(None)
-            self._cached = Catalogue.model_validate(
-                {
-                    **{k: v for k, v in meta.items() if k != "_id"},
-                    "organizations": organizations,
-                    "topics": topics,
-                }
-            )
-        return self._cached
+def place_of(doc: Document) -> Place:
+    location = doc.get("location") or {}
+    return Place(location.get("lat"), location.get("lon"), location.get("address"))
 
 
 class RoutingFlows:
-    def __init__(self, db: Database, catalogue: CatalogueStore, relay: OutboxRelay, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalogue: CatalogueStore,
+        relay: OutboxRelay,
+        clock: Clock,
+        settings: RoutingSettings,
+        clusters: ClusterFlows,
+    ) -> None:
         self._db = db
         self._catalogue = catalogue
         self._relay = relay
         self._clock = clock
+        self._settings = settings
+        self._clusters = clusters
+
+    async def ensure_indexes(self) -> None:
+        assignments = self._db[ASSIGNMENTS]
+        await assignments.create_index(
+            [("author_id", ASCENDING), ("fingerprint", ASCENDING), ("submitted_at", DESCENDING)]
+        )
+        await assignments.create_index([("status", ASCENDING), ("submitted_at", ASCENDING)])
+        await assignments.create_index([("organization.id", ASCENDING), ("cluster_id", ASCENDING)])
+
+    # -- a submitted appeal ------------------------------------------------------------------
 
     async def route_submitted(self, envelope: Envelope, appeal: AppealSubmittedV1) -> None:
-        decision = decide(await self._catalogue.current(), appeal.topic)
-        now = self._clock()
-        routed = AppealRoutedV1(
-            appeal_id=appeal.appeal_id,
-            number=appeal.number,
-            topic=appeal.topic,
-            organization=OrganizationRef(id=decision.organization.id, name=decision.organization.name),
-            rule=decision.rule,
-            answer_sla_days=decision.answer_sla_days,
-            first_response_sla_hours=decision.first_response_sla_hours
-            if appeal.channel == "social"
-            else None,
-            timezone=decision.timezone,
-            channel=appeal.channel,
-            routed_at=now,
-        )
-        event = outbox_entry(
-            EventType.APPEAL_ROUTED,
-            routed,
-            source="routing",
-            subject=appeal.appeal_id,
-            correlation_id=envelope.correlation_id,
-        )
-        try:
-            # One assignment per appeal: the unique _id makes a redelivered event a no-op.
-            await self._db[ASSIGNMENTS].insert_one(
-                {
-                    "_id": appeal.appeal_id,
-                    "number": appeal.number,
-                    "topic": appeal.topic,
-                    "organization_id": decision.organization.id,
-                    "rule": decision.rule,
-                    "decided_at": now,
-                    "source_event": envelope.id,
-                    "history": [
-                        {"at": now, "organization_id": decision.organization.id, "rule": decision.rule}
-                    ],
-                    "outbox": [event],
-                }
-            )
-            log.info("appeal routed", organization_id=decision.organization.id, rule=decision.rule)
-        except DuplicateKeyError:
-            log.info("appeal already routed; re-publishing any pending event")
+        """Moderate, then route. A redelivered event finds the stored decision: nothing new happens."""
+        if await self._db[ASSIGNMENTS].count_documents({"_id": appeal.appeal_id}, limit=1) == 0:
+            doc = await self._first_decision(envelope, appeal)
+            try:
+                await self._db[ASSIGNMENTS].insert_one(doc)
+                log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
+            except DuplicateKeyError:
+                log.info("appeal already decided; re-publishing any pending event")
         await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
+        await self._clusters.attach(appeal.appeal_id)
+
+    async def _first_decision(self, envelope: Envelope, appeal: AppealSubmittedV1) -> Document:
+        now = self._clock()
+        print_ = fingerprint(appeal.summary, appeal.description)
+        earlier = await self._db[ASSIGNMENTS].find_one(
+            {
+                "author_id": appeal.author_id,
+                "fingerprint": print_,
+                "status": {"$in": [AssignmentStatus.ROUTED, AssignmentStatus.HELD]},
+                "submitted_at": {
+                    "$gte": appeal.submitted_at - timedelta(minutes=self._settings.spam_window_minutes)
+                },
+                "_id": {"$ne": appeal.appeal_id},
+            },
+            {"number": 1},
+        )
+        repeat_of = earlier["number"] if earlier else None
+        outcome = moderate(
+            appeal.summary,
+            appeal.description,
+            repeat_of=repeat_of,
+            min_letters=self._settings.min_letters,
+            min_words=self._settings.min_words,
+        )
+        doc: Document = {
+            "_id": appeal.appeal_id,
+            "number": appeal.number,
+            "topic": appeal.topic,
+            "kind": appeal.kind,
+            "channel": appeal.channel,
+            "location": appeal.location.model_dump(),
+            "author_id": appeal.author_id,
+            "fingerprint": print_,
+            "submitted_at": appeal.submitted_at,
+            "correlation_id": envelope.correlation_id,
+            "moderation": {"verdict": outcome.verdict, "code": outcome.code, "rule": outcome.rule, "at": now},
+            "escalation_level": 0,
+            "refused": [],
+            "revision": 0,
+            "applied": [envelope.id],
+            "history": [],
+            "outbox": [],
+            "cluster_id": None,
+        }
+        if outcome.verdict is Verdict.REJECT:
+            assert outcome.code is not None
+            apply(doc, rejected(doc, outcome.code, outcome.reason(repeat_of), now, "moderation"))
+        elif outcome.verdict is Verdict.REVIEW:
+            doc["status"] = AssignmentStatus.HELD
+            doc["text"] = {"summary": appeal.summary, "description": appeal.description}
+            doc["history"].append({"at": now, "action": "held", "actor": "moderation", "note": outcome.rule})
+        else:
+            apply(doc, await self._initial(doc, now, actor="routing"))
+        return doc
+
+    async def _initial(self, doc: Document, now: datetime, actor: str) -> Change:
+        cc = await self._catalogue.current()
+        decision = decide(cc, doc["topic"], place_of(doc), self._settings.near_border_m)
+        fields, event, entry = routed(
+            doc, cc, decision.organization, decision.rule, 0, RoutingReason.INITIAL, None, now, actor
+        )
+        fields.update(area_id=decision.area_id, located_by=decision.located_by)
+        entry.update(
+            area_id=decision.area_id, located_by=decision.located_by, candidates=list(decision.candidates)
+        )
+        return fields, event, entry
+
+    # -- moves: "not ours" and escalation -----------------------------------------------------
+
+    async def reassign(self, envelope: Envelope, request: ReassignRequestedV1) -> None:
+        def plan(doc: Document, cc: CompiledCatalogue) -> Move:
+            current = doc["organization"]["id"]
+            refused = set(doc.get("refused", []))
+            level = int(doc.get("escalation_level", 0))
+            return reassignment(cc, doc["topic"], place_of(doc), current, refused, level)
+
+        await self._move(envelope, plan, RoutingReason.REASSIGNMENT, request.operator_id, request.reason)
+
+    async def escalate(self, envelope: Envelope, request: EscalationRequestedV1) -> None:
+        def plan(doc: Document, cc: CompiledCatalogue) -> Move:
+            return escalation(cc, doc["organization"]["id"], int(doc.get("escalation_level", 0)))
+
+        await self._move(envelope, plan, RoutingReason.ESCALATION, f"escalation:{request.reason}", None)
+
+    async def _move(
+        self, envelope: Envelope, plan: Plan, reason: RoutingReason, actor: str, comment: str | None
+    ) -> None:
+        assignments = self._db[ASSIGNMENTS]
+        for _ in range(5):
+            doc = await assignments.find_one({"_id": envelope.subject})
+            if doc is None:
+                raise LookupError(f"routing has no assignment for appeal {envelope.subject}")
+            if envelope.id in doc.get("applied", []):
+                await self._relay.flush(ASSIGNMENTS, doc["_id"])
+                return
+            if doc["status"] != AssignmentStatus.ROUTED:
+                await assignments.update_one({"_id": doc["_id"]}, {"$addToSet": {"applied": envelope.id}})
+                log.warning(
+                    "move ignored: the appeal is not routed", status=doc["status"], reason=str(reason)
+                )
+                return
+            cc = await self._catalogue.current()
+            move = plan(doc, cc)
+            previous = doc["organization"]
+            now = self._clock()
+            level = move.escalation_level
+            change = routed(
+                doc, cc, move.organization, move.rule, level, reason, previous, now, actor, move.note
+            )
+            fields, event, entry = change
+            entry["comment"] = comment
+            update: dict[str, Any] = {
+                "$set": fields,
+                "$inc": {"revision": 1},
+                "$push": {"applied": envelope.id, "history": entry, "outbox": event},
+            }
+            if reason is RoutingReason.REASSIGNMENT:
+                update["$addToSet"] = {"refused": previous["id"]}
+            guard = {"_id": doc["_id"], "revision": doc.get("revision", 0), "applied": {"$ne": envelope.id}}
+            if (await assignments.update_one(guard, update)).modified_count:
+                log.info(
+                    "appeal moved", reason=str(reason), organization_id=move.organization.id, rule=move.rule
+                )
+                await self._relay.flush(ASSIGNMENTS, doc["_id"])
+                return
+        raise RuntimeError(f"assignment {envelope.subject} kept changing; will retry")
+
+    # -- the manual moderation queue ----------------------------------------------------------
+
+    async def held(self, limit: int, offset: int) -> tuple[list[Document], int]:
+        query = {"status": AssignmentStatus.HELD}
+        total = await self._db[ASSIGNMENTS].count_documents(query)
+        cursor = self._db[ASSIGNMENTS].find(query, HIDDEN).sort("submitted_at", ASCENDING)
+        return await cursor.skip(offset).limit(limit).to_list(limit), total
+
+    async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
+        if doc is None:
+            raise Problem(404, f"no appeal {appeal_id} in routing")
+        if doc["status"] != AssignmentStatus.HELD:
+            raise Problem(409, f"appeal {appeal_id} is not waiting for moderation (it is {doc['status']})")
+        now = self._clock()
+        if body.decision is ModerationDecision.APPROVE:
+            fields, event, entry = await self._initial(doc, now, actor=f"moderator:{actor}")
+        else:
+            try:
+                code = ReasonCode(body.reason_code or "")
+            except ValueError:
+                codes = ", ".join(c.value for c in ReasonCode if c is not ReasonCode.REPEAT)
+                raise Problem(422, f"a rejection needs reason_code, one of: {codes}") from None
+            fields, event, entry = rejected(doc, code, None, now, f"moderator:{actor}")
+        entry["comment"] = body.comment
+        fields["moderation"] = {
+            **doc.get("moderation", {}),
+            "decided_by": actor,
+            "decision": str(body.decision),
+        }
+        result = await self._db[ASSIGNMENTS].update_one(
+            {"_id": appeal_id, "status": AssignmentStatus.HELD},
+            {"$set": fields, "$push": {"history": entry, "outbox": event}},
+        )
+        if not result.modified_count:
+            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
+        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        await self._clusters.attach(appeal_id)
+        return await self.assignment(appeal_id)
+
+    async def assignment(self, appeal_id: str) -> Document:
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id}, HIDDEN)
+        if doc is None:
+            raise Problem(404, f"no appeal {appeal_id} in routing")
+        return {**doc, "appeal_id": doc.pop("_id")}

@@ -1,6 +1,14 @@
+"""Routing's event handlers: thin, each hands the event to a flow."""
+
 from __future__ import annotations
 
-from libs.common.events import AppealSubmittedV1, Envelope, EventType
+from libs.common.events import (
+    AppealSubmittedV1,
+    Envelope,
+    EscalationRequestedV1,
+    EventType,
+    ReassignRequestedV1,
+)
 from libs.common.messaging import Handler
 from services.routing.flows import RoutingFlows
 
@@ -9,4 +17,14 @@ def handlers(flows: RoutingFlows) -> dict[str, Handler]:
     async def on_submitted(envelope: Envelope, payload: AppealSubmittedV1) -> None:
         await flows.route_submitted(envelope, payload)
 
-    return {EventType.APPEAL_SUBMITTED: on_submitted}
+    async def on_reassign_requested(envelope: Envelope, payload: ReassignRequestedV1) -> None:
+        await flows.reassign(envelope, payload)
+
+    async def on_escalation_requested(envelope: Envelope, payload: EscalationRequestedV1) -> None:
+        await flows.escalate(envelope, payload)
+
+    return {
+        EventType.APPEAL_SUBMITTED: on_submitted,
+        EventType.APPEAL_REASSIGN_REQUESTED: on_reassign_requested,
+        EventType.APPEAL_ESCALATION_REQUESTED: on_escalation_requested,
+    }

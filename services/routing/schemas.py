@@ -1,30 +1,125 @@
+"""Routing's catalogue (organisations, topics, rules, areas), its stored documents and HTTP models."""
+
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+MUNICIPALITY_OF_AREA = "@municipality"  # a rule's organisation: whoever answers for the area
+ANY = "*"
+
+
+class OrgKind(StrEnum):
+    REGION = "region"
+    MINISTRY = "ministry"
+    MUNICIPALITY = "municipality"
+    INSTITUTION = "institution"
+
+
+class AssignmentStatus(StrEnum):
+    ROUTED = "routed"
+    REJECTED = "rejected"
+    HELD = "held"  # waiting for a moderator
+
+
+class Contacts(BaseModel):
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    website: str | None = None
+
+
+class Supervisor(BaseModel):
+    """Who is told when the organisation cannot be helped further (e.g. the region's control centre)."""
+
+    title: str
+    email: str | None = None
+
+
+class Category(BaseModel):
+    code: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
 
 
 class Organization(BaseModel):
-    id: str
-    name: str
-    kind: str
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=300)
+    kind: OrgKind
     parent: str | None = None
+    contacts: Contacts = Field(default_factory=Contacts)
+    supervisor: Supervisor | None = None
+    timezone: str | None = None  # the region's when unset
+    active: bool = True
 
 
 class Topic(BaseModel):
-    code: str
-    name: str
+    code: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=300)
     category: str
-    answer_sla_days: int
-    first_response_sla_hours: int | None = None
-    responsible: str
+    answer_sla_days: int = Field(ge=1, le=60)
+    first_response_sla_hours: int | None = Field(default=None, ge=1, le=72)
+    responsible: OrgKind  # the kind of organisation that normally answers
+    answer_sla_minutes: int | None = Field(default=None, ge=1)  # dev/demo topics only
+    dev_only: bool = False
+    active: bool = True
 
 
-class Catalogue(BaseModel):
+class Rule(BaseModel):
+    """topic × area → organisation. `topic`: a code, `<category>.*` or `*`; `area`: an area id or `*`;
+    `organization`: an organisation id or `@municipality` (the organisation of the matched area)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    topic: str = Field(min_length=1, max_length=100)
+    area: str = ANY
+    organization: str
+    priority: int = 0
+    note: str | None = None
+
+
+class Area(BaseModel):
+    """A municipal boundary: GeoJSON Polygon or MultiPolygon in WGS 84 (lon, lat)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=300)
+    organization: str
+    aliases: list[str] = Field(default_factory=list)  # address stems, e.g. "демоград"
+    geometry: dict[str, Any]
+
+
+class Region(BaseModel):
     region: str
+    name: str = ""
     default_organization: str
     timezone: str
+
+
+class CatalogueFile(Region):
+    """The data file loaded at start-up; areas come from a GeoJSON FeatureCollection beside it."""
+
+    areas_file: str | None = None
+    categories: list[Category] = Field(default_factory=list)
     organizations: list[Organization]
     topics: list[Topic]
+    rules: list[Rule] = Field(default_factory=list)
+    areas: list[Area] = Field(default_factory=list)
+
+
+class Catalogue(Region):
+    """One version of the whole catalogue, as a routing decision sees it."""
+
+    version: int = 0
+    categories: list[Category] = Field(default_factory=list)
+    organizations: list[Organization]
+    topics: list[Topic]
+    rules: list[Rule] = Field(default_factory=list)
+    areas: list[Area] = Field(default_factory=list)
+
+
+# -- HTTP ------------------------------------------------------------------------------------
 
 
 class TopicView(BaseModel):
@@ -32,6 +127,90 @@ class TopicView(BaseModel):
 
     code: str
     name: str
-    category: str
+    category: str  # the category's name
+    category_code: str
     answer_sla_days: int
     first_response_sla_hours: int | None = None
+    answer_sla_minutes: int | None = None
+
+
+class CatalogueInfo(BaseModel):
+    region: str
+    name: str
+    version: int
+    default_organization: str
+    timezone: str
+    categories: list[Category]
+    counts: dict[str, int]
+    loaded_file_hash: str | None = None
+    updated_at: datetime | None = None
+
+
+class ChangeView(BaseModel):
+    version: int
+    at: datetime
+    actor: str
+    entity: str
+    entity_id: str
+    action: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class PreviewView(BaseModel):
+    """What routing would decide now for a topic and a place (nothing is stored)."""
+
+    catalogue_version: int
+    organization: Organization
+    rule: str
+    area_id: str | None
+    located_by: str
+    answer_sla_days: int
+    first_response_sla_hours: int | None
+    candidates: list[str]
+
+
+class ModerationDecision(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class ModerationDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ModerationDecision
+    reason_code: str | None = None  # for reject: one of the moderation reason codes
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class ClusterMember(BaseModel):
+    appeal_id: str
+    number: str
+    organization_id: str | None = None
+    submitted_at: datetime
+
+
+class ClusterView(BaseModel):
+    id: str
+    topic: str
+    area_id: str | None
+    center: dict[str, float]
+    size: int
+    first_at: datetime
+    last_at: datetime
+    members: list[ClusterMember]
+
+
+class ProblemZone(BaseModel):
+    area_id: str | None
+    area_name: str
+    topic: str
+    topic_name: str
+    appeals: int
+    clusters: int
+
+
+class ProblemZones(BaseModel):
+    since: datetime
+    zones: list[ProblemZone]
+    hotspots: list[dict[str, Any]]

@@ -12,4 +12,17 @@ class RoutingSettings(ServiceSettings):
     service_name: ClassVar[str] = "routing"
 
     http_port: int = 8001
+    # The catalogue data file (with its GeoJSON areas beside it), loaded idempotently at start-up.
     catalogue_path: Path = DEMO_CATALOGUE
+    # Moderation: the same text from the same author within this window is a repeat.
+    spam_window_minutes: int = 24 * 60
+    min_letters: int = 8
+    min_words: int = 2
+    # A point this close to a neighbouring area makes that area's organisations candidates too.
+    near_border_m: float = 500.0
+    # Duplicates: the same topic within this radius and time window forms a cluster.
+    cluster_radius_m: float = 300.0
+    cluster_window_days: int = 14
+    # The public problem-zones summary: the period it covers and the smallest hotspot shown.
+    problem_zones_days: int = 90
+    hotspot_min_size: int = 3

@@ -1,4 +1,4 @@
-"""The media service in-process against a real S3 server (moto) and the real RabbitMQ."""
+"""The media service in-process against a real S3 server (the `s3` fixture) and the real RabbitMQ."""
 
 from __future__ import annotations
 
@@ -7,21 +7,25 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aio_pika
 import httpx
 import pytest
 from fastapi import FastAPI
-from PIL import ExifTags, Image
+from PIL import Image
+from pydantic import BaseModel
 
 from libs.common.auth import INTERNAL_TOKEN_HEADER
-from libs.common.events import AppealSubmittedV1, EventType, Location, new_event
+from libs.common.events import (
+    EventType,
+    new_event,
+)
 from libs.common.topology import Topology
 from services.media.app import create_app
 from services.media.settings import MediaSettings
-from tests.infra import eventually
+from tests import test_media_corpus as corpus
 from tests.integration.conftest import S3Server
 
 pytestmark = pytest.mark.integration
@@ -36,37 +40,27 @@ class Media:
     app: FastAPI
     settings: MediaSettings
 
-
-def gps_jpeg() -> bytes:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "PhoneMaker"
-    exif[ExifTags.Base.GPSInfo] = {
-        ExifTags.GPS.GPSLatitudeRef: "N",
-        ExifTags.GPS.GPSLatitude: (55.0, 45.0, 21.0),
-        ExifTags.GPS.GPSLongitudeRef: "E",
-        ExifTags.GPS.GPSLongitude: (37.0, 37.0, 4.0),
-    }
-    out = io.BytesIO()
-    Image.new("RGB", (48, 32), (10, 120, 200)).save(out, "JPEG", exif=exif)
-    return out.getvalue()
+    async def publish(self, event_type: EventType, payload: BaseModel, appeal_id: str) -> None:
+        event = new_event(event_type, payload, source="intake", subject=appeal_id, correlation_id="c-1")
+        await self.app.state.runtime.bus.publish(event)
 
 
-async def drop_broker_names(rabbit_url: str, namespace: str) -> None:
+async def drop_broker_names(rabbit_url: str, namespace: str, *consumers: str) -> None:
     """The test namespace's durable queues and exchanges would otherwise outlive the run."""
     topology = Topology(namespace)
-    queue = topology.queue_name("media")
     connection = await aio_pika.connect(rabbit_url)
     async with connection:
         channel = await connection.channel()
-        for name in (queue, f"{queue}.retry", f"{queue}.dlq"):
-            await channel.queue_delete(name)
+        for consumer in consumers or ("media",):
+            queue = topology.queue_name(consumer)
+            for name in (queue, f"{queue}.retry", f"{queue}.dlq"):
+                await channel.queue_delete(name)
         for exchange in (topology.events_exchange.name, topology.dead_letter_exchange.name):
             await channel.exchange_delete(exchange)
 
 
-@pytest.fixture(scope="module")
-async def media(s3: S3Server, rabbit_url: str, mongo_url: str | None) -> AsyncIterator[Media]:
-    settings = MediaSettings(
+def media_settings(s3: S3Server, rabbit_url: str, mongo_url: str | None, **extra: Any) -> MediaSettings:
+    return MediaSettings(
         env="dev",
         namespace=f"test-{uuid.uuid4().hex[:8]}",
         rabbit_url=rabbit_url,
@@ -75,8 +69,13 @@ async def media(s3: S3Server, rabbit_url: str, mongo_url: str | None) -> AsyncIt
         s3_access_key=s3.access_key,
         s3_secret_key=s3.secret_key,
         internal_token=TOKEN,
-        max_upload_bytes=LIMIT,
+        **extra,
     )
+
+
+@pytest.fixture(scope="module")
+async def media(s3: S3Server, rabbit_url: str, mongo_url: str | None) -> AsyncIterator[Media]:
+    settings = media_settings(s3, rabbit_url, mongo_url, max_upload_bytes=LIMIT, max_video_bytes=LIMIT)
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
@@ -102,45 +101,65 @@ async def upload(
     return await media.client.post("/internal/media", files={"file": (name, content, mime)}, headers=sent)
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+def problem(response: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
     assert body["status"] == status
     assert body["detail"]
+    if reason is not None:
+        assert body["reason"] == reason, body
     return body
 
 
-async def test_jpeg_is_stored_without_gps_and_served_through_a_signed_link(media: Media) -> None:
-    response = await upload(media, gps_jpeg())
-
-    assert response.status_code == 201, response.text
-    created = response.json()
-    assert set(created) == {"id", "content_type", "size", "sha256", "width", "height"}
-    assert created["content_type"] == "image/jpeg"
-    assert (created["width"], created["height"]) == (48, 32)
-
-    link = await media.client.get(f"/internal/media/{created['id']}/link")
+async def fetch(media: Media, media_id: str, variant: str = "original") -> httpx.Response:
+    link = await media.client.get(f"/internal/media/{media_id}/link", params={"variant": variant})
     assert link.status_code == 200, link.text
     assert link.json()["expires_in"] == media.settings.link_ttl_seconds
     async with httpx.AsyncClient() as outside:
-        fetched = await outside.get(link.json()["url"])
-        unsigned = await outside.get(link.json()["url"].split("?", 1)[0])
+        return await outside.get(link.json()["url"])
 
-    assert fetched.status_code == 200
-    assert len(fetched.content) == created["size"]
-    with Image.open(io.BytesIO(fetched.content)) as image:
-        image.load()
-        assert image.format == "JPEG"
-        assert image.size == (48, 32)
+
+async def test_a_phone_photo_is_stored_clean_with_variants_behind_signed_links(media: Media) -> None:
+    response = await upload(media, corpus.phone_photo((1200, 800)))
+
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["content_type"] == "image/jpeg"
+    assert (created["width"], created["height"]) == (800, 1200)  # EXIF orientation applied
+    assert created["variants"] == ["original", "web", "thumb"]
+    assert created["location_hint"] == {"lat": corpus.GPS_LAT, "lon": corpus.GPS_LON}
+    assert created["deduplicated"] is False
+
+    original = await fetch(media, created["id"])
+    assert original.status_code == 200
+    assert original.headers["content-type"] == "image/jpeg"
+    assert len(original.content) == created["size"]
+    assert b"PhoneMaker" not in original.content
+    with Image.open(io.BytesIO(original.content)) as image:
+        assert image.size == (800, 1200)
         assert len(image.getexif()) == 0
         assert "exif" not in image.info
-    assert b"PhoneMaker" not in fetched.content
+    thumb = await fetch(media, created["id"], "thumb")
+    assert thumb.status_code == 200
+    with Image.open(io.BytesIO(thumb.content)) as image:
+        assert max(image.size) == 256
+    async with httpx.AsyncClient() as outside:
+        link = (await media.client.get(f"/internal/media/{created['id']}/link")).json()["url"]
+        unsigned = await outside.get(link.split("?", 1)[0])
     assert unsigned.status_code == 403  # the object itself is private
 
 
+async def test_the_same_photo_again_is_the_same_file(media: Media) -> None:
+    first = (await upload(media, corpus.encoded("PNG", (7, 7)), owner="twice")).json()
+    again = (await upload(media, corpus.encoded("PNG", (7, 7)), owner="twice")).json()
+
+    assert again["id"] == first["id"]
+    assert again["deduplicated"] is True
+
+
 async def test_metadata_describes_the_upload(media: Media) -> None:
-    created = (await upload(media, gps_jpeg(), owner="citizen-7")).json()
+    created = (await upload(media, corpus.phone_photo((64, 48)), owner="citizen-7")).json()
 
     response = await media.client.get(f"/internal/media/{created['id']}")
 
@@ -148,27 +167,48 @@ async def test_metadata_describes_the_upload(media: Media) -> None:
     body = response.json()
     assert body["owner_id"] == "citizen-7"
     assert body["appeal_id"] is None
-    assert body["sha256"] == created["sha256"]
-    assert body["size"] == created["size"]
+    assert body["public"] is False
+    assert body["location_hint"] == created["location_hint"]
     assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
+
+
+async def test_a_document_is_a_download_and_has_no_thumbnail(media: Media) -> None:
+    created = (await upload(media, corpus.pdf(), name="scan.pdf", mime="application/pdf")).json()
+
+    document = await fetch(media, created["id"])
+    assert document.content == corpus.pdf()
+    assert document.headers["content-type"] == "application/pdf"
+    missing = await media.client.get(f"/internal/media/{created['id']}/link", params={"variant": "thumb"})
+    problem(missing, 404, "variant_missing")
+
+
+async def test_a_video_is_stored_without_its_place(media: Media) -> None:
+    created = (await upload(media, corpus.video(), name="clip.mp4", mime="video/mp4")).json()
+
+    assert created["content_type"] == "video/mp4"
+    assert created["duration_seconds"] == 5.0
+    assert created["location_hint"] == {"lat": 55.7558, "lon": 37.6173}
+    stored = (await fetch(media, created["id"])).content
+    assert len(stored) == len(corpus.video())
+    assert b"+55.7558" not in stored
 
 
 async def test_wrong_internal_token_is_refused(media: Media) -> None:
     bad = {INTERNAL_TOKEN_HEADER: "not-the-token"}
 
-    problem(await upload(media, gps_jpeg(), headers=bad), 401)
+    problem(await upload(media, corpus.phone_photo((8, 8)), headers=bad), 401)
     problem(await media.client.get("/internal/media/anything", headers=bad), 401)
 
 
 async def test_owner_header_is_required(media: Media) -> None:
-    body = problem(await upload(media, gps_jpeg(), owner=None), 422)
+    body = problem(await upload(media, corpus.phone_photo((8, 8)), owner=None), 422)
 
     assert "X-Owner-Id" in body["detail"]
 
 
-@pytest.mark.parametrize("size", [LIMIT + 1, 4 * LIMIT])  # caught while reading / by Content-Length
+@pytest.mark.parametrize("size", [LIMIT + 1, 8 * LIMIT])  # caught after reading / by Content-Length
 async def test_too_big_upload_is_refused(media: Media, size: int) -> None:
-    body = problem(await upload(media, os.urandom(size)), 413)
+    body = problem(await upload(media, b"\x89PNG\r\n\x1a\n" + os.urandom(size)), 413, "too_large")
 
     assert str(LIMIT) in body["detail"]
 
@@ -194,68 +234,20 @@ async def test_too_big_chunked_upload_is_cut_off_while_streaming(media: Media) -
         headers={"X-Owner-Id": "u", "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
 
-    problem(response, 413)
+    problem(response, 413, "too_large")
     assert len(sent) < 64  # reading stopped at the limit instead of taking all 4 MiB
 
 
 async def test_content_decides_the_type_not_the_name(media: Media) -> None:
-    body = problem(await upload(media, b"#!/bin/sh\nrm -rf ~\n", name="holiday.jpg"), 415)
-
-    assert body["reason"] == "unsupported_type"
+    problem(await upload(media, corpus.SCRIPT_AS_JPG, name="holiday.jpg"), 415, "unsupported_type")
 
 
 async def test_empty_and_missing_files_are_refused(media: Media) -> None:
-    problem(await upload(media, b""), 422)
-    problem(await media.client.post("/internal/media", headers={"X-Owner-Id": "u"}, data={"x": "1"}), 422)
+    problem(await upload(media, b""), 422, "empty")
+    form = await media.client.post("/internal/media", headers={"X-Owner-Id": "u"}, files={"x": ("a", b"1")})
+    problem(form, 422, "malformed_request")
 
 
 async def test_unknown_media_is_not_found(media: Media) -> None:
-    problem(await media.client.get(f"/internal/media/{uuid.uuid4().hex}/link"), 404)
-    problem(await media.client.get(f"/internal/media/{uuid.uuid4().hex}"), 404)
-
-
-async def test_submitted_appeal_claims_its_media_through_the_broker(media: Media) -> None:
-    mine = (await upload(media, gps_jpeg(), owner="author-1")).json()["id"]
-    theirs = (await upload(media, gps_jpeg(), owner="someone-else")).json()["id"]
-    appeal_id = uuid.uuid4().hex
-    payload = AppealSubmittedV1(
-        appeal_id=appeal_id,
-        number="2026-000042",
-        kind="complaint",
-        channel="web",
-        topic="roads",
-        summary="Pothole",
-        description="A deep pothole",
-        location=Location(lat=55.75, lon=37.62),
-        media_ids=[mine, theirs],
-        author_id="author-1",
-        submitted_at=datetime.now(UTC),
-    )
-    event = new_event(
-        EventType.APPEAL_SUBMITTED, payload, source="intake", subject=appeal_id, correlation_id="c-1"
-    )
-    await media.app.state.runtime.bus.publish(event)
-
-    async def claimed() -> bool:
-        body = (await media.client.get(f"/internal/media/{mine}")).json()
-        return bool(body["appeal_id"] == appeal_id)
-
-    await eventually(claimed, timeout=15)
-    assert (await media.client.get(f"/internal/media/{theirs}")).json()["appeal_id"] is None
-
-
-async def test_ready_reports_the_object_store(s3: S3Server, rabbit_url: str) -> None:
-    settings = MediaSettings(
-        env="dev",
-        namespace=f"test-{uuid.uuid4().hex[:8]}",
-        rabbit_url=rabbit_url,
-        s3_endpoint=s3.endpoint,
-        s3_access_key=s3.access_key,
-        s3_secret_key=s3.secret_key,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://media") as client:
-            ready = (await client.get("/ready")).json()
-    assert ready["checks"] == {"broker": True, "store": True, "object_store": True}
+    problem(await media.client.get(f"/internal/media/{uuid.uuid4().hex}/link"), 404, "not_found")
+    problem(await media.client.get(f"/internal/media/{uuid.uuid4().hex}"), 404, "not_found")

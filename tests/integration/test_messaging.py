@@ -8,6 +8,7 @@ import pytest
 from libs.common.events import AppealRejectedV1, Envelope, EventType, new_event
 from libs.common.messaging import EventBus, EventConsumer, create_broker
 from libs.common.outbox import OutboxRelay, outbox_entry
+from libs.common.settings import QueueKind
 from libs.common.store import open_store
 from libs.common.topology import Topology
 from tests.infra import eventually
@@ -21,9 +22,11 @@ def rejected(appeal_id: str = "a1") -> AppealRejectedV1:
     )
 
 
-async def start_consumer(rabbit_url: str, namespace: str, handler, max_attempts: int = 3):  # type: ignore[no-untyped-def]
+async def start_consumer(
+    rabbit_url: str, namespace: str, handler, max_attempts: int = 3, kind=QueueKind.CLASSIC
+):  # type: ignore[no-untyped-def]
     broker = create_broker(rabbit_url, prefetch=8)
-    topology = Topology(namespace)
+    topology = Topology(namespace, kind)
     consumer = EventConsumer(
         broker,
         topology,
@@ -72,8 +75,9 @@ async def test_transient_failure_is_retried_and_handled_once(rabbit_url: str, na
         await broker.stop()
 
 
+@pytest.mark.parametrize("kind", [QueueKind.CLASSIC, QueueKind.QUORUM])
 async def test_always_failing_handler_ends_in_dead_letter_queue_with_reason(
-    rabbit_url: str, namespace: str
+    rabbit_url: str, namespace: str, kind: QueueKind
 ) -> None:
     attempts: list[int] = []
 
@@ -81,7 +85,9 @@ async def test_always_failing_handler_ends_in_dead_letter_queue_with_reason(
         attempts.append(1)
         raise ValueError("this handler always fails")
 
-    broker, topology, consumer = await start_consumer(rabbit_url, namespace, broken, max_attempts=3)
+    broker, topology, consumer = await start_consumer(
+        rabbit_url, namespace, broken, max_attempts=3, kind=kind
+    )
     try:
         await EventBus(broker, topology).publish(
             new_event(EventType.APPEAL_REJECTED, rejected(), source="t", subject="a1", correlation_id="c")

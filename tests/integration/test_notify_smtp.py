@@ -91,12 +91,13 @@ async def _delete_namespace(rabbit_url: str, namespace: str) -> None:
             await channel.exchange_delete(exchange)
 
 
-def submitted(appeal_id: str, number: str) -> Envelope:
+def submitted(appeal_id: str, number: str, channel: str = "web", source_post: Any = None) -> Envelope:
     payload = AppealSubmittedV1(
         appeal_id=appeal_id,
         number=number,
         kind="complaint",
-        channel="web",
+        channel=channel,
+        source_post=source_post,
         topic="roads",
         summary="Яма во дворе",
         description="Глубокая яма у подъезда",

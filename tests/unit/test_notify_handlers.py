@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from email.message import EmailMessage
 from typing import Any
 
@@ -15,13 +15,23 @@ from fastapi import FastAPI
 
 from libs.common.clock import ManualClock
 from libs.common.events import (
+    AppealAnsweredV1,
+    AppealClosedV1,
     AppealRejectedV1,
+    AppealRoutedV1,
     AppealSubmittedV1,
+    AppealTakenV1,
+    ClarificationRequestedV1,
+    ClosedReason,
     DeadlineArmedV1,
+    DeadlineOverdueV1,
+    DeadlineWarningV1,
     Envelope,
     EventType,
     Location,
     OrganizationRef,
+    RereviewRequestedV1,
+    RoutingReason,
     TimerKind,
     decode_payload,
     new_event,
@@ -29,7 +39,9 @@ from libs.common.events import (
 from libs.common.store import Database
 from services.notify.app import create_app
 from services.notify.channels import PermanentDeliveryError, SmtpTransport
-from services.notify.flows import DeliveryFailed, RecipientUnknown
+from services.notify.delivery import DeliveryFailed
+from services.notify.flows import RecipientUnknown
+from services.notify.schemas import OrgContacts, Preferences, QuietHours
 from services.notify.settings import NotifySettings
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -64,7 +76,7 @@ class Notify:
         await handler(envelope, decode_payload(envelope))
 
     async def feed(self, user_id: str = "citizen-1") -> list[dict[str, Any]]:
-        return await self.db["feed"].find({"user_id": user_id}).to_list()
+        return await self.db["feed"].find({"owner": f"user:{user_id}"}).to_list()
 
 
 @pytest.fixture
@@ -123,7 +135,7 @@ async def test_registered_goes_to_feed_and_email(notify: Notify) -> None:
 
     [item] = await notify.feed()
     assert item["kind"] == "registered"
-    assert item["read"] is False
+    assert item["read_by"] == []
     assert "ГБУ «Жилищник»" in item["body"] and "12.03.2026" in item["body"]
     [message] = notify.relay.sent
     assert message["To"] == "citizen@example.org"
@@ -233,3 +245,149 @@ async def test_smtp_transport_tells_refusals_apart(
     expected = PermanentDeliveryError if permanent else aiosmtplib.SMTPRecipientsRefused
     with pytest.raises(expected):
         await transport(EmailMessage())
+
+
+ORG = OrganizationRef(id="org-1", name="ГБУ «Жилищник»")
+
+
+def fact_event(event_type: EventType, model: Any, appeal_id: str = "a1", **fields: Any) -> Envelope:
+    payload = model(appeal_id=appeal_id, number="2026-000123", organization=ORG, at=NOW, **fields)
+    return new_event(event_type, payload, source="intake", subject=appeal_id, correlation_id="c1")
+
+
+def routed(reason: RoutingReason = RoutingReason.INITIAL, org: OrganizationRef = ORG) -> Envelope:
+    payload = AppealRoutedV1(
+        appeal_id="a1",
+        number="2026-000123",
+        topic="roads",
+        organization=org,
+        rule="r",
+        answer_sla_days=10,
+        routed_at=NOW,
+        reason=reason,
+    )
+    return new_event(EventType.APPEAL_ROUTED, payload, source="routing", subject="a1", correlation_id="c1")
+
+
+def registry(notify: Notify) -> Any:
+    return notify.app.state.flows.registry
+
+
+async def test_the_citizen_hears_every_step_once(notify: Notify) -> None:
+    await notify.deliver(submitted())
+    await notify.deliver(routed())
+    steps = [
+        fact_event(EventType.APPEAL_TAKEN, AppealTakenV1, operator_id="op-1"),
+        fact_event(
+            EventType.APPEAL_CLARIFICATION_REQUESTED,
+            ClarificationRequestedV1,
+            operator_id="op-1",
+            question="Какой подъезд?",
+        ),
+        fact_event(EventType.APPEAL_ANSWERED, AppealAnsweredV1, operator_id="op-1", text="Яму заделали."),
+        fact_event(EventType.APPEAL_REREVIEW_REQUESTED, RereviewRequestedV1),
+        fact_event(
+            EventType.APPEAL_ANSWERED, AppealAnsweredV1, operator_id="op-1", text="Переделали.", round=1
+        ),
+        fact_event(EventType.APPEAL_CLOSED, AppealClosedV1, reason=ClosedReason.RATED),
+    ]
+    for step in steps:
+        await notify.deliver(step)
+        await notify.deliver(step)  # redelivered
+    kinds = [item["kind"] for item in sorted(await notify.feed(), key=lambda item: item["created_at"])]
+    assert sorted(kinds) == sorted(
+        ["taken", "clarification_requested", "answered", "rereview", "answered", "closed"]
+    )
+    assert len(notify.relay.sent) == 6
+    answer = next(
+        m for m in notify.relay.sent if "Яму заделали." in str(m.get_body(("plain",)).get_content())
+    )
+    assert answer["Subject"] == "Получен ответ на обращение № 2026-000123"
+    assert "ГБУ «Жилищник»" in str(answer.get_body(("plain",)).get_content())
+
+
+async def test_new_appeal_reaches_the_organisation_and_a_transfer_the_citizen(notify: Notify) -> None:
+    contacts = OrgContacts(operator_emails=["ops@org1.example"], supervisor_emails=["chief@org1.example"])
+    await registry(notify).set_org_contacts("org-1", contacts, "admin")
+    await notify.deliver(submitted())
+    await notify.deliver(routed())
+    org_feed = await notify.db["feed"].find({"owner": "org:org-1"}).to_list()
+    assert [item["kind"] for item in org_feed] == ["new_appeal"]
+    assert [m["To"] for m in notify.relay.sent] == ["ops@org1.example"]
+    assert await notify.feed() == []  # the initial routing is the registration's business
+
+    parent = OrganizationRef(id="org-2", name="Администрация города")
+    await notify.deliver(routed(RoutingReason.ESCALATION, parent))
+    [item] = await notify.feed()
+    assert item["kind"] == "transferred" and "Администрация города" in item["body"]
+
+
+async def test_overdue_alerts_the_supervisor_even_at_night(notify: Notify) -> None:
+    quiet = QuietHours(start=time(0), end=time(23, 59), timezone="UTC")  # always quiet
+    contacts = OrgContacts(
+        operator_emails=["ops@org1.example"], supervisor_emails=["chief@org1.example"], quiet_hours=quiet
+    )
+    await registry(notify).set_org_contacts("org-1", contacts, "admin")
+    payload = DeadlineOverdueV1(
+        appeal_id="a1",
+        number="2026-000123",
+        timer=TimerKind.ANSWER,
+        due_at=NOW,
+        organization=ORG,
+        overdue_at=NOW,
+    )
+    await notify.deliver(
+        new_event(EventType.DEADLINE_OVERDUE, payload, source="deadlines", subject="a1", correlation_id="c1")
+    )
+    [alert] = notify.relay.sent
+    assert alert["To"] == "chief@org1.example" and alert["Importance"] == "high"
+
+    warning = DeadlineWarningV1(
+        appeal_id="a1",
+        number="2026-000123",
+        timer=TimerKind.ANSWER,
+        due_at=NOW,
+        organization=ORG,
+        remaining_hours=72,
+    )
+    await notify.deliver(
+        new_event(EventType.DEADLINE_WARNING, warning, source="deadlines", subject="a1", correlation_id="c1")
+    )
+    assert len(notify.relay.sent) == 1  # not urgent: it waits for the end of the quiet hours
+    deferred = await notify.db["deliveries"].find_one({"channel": "email", "kind": "due_soon"})
+    assert deferred is not None and deferred["status"] == "deferred"
+
+
+async def test_preferences_switch_email_off(notify: Notify) -> None:
+    await registry(notify).set_preferences("citizen-1", Preferences(email=False))
+    await notify.deliver(submitted())
+    await notify.deliver(armed())
+    assert notify.relay.sent == []
+    assert len(await notify.feed()) == 1
+
+
+async def test_an_unknown_citizen_does_not_hold_back_the_organisation(notify: Notify) -> None:
+    await notify.deliver(routed())
+    event = fact_event(EventType.APPEAL_REREVIEW_REQUESTED, RereviewRequestedV1)
+    with pytest.raises(RecipientUnknown):
+        await notify.deliver(event)
+    org_kinds = {item["kind"] for item in await notify.db["feed"].find({"owner": "org:org-1"}).to_list()}
+    assert org_kinds == {"new_appeal", "rereview_task"}
+    await notify.deliver(submitted())
+    await notify.deliver(event)  # the consumer's retry
+    assert [item["kind"] for item in await notify.feed()] == ["rereview"]
+
+
+async def test_failed_deliveries_are_listed_without_addresses_and_can_be_requeued(notify: Notify) -> None:
+    notify.relay.failures.append(aiosmtplib.SMTPConnectError("cannot reach citizen@example.org"))
+    await notify.deliver(submitted())
+    with pytest.raises(DeliveryFailed):
+        await notify.deliver(armed())
+    engine = notify.app.state.flows.engine
+    [failed], total = await engine.failed(10, 0)
+    assert total == 1 and failed["_id"] == "a1:registered:email:citizen-1"
+    assert "example.org" not in failed["error"]
+    assert await engine.requeue(failed["_id"])
+    assert await engine.run_due() == 1
+    assert len(notify.relay.sent) == 1
+    assert await engine.failed(10, 0) == ([], 0)

@@ -28,14 +28,14 @@ async def api() -> AsyncIterator[tuple[httpx.AsyncClient, Database]]:
         await db["feed"].insert_one(
             {
                 "_id": f"n{i}",
-                "user_id": "u1",
+                "owner": "user:u1",
                 "appeal_id": f"a{i}",
                 "number": f"2026-00000{i}",
                 "kind": "registered",
                 "title": f"title {i}",
                 "body": f"body {i}",
                 "created_at": START + timedelta(minutes=i),
-                "read": False,
+                "read_by": [],
                 "event_id": f"e{i}",
             }
         )
@@ -58,6 +58,9 @@ async def test_feed_is_newest_first_with_counts(api: tuple[httpx.AsyncClient, Da
         "kind",
         "title",
         "body",
+        "detail",
+        "urgent",
+        "for_organization",
         "created_at",
         "read",
     }
@@ -85,7 +88,7 @@ async def test_only_the_owner_can_mark_read(api: tuple[httpx.AsyncClient, Databa
     response = await client.post("/internal/feed/someone-else/n1/read", headers=AUTH)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-    assert (await db["feed"].find_one({"_id": "n1"}) or {})["read"] is False
+    assert (await db["feed"].find_one({"_id": "n1"}) or {})["read_by"] == []
     assert (await client.post("/internal/feed/u1/nope/read", headers=AUTH)).status_code == 404
 
 

@@ -1,0 +1,38 @@
+"""Deadline arithmetic: calendar days in the organisation's time zone, DST-safe. Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+END_OF_DAY = time(23, 59, 59)
+
+
+def answer_due_at(start: datetime, sla_days: int, timezone: str) -> datetime:
+    """Calendar days in the organisation's time zone: due at the end of the last day."""
+    zone = ZoneInfo(timezone)
+    last_day = start.astimezone(zone).date() + timedelta(days=sla_days)
+    return datetime.combine(last_day, END_OF_DAY, tzinfo=zone).astimezone(UTC)
+
+
+def first_response_due_at(start: datetime, sla_hours: int) -> datetime:
+    """Hours are elapsed time: a DST change does not stretch a 4-hour first response."""
+    return start.astimezone(UTC) + timedelta(hours=sla_hours)
+
+
+def extended_due_at(due: datetime, days: int, timezone: str) -> datetime:
+    """The same local wall-clock time `days` calendar days later (so 23:59:59 stays 23:59:59)."""
+    zone = ZoneInfo(timezone)
+    local = due.astimezone(zone)
+    moved = datetime.combine(local.date() + timedelta(days=days), local.time(), tzinfo=zone)
+    return moved.astimezone(UTC)
+
+
+def warning_times(due: datetime, now: datetime, offsets: tuple[timedelta, ...]) -> list[datetime]:
+    """When to warn before `due`: only the instants still ahead (a short deadline gets none)."""
+    return sorted({due - offset for offset in offsets if due - offset > now})
+
+
+def truncate_ms(moment: datetime) -> datetime:
+    """MongoDB keeps milliseconds: compute with what will be read back."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

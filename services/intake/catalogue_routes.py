@@ -1,0 +1,219 @@
+"""Gateway routes for routing's catalogue, moderation queue, duplicate clusters and problem zones.
+
+Admins read and change the catalogue (organisations, topics, rules, areas; every change is a new
+catalogue version that applies to appeals routed after it), decide the manual moderation queue
+and read an appeal's routing history. Operators see the clusters holding their organisation's
+appeals; anyone sees the problem-zones summary (counts only, no personal data). The gateway
+forwards to routing's `/internal` API with the service token and the caller's id (`X-Actor`,
+recorded in the catalogue's change log); routing's answers, errors included, pass through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Body, FastAPI, Query
+
+from libs.common.auth import INTERNAL_TOKEN_HEADER, Role
+from libs.common.http import Problem
+from services.intake.security import CurrentPrincipal, require_role
+from services.intake.settings import IntakeSettings
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+PROBLEM_ZONES_CACHE_SECONDS = 30.0
+
+
+class CatalogueEntity(StrEnum):
+    ORGANIZATIONS = "organizations"
+    TOPICS = "topics"
+    RULES = "rules"
+    AREAS = "areas"
+
+
+class RoutingAdminClient:
+    """A small client of routing's internal API, opened on first use and closed with the app."""
+
+    def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._settings = settings
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._zones: tuple[float, Any] | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self._settings.routing_url.rstrip("/"),
+                headers={INTERNAL_TOKEN_HEADER: self._settings.internal_token.get_secret_value()},
+                timeout=self._settings.upstream_timeout_seconds,
+                transport=self._transport,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        actor: str | None = None,
+    ) -> Any:
+        headers = {"X-Actor": actor} if actor else None
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = await self._http().request(
+                method, f"/internal{path}", params=query, json=json, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise Problem(503, "the routing service is unavailable, try again shortly") from exc
+        if response.status_code >= 500:
+            raise Problem(503, "the routing service failed, try again shortly")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text}
+        if response.status_code >= 400:
+            extra = {k: v for k, v in body.items() if k in ("errors", "problems")}
+            raise Problem(response.status_code, str(body.get("detail") or response.reason_phrase), **extra)
+        return body
+
+    async def problem_zones(self) -> Any:
+        """Public and read often: cached briefly."""
+        if self._zones is None or time.monotonic() - self._zones[0] > PROBLEM_ZONES_CACHE_SECONDS:
+            self._zones = (time.monotonic(), await self.call("GET", "/problem-zones"))
+        return self._zones[1]
+
+
+def catalogue_router(
+    settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> APIRouter:
+    client = RoutingAdminClient(settings, transport)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.close()
+
+    router = APIRouter(lifespan=lifespan)
+    admin = APIRouter(prefix="/api/v1/admin", tags=["admin: routing"])
+
+    @admin.get("/catalogue")
+    async def catalogue_info(principal: CurrentPrincipal) -> Any:
+        """The catalogue's region, current version, categories and counts."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", "/catalogue")
+
+    @admin.get("/catalogue/changes")
+    async def catalogue_changes(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
+        """The change log, newest first: version, who, what, before and after."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", "/catalogue/changes", params={"limit": limit, "offset": offset})
+
+    @admin.post("/catalogue/reload")
+    async def catalogue_reload(principal: CurrentPrincipal) -> Any:
+        """Load the catalogue data file again; its entries replace the stored ones (a new version)."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("POST", "/catalogue/reload", actor=principal.sub)
+
+    @admin.get("/catalogue/preview")
+    async def catalogue_preview(
+        principal: CurrentPrincipal,
+        topic: str,
+        lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+        lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+        address: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Any:
+        """Who would answer an appeal on this topic at this place now, and why (nothing is stored)."""
+        require_role(principal, Role.ADMIN)
+        params = {"topic": topic, "lat": lat, "lon": lon, "address": address}
+        return await client.call("GET", "/catalogue/preview", params=params)
+
+    @admin.get("/catalogue/{entity}")
+    async def catalogue_items(entity: CatalogueEntity, principal: CurrentPrincipal) -> Any:
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", f"/catalogue/{entity}")
+
+    @admin.get("/catalogue/{entity}/{item_id}")
+    async def catalogue_item(entity: CatalogueEntity, item_id: str, principal: CurrentPrincipal) -> Any:
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", f"/catalogue/{entity}/{item_id}")
+
+    @admin.put("/catalogue/{entity}/{item_id}")
+    async def catalogue_put(
+        entity: CatalogueEntity,
+        item_id: str,
+        body: Annotated[dict[str, Any], Body()],
+        principal: CurrentPrincipal,
+    ) -> Any:
+        """Create or replace an organisation, topic, rule or area. Refused (422) if the catalogue
+        would break (unknown references, overlapping areas...). Applies to appeals routed from now."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("PUT", f"/catalogue/{entity}/{item_id}", json=body, actor=principal.sub)
+
+    @admin.delete("/catalogue/rules/{rule_id}")
+    async def catalogue_delete_rule(rule_id: str, principal: CurrentPrincipal) -> Any:
+        """Rules can be deleted; organisations, topics and areas are retired with active=false."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("DELETE", f"/catalogue/rules/{rule_id}", actor=principal.sub)
+
+    @admin.get("/assignments/{appeal_id}")
+    async def assignment(appeal_id: str, principal: CurrentPrincipal) -> Any:
+        """Routing's record of an appeal: decision, catalogue version, moves and reasons."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", f"/assignments/{appeal_id}")
+
+    @admin.get("/moderation")
+    async def moderation_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
+        """Appeals waiting for a moderator (borderline language, several problems, links)."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", "/moderation", params={"limit": limit, "offset": offset})
+
+    @admin.post("/moderation/{appeal_id}")
+    async def moderation_decision(
+        appeal_id: str, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
+    ) -> Any:
+        """`{"decision": "approve"}` routes the appeal; `{"decision": "reject", "reason_code": ...}`
+        rejects it with the reason the citizen will read."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("POST", f"/moderation/{appeal_id}", json=body, actor=principal.sub)
+
+    public = APIRouter(prefix="/api/v1", tags=["problem zones"])
+
+    @public.get("/clusters")
+    async def clusters(
+        principal: CurrentPrincipal,
+        topic: str | None = None,
+        organization_id: str | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Any:
+        """Appeals on one topic close in place and time (likely the same problem). Operators see the
+        clusters holding their organisation's appeals; admins all, or one organisation's."""
+        require_role(principal, Role.OPERATOR, Role.ADMIN)
+        if principal.role is Role.OPERATOR:
+            organization_id = principal.org_id
+        params = {"organization_id": organization_id, "topic": topic, "limit": limit, "offset": offset}
+        return await client.call("GET", "/clusters", params=params)
+
+    @public.get("/problem-zones")
+    async def problem_zones() -> Any:
+        """Where problems concentrate: appeals per area and topic over the recent period and the
+        hotspots (clusters of several appeals, centre rounded to ~100 m). No personal data."""
+        return await client.problem_zones()
+
+    router.include_router(admin)
+    router.include_router(public)
+    return router

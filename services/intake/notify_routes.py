@@ -1,0 +1,268 @@
+"""The gateway's notification API: the in-app feed, preferences, Web Push subscriptions, webhooks,
+organisations' contacts and failed deliveries. Notify owns the data; the gateway authenticates,
+decides who may touch what, and passes the caller's identity and scope to notify's internal API."""
+
+from __future__ import annotations
+
+from datetime import time
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from libs.common.auth import INTERNAL_TOKEN_HEADER, Principal, Role
+from libs.common.http import Problem
+from services.intake.security import CurrentPrincipal, require_role
+from services.intake.settings import IntakeSettings
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0)]
+ItemId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+class QuietHoursIn(BaseModel):
+    start: time = Field(examples=["22:00"])
+    end: time = Field(examples=["08:00"])
+    timezone: str = Field(default="Europe/Moscow", max_length=64)
+
+
+class PreferencesIn(BaseModel):
+    """Per channel: e-mail and push on or off; quiet hours hold non-urgent e-mail and push until they end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool = True
+    push: bool = True
+    quiet_hours: QuietHoursIn | None = None
+
+
+class PushKeysIn(BaseModel):
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class PushSubscriptionIn(BaseModel):
+    """What the browser's `PushSubscription.toJSON()` gives."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    endpoint: str = Field(max_length=2000)
+    keys: PushKeysIn
+    expiration_time: int | None = Field(default=None, alias="expirationTime")
+
+
+class WebhookScope(StrEnum):
+    ORGANIZATION = "organization"
+    SOCIAL = "social"
+
+
+class WebhookIn(BaseModel):
+    """`org_id` and `scope` are for admins; an operator's webhook is its organisation's, a monitor's social."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, examples=["https://crm.example.org/hooks/appeals"])
+    events: list[str] | None = Field(default=None, examples=[["appeal.routed", "deadline.overdue"]])
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    org_id: str | None = Field(default=None, max_length=128)
+    scope: WebhookScope | None = None
+
+
+class OrgContactsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operator_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    supervisor_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    lang: str = Field(default="ru", pattern="^(ru|en)$")
+    quiet_hours: QuietHoursIn | None = None
+
+
+class NotifyGateway:
+    """The gateway's client of notify's internal API; 4xx answers reach the caller with their detail."""
+
+    def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._base = settings.notify_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            headers={INTERNAL_TOKEN_HEADER: settings.internal_token.get_secret_value()},
+            timeout=settings.upstream_timeout_seconds,
+            transport=transport,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def call(self, method: str, path: str, *parts: str, **kwargs: Any) -> Any:
+        url = f"{self._base}/internal/{path.format(*(quote(part, safe='') for part in parts))}"
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Problem(503, "the notify service is unavailable, try again shortly") from exc
+        if response.status_code >= 500:
+            raise Problem(503, "the notify service failed, try again shortly")
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail") or response.text
+            except ValueError:
+                detail = response.text
+            raise Problem(response.status_code, str(detail))
+        return response.json() if response.content else None
+
+
+def _org_of(principal: Principal) -> str | None:
+    return principal.org_id if principal.role is Role.OPERATOR else None
+
+
+def _webhook_owner(principal: Principal) -> dict[str, str]:
+    """Which webhooks a caller may list and remove: their organisation's, their own, or all."""
+    if principal.role is Role.OPERATOR:
+        return {"scope": WebhookScope.ORGANIZATION, "org_id": principal.org_id or ""}
+    if principal.role is Role.MONITOR:
+        return {"scope": WebhookScope.SOCIAL, "created_by": principal.sub}
+    return {}
+
+
+def notify_router(notify: NotifyGateway) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["notifications"])
+
+    # -- the in-app feed ----------------------------------------------------------------------
+
+    @router.get("/me/notifications")
+    async def my_notifications(
+        principal: CurrentPrincipal, unread_only: bool = False, limit: Limit = 20, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """The caller's feed, newest first; an operator's includes their organisation's."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "unread_only": unread_only}
+        if org_id := _org_of(principal):
+            params["org_id"] = org_id
+        result: dict[str, Any] = await notify.call("GET", "feed/{}", principal.sub, params=params)
+        return result
+
+    @router.post("/me/notifications/read-all")
+    async def read_all(principal: CurrentPrincipal) -> dict[str, int]:
+        params = {"org_id": org_id} if (org_id := _org_of(principal)) else {}
+        result: dict[str, int] = await notify.call("POST", "feed/{}/read-all", principal.sub, params=params)
+        return result
+
+    @router.post("/me/notifications/{notification_id}/read", status_code=204)
+    async def read_one(notification_id: ItemId, principal: CurrentPrincipal) -> Response:
+        params = {"org_id": org_id} if (org_id := _org_of(principal)) else {}
+        await notify.call("POST", "feed/{}/{}/read", principal.sub, notification_id, params=params)
+        return Response(status_code=204)
+
+    # -- preferences --------------------------------------------------------------------------
+
+    @router.get("/me/notification-preferences", response_model=PreferencesIn)
+    async def my_preferences(principal: CurrentPrincipal) -> Any:
+        return await notify.call("GET", "preferences/{}", principal.sub)
+
+    @router.put("/me/notification-preferences", response_model=PreferencesIn)
+    async def set_my_preferences(body: PreferencesIn, principal: CurrentPrincipal) -> Any:
+        return await notify.call("PUT", "preferences/{}", principal.sub, json=body.model_dump(mode="json"))
+
+    # -- Web Push -----------------------------------------------------------------------------
+
+    @router.get("/push/vapid-public-key")
+    async def vapid_public_key() -> dict[str, str]:
+        """The applicationServerKey for `PushManager.subscribe()` (public, no token needed)."""
+        result: dict[str, str] = await notify.call("GET", "push/vapid-public-key")
+        return result
+
+    @router.post("/me/push-subscriptions", status_code=201)
+    async def subscribe(body: PushSubscriptionIn, principal: CurrentPrincipal, response: Response) -> Any:
+        params = {"org_id": org_id} if (org_id := _org_of(principal)) else {}
+        created = await notify.call(
+            "POST",
+            "push-subscriptions/{}",
+            principal.sub,
+            json=body.model_dump(mode="json", by_alias=True),
+            params=params,
+        )
+        return created
+
+    @router.get("/me/push-subscriptions")
+    async def my_subscriptions(principal: CurrentPrincipal) -> Any:
+        return await notify.call("GET", "push-subscriptions/{}", principal.sub)
+
+    @router.delete("/me/push-subscriptions/{subscription_id}", status_code=204)
+    async def unsubscribe(subscription_id: ItemId, principal: CurrentPrincipal) -> Response:
+        await notify.call("DELETE", "push-subscriptions/{}/{}", principal.sub, subscription_id)
+        return Response(status_code=204)
+
+    # -- webhooks of organisations and monitoring connectors ----------------------------------
+
+    @router.post("/webhooks", status_code=201, tags=["webhooks"])
+    async def add_webhook(body: WebhookIn, principal: CurrentPrincipal) -> Any:
+        """Signed events to an organisation's system (admin, its operators) or, for social appeals,
+        to a monitoring connector (role monitor). The `secret` is shown once."""
+        require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
+        scope, org_id = body.scope, body.org_id
+        if principal.role is Role.OPERATOR:
+            if (org_id and org_id != principal.org_id) or scope is WebhookScope.SOCIAL:
+                raise Problem(403, "an operator registers webhooks of their own organisation only")
+            scope, org_id = WebhookScope.ORGANIZATION, principal.org_id
+        elif principal.role is Role.MONITOR:
+            if org_id or scope is WebhookScope.ORGANIZATION:
+                raise Problem(403, "a monitoring connector registers social webhooks only")
+            scope = WebhookScope.SOCIAL
+        else:
+            scope = scope or (WebhookScope.ORGANIZATION if org_id else WebhookScope.SOCIAL)
+        payload = {
+            **body.model_dump(mode="json", exclude={"scope", "org_id"}),
+            "scope": scope,
+            "org_id": org_id if scope is WebhookScope.ORGANIZATION else None,
+            "created_by": principal.sub,
+        }
+        return await notify.call("POST", "webhooks", json=payload)
+
+    @router.get("/webhooks", tags=["webhooks"])
+    async def list_webhooks(principal: CurrentPrincipal) -> Any:
+        require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
+        return await notify.call("GET", "webhooks", params=_webhook_owner(principal))
+
+    @router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
+    async def remove_webhook(webhook_id: ItemId, principal: CurrentPrincipal) -> Response:
+        require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
+        await notify.call("DELETE", "webhooks/{}", webhook_id, params=_webhook_owner(principal))
+        return Response(status_code=204)
+
+    # -- organisations' mailboxes -------------------------------------------------------------
+
+    def check_org(principal: Principal, org_id: str) -> None:
+        require_role(principal, Role.ADMIN, Role.OPERATOR)
+        if principal.role is Role.OPERATOR and principal.org_id != org_id:
+            raise Problem(403, "an operator manages their own organisation's contacts only")
+
+    @router.get("/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn)
+    async def org_contacts(org_id: ItemId, principal: CurrentPrincipal) -> Any:
+        check_org(principal, org_id)
+        return await notify.call("GET", "organizations/{}/contacts", org_id)
+
+    @router.put("/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn)
+    async def set_org_contacts(org_id: ItemId, body: OrgContactsIn, principal: CurrentPrincipal) -> Any:
+        """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue)."""
+        check_org(principal, org_id)
+        return await notify.call(
+            "PUT",
+            "organizations/{}/contacts",
+            org_id,
+            json=body.model_dump(mode="json"),
+            params={"updated_by": principal.sub},
+        )
+
+    # -- failed deliveries --------------------------------------------------------------------
+
+    @router.get("/admin/dead-letters", tags=["admin"])
+    async def dead_letters(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
+        """Deliveries that failed (newest first) with the reason; no addresses are shown."""
+        require_role(principal, Role.ADMIN)
+        return await notify.call("GET", "dead-letters", params={"limit": limit, "offset": offset})
+
+    @router.post("/admin/dead-letters/{delivery_id}/retry", status_code=202, tags=["admin"])
+    async def retry_dead_letter(delivery_id: ItemId, principal: CurrentPrincipal) -> Any:
+        require_role(principal, Role.ADMIN)
+        return await notify.call("POST", "dead-letters/{}/retry", delivery_id)
+
+    return router

@@ -1,0 +1,245 @@
+"""What notify keeps about its recipients: the feed, preferences, organisations' contacts,
+push subscriptions and webhooks. Read and written through the internal HTTP API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from libs.common.clock import Clock
+from libs.common.store import Database, Document
+from services.notify.channels import FEED, PUSH_SUBSCRIPTIONS, WEBHOOKS
+from services.notify.schemas import (
+    FeedItem,
+    FeedPage,
+    OrgContacts,
+    Preferences,
+    PushSubscriptionIn,
+    PushSubscriptionView,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookScope,
+    WebhookView,
+)
+from services.notify.service import (
+    WEBHOOK_EVENTS,
+    InvalidEndpoint,
+    check_endpoint,
+    org_owner,
+    subscription_id,
+    user_owner,
+)
+
+PREFERENCES = "preferences"
+ORG_CONTACTS = "org_contacts"
+MAX_SUBSCRIPTIONS_PER_USER = 10
+MAX_WEBHOOKS_PER_OWNER = 10
+
+
+class LimitReached(Exception):
+    pass
+
+
+class Registry:
+    def __init__(
+        self, db: Database, clock: Clock, *, allow_insecure: bool, push_hosts: tuple[str, ...] = ()
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._allow_insecure = allow_insecure
+        self._push_hosts = push_hosts
+
+    async def ensure_indexes(self) -> None:
+        feed = self._db[FEED]
+        await feed.create_index([("owner", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        await feed.create_index([("owner", ASCENDING), ("read_by", ASCENDING)])
+        await self._db[PUSH_SUBSCRIPTIONS].create_index("user_id")
+        await self._db[PUSH_SUBSCRIPTIONS].create_index("org_id", sparse=True)
+        await self._db[WEBHOOKS].create_index([("scope", ASCENDING), ("org_id", ASCENDING)])
+
+    # -- the in-app feed: a person's own items, and an operator's organisation's ---------------
+
+    @staticmethod
+    def _owners(user_id: str, org_id: str | None) -> dict[str, Any]:
+        owners = [user_owner(user_id)] + ([org_owner(org_id)] if org_id else [])
+        return {"owner": {"$in": owners}}
+
+    async def feed_page(
+        self, user_id: str, org_id: str | None, *, unread_only: bool, limit: int, offset: int
+    ) -> FeedPage:
+        feed = self._db[FEED]
+        mine = self._owners(user_id, org_id)
+        unread = {**mine, "read_by": {"$ne": user_id}}
+        cursor = feed.find(unread if unread_only else mine)
+        cursor = cursor.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(offset).limit(limit)
+        items = [
+            FeedItem.model_validate(
+                {
+                    **doc,
+                    "id": doc["_id"],
+                    "read": user_id in (doc.get("read_by") or []),
+                    "for_organization": str(doc.get("owner", "")).startswith("org:"),
+                }
+            )
+            for doc in await cursor.to_list()
+        ]
+        return FeedPage(
+            items=items,
+            total=await feed.count_documents(unread if unread_only else mine),
+            unread=await feed.count_documents(unread),
+        )
+
+    async def mark_read(self, user_id: str, org_id: str | None, notification_id: str) -> bool:
+        """False if the user sees no such notification (someone else's counts as none)."""
+        result = await self._db[FEED].update_one(
+            {"_id": notification_id, **self._owners(user_id, org_id)}, {"$addToSet": {"read_by": user_id}}
+        )
+        return result.matched_count == 1
+
+    async def mark_all_read(self, user_id: str, org_id: str | None) -> int:
+        result = await self._db[FEED].update_many(
+            {**self._owners(user_id, org_id), "read_by": {"$ne": user_id}},
+            {"$addToSet": {"read_by": user_id}},
+        )
+        return int(result.modified_count)
+
+    # -- preferences and organisations' contacts ----------------------------------------------
+
+    async def preferences(self, user_id: str) -> Preferences:
+        doc = await self._db[PREFERENCES].find_one({"_id": user_id})
+        return Preferences.model_validate(doc.get("preferences", {})) if doc else Preferences()
+
+    async def set_preferences(self, user_id: str, preferences: Preferences) -> Preferences:
+        await self._db[PREFERENCES].update_one(
+            {"_id": user_id},
+            {"$set": {"preferences": preferences.model_dump(mode="json"), "updated_at": self._clock()}},
+            upsert=True,
+        )
+        return preferences
+
+    async def org_contacts(self, org_id: str) -> OrgContacts:
+        doc = await self._db[ORG_CONTACTS].find_one({"_id": org_id})
+        return OrgContacts.model_validate(doc.get("contacts", {})) if doc else OrgContacts()
+
+    async def set_org_contacts(self, org_id: str, contacts: OrgContacts, updated_by: str) -> OrgContacts:
+        await self._db[ORG_CONTACTS].update_one(
+            {"_id": org_id},
+            {
+                "$set": {
+                    "contacts": contacts.model_dump(mode="json"),
+                    "updated_at": self._clock(),
+                    "updated_by": updated_by,
+                }
+            },
+            upsert=True,
+        )
+        return contacts
+
+    # -- push subscriptions -------------------------------------------------------------------
+
+    async def subscribe(
+        self, user_id: str, org_id: str | None, body: PushSubscriptionIn
+    ) -> tuple[PushSubscriptionView, bool]:
+        """Store a browser's subscription (the last account to register a browser owns it)."""
+        endpoint = check_endpoint(body.endpoint, allow_insecure=self._allow_insecure, hosts=self._push_hosts)
+        _check_push_keys(body.keys.p256dh, body.keys.auth)
+        sub_id = subscription_id(endpoint)
+        collection = self._db[PUSH_SUBSCRIPTIONS]
+        existed = await collection.find_one({"_id": sub_id}, {"_id": 1}) is not None
+        now = self._clock()
+        await collection.update_one(
+            {"_id": sub_id},
+            {
+                "$set": {
+                    "user_id": user_id,
+                    "org_id": org_id,
+                    "endpoint": endpoint,
+                    "keys": body.keys.model_dump(),
+                },
+                "$setOnInsert": {"created_at": now},
+            },
+            upsert=True,
+        )
+        # Keep the newest few per person: browsers come and go, their subscriptions rarely say so.
+        stale = await collection.find({"user_id": user_id}).sort("created_at", DESCENDING).to_list()
+        for doc in stale[MAX_SUBSCRIPTIONS_PER_USER:]:
+            await collection.delete_one({"_id": doc["_id"]})
+        doc = await collection.find_one({"_id": sub_id}) or {}
+        return _subscription_view(doc), not existed
+
+    async def subscriptions(self, user_id: str) -> list[PushSubscriptionView]:
+        docs = await self._db[PUSH_SUBSCRIPTIONS].find({"user_id": user_id}).sort("created_at", 1).to_list()
+        return [_subscription_view(doc) for doc in docs]
+
+    async def unsubscribe(self, user_id: str, sub_id: str) -> bool:
+        result = await self._db[PUSH_SUBSCRIPTIONS].delete_one({"_id": sub_id, "user_id": user_id})
+        return result.deleted_count == 1
+
+    async def push_targets_of_user(self, user_id: str) -> list[Document]:
+        return await self._db[PUSH_SUBSCRIPTIONS].find({"user_id": user_id}, {"user_id": 1}).to_list()
+
+    async def push_targets_of_org(self, org_id: str) -> list[Document]:
+        """Subscriptions of the organisation's operators (registered with their org_id)."""
+        return await self._db[PUSH_SUBSCRIPTIONS].find({"org_id": org_id}, {"user_id": 1}).to_list()
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    async def add_webhook(self, body: WebhookCreate) -> WebhookCreated:
+        url = check_endpoint(body.url, allow_insecure=self._allow_insecure)
+        events = body.events or list(WEBHOOK_EVENTS)
+        unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise InvalidEndpoint(f"events not offered by webhook: {', '.join(unknown)}")
+        owner = {"scope": body.scope, "org_id": body.org_id}
+        if await self._db[WEBHOOKS].count_documents(owner) >= MAX_WEBHOOKS_PER_OWNER:
+            raise LimitReached(f"at most {MAX_WEBHOOKS_PER_OWNER} webhooks per organisation or scope")
+        doc: Document = {
+            "_id": secrets.token_hex(12),
+            **owner,
+            "url": url,
+            "events": events,
+            "secret": body.secret or secrets.token_urlsafe(32),
+            "created_by": body.created_by,
+            "created_at": self._clock(),
+        }
+        await self._db[WEBHOOKS].insert_one(doc)
+        return WebhookCreated.model_validate({**doc, "id": doc["_id"]})
+
+    async def webhooks(self, filters: dict[str, str]) -> list[WebhookView]:
+        docs = await self._db[WEBHOOKS].find(filters).sort("created_at", 1).to_list()
+        return [WebhookView.model_validate({**doc, "id": doc["_id"]}) for doc in docs]
+
+    async def remove_webhook(self, webhook_id: str, filters: dict[str, str]) -> bool:
+        result = await self._db[WEBHOOKS].delete_one({"_id": webhook_id, **filters})
+        return result.deleted_count == 1
+
+    async def webhooks_for(self, org_id: str | None, social: bool) -> list[Document]:
+        """The webhooks that may see an appeal: its organisation's, and the monitors' for social ones."""
+        scopes: list[dict[str, Any]] = []
+        if org_id:
+            scopes.append({"scope": WebhookScope.ORGANIZATION, "org_id": org_id})
+        if social:
+            scopes.append({"scope": WebhookScope.SOCIAL})
+        if not scopes:
+            return []
+        return await self._db[WEBHOOKS].find({"$or": scopes}).sort("created_at", 1).to_list()
+
+
+def _check_push_keys(p256dh: str, auth: str) -> None:
+    try:
+        point = base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))
+        secret = base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidEndpoint("push keys must be base64url") from None
+    if len(point) != 65 or point[0] != 4 or len(secret) != 16:
+        raise InvalidEndpoint("p256dh must be an uncompressed P-256 point and auth 16 bytes")
+
+
+def _subscription_view(doc: Document) -> PushSubscriptionView:
+    endpoint = str(doc.get("endpoint", ""))
+    origin = "/".join(endpoint.split("/")[:3])
+    return PushSubscriptionView(id=doc["_id"], endpoint_origin=origin, created_at=doc["created_at"])

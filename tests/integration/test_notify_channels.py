@@ -1,0 +1,396 @@
+"""notify's push, webhooks and quiet hours in-process over the real RabbitMQ, against real local
+endpoints: a Web Push receiver that decrypts (aes128gcm) and checks the VAPID JWT itself, the
+dev webhook sink that checks signatures, and the SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import http_ece
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from devstack.mailsink import MailSink, free_port
+from devstack.webhook_sink import WebhookSink
+from libs.common.clock import ManualClock
+from libs.common.events import (
+    AppealAnsweredV1,
+    AppealRoutedV1,
+    DeadlineOverdueV1,
+    Envelope,
+    EventType,
+    OrganizationRef,
+    SourcePost,
+    TimerKind,
+    new_event,
+)
+from libs.common.messaging import EventBus, create_broker
+from libs.common.settings import DEV_SECRET
+from libs.common.topology import Topology
+from services.notify.app import create_app
+from services.notify.settings import NotifySettings
+from tests.infra import eventually
+from tests.integration.test_notify_smtp import (
+    ADDRESS,
+    AUTHOR,
+    QUIET,
+    _delete_namespace,
+    armed,
+    handled,
+    submitted,
+    wait_handled,
+)
+
+pytestmark = pytest.mark.integration
+
+AUTH = {"X-Internal-Token": DEV_SECRET}
+ORG = OrganizationRef(id="org-7", name="Управа района <b>Хамовники</b>")
+SECRET = "a-webhook-secret-of-enough-length"
+SUBJECT = "mailto:ops@appeals.test"
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class Browser:
+    """One browser's push subscription: its own ECDH key pair and auth secret."""
+
+    name: str
+    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    auth: bytes = field(default_factory=lambda: os.urandom(16))
+
+    def subscription(self, base_url: str) -> dict[str, Any]:
+        point = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return {
+            "endpoint": f"{base_url}/push/{self.name}",
+            "keys": {"p256dh": b64(point), "auth": b64(self.auth)},
+        }
+
+
+class PushService:
+    """A push service on loopback: decrypts what it receives and checks the VAPID signature."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.browsers: dict[str, Browser] = {}
+        self.gone: set[str] = set()
+        self.received: list[dict[str, Any]] = []
+        self.problems: list[str] = []
+        app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def browser(self, name: str) -> Browser:
+        self.browsers[name] = Browser(name)
+        return self.browsers[name]
+
+    async def _push(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name in self.gone:
+            return Response(status_code=410)
+        body = await request.body()
+        try:
+            scheme, _, params = request.headers["authorization"].partition(" ")
+            fields = dict(part.split("=", 1) for part in params.split(","))
+            assert scheme == "vapid", scheme
+            point = unb64(fields["k"])
+            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+            claims = jwt.decode(fields["t"], key, algorithms=["ES256"], audience=self.base_url)
+            assert claims["sub"] == SUBJECT and claims["exp"] > datetime.now(UTC).timestamp()
+            assert request.headers["content-encoding"] == "aes128gcm"
+            browser = self.browsers[name]
+            clear = http_ece.decrypt(
+                body, private_key=browser.key, auth_secret=browser.auth, version="aes128gcm"
+            )
+        except Exception as exc:  # recorded, so the test fails with the reason
+            self.problems.append(f"{type(exc).__name__}: {exc}")
+            return Response(status_code=400)
+        self.received.append(
+            {
+                "browser": name,
+                "vapid_key": fields["k"],
+                "urgency": request.headers.get("urgency"),
+                "payload": json.loads(clear),
+            }
+        )
+        return Response(status_code=201)
+
+    def __enter__(self) -> PushService:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the push service did not start")
+            threading.Event().wait(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    with PushService() as service:
+        yield service
+
+
+@dataclass
+class Notify:
+    http: httpx.AsyncClient
+    bus: EventBus
+    db: Any
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self.bus.publish(envelope)
+
+
+@asynccontextmanager
+async def running(
+    rabbit_url: str, mongo_url: str | None, namespace: str, clock: ManualClock | None = None, **overrides: Any
+) -> AsyncIterator[Notify]:
+    settings = NotifySettings(
+        env="dev",
+        namespace=namespace,
+        rabbit_url=rabbit_url,
+        mongo_url=mongo_url,
+        vapid_subject=SUBJECT,
+        **{"retry_backoff_seconds": 0.1, "max_attempts": 5, "deferred_poll_seconds": 0.1, **overrides},
+    )
+    app = create_app(settings, clock=clock) if clock else create_app(settings)
+    publisher = create_broker(rabbit_url, prefetch=8)
+    try:
+        async with app.router.lifespan_context(app):
+            await publisher.connect()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://notify", headers=AUTH) as http:
+                yield Notify(http, EventBus(publisher, Topology(namespace)), app.state.runtime.db)
+    finally:
+        await publisher.stop()
+        await _delete_namespace(rabbit_url, namespace)
+
+
+def event(event_type: EventType, payload: Any, appeal_id: str) -> Envelope:
+    return new_event(event_type, payload, source="test", subject=appeal_id, correlation_id="c1")
+
+
+def routed(appeal_id: str, number: str) -> Envelope:
+    payload = AppealRoutedV1(
+        appeal_id=appeal_id,
+        number=number,
+        topic="roads.potholes",
+        organization=ORG,
+        rule="test",
+        answer_sla_days=30,
+        routed_at=datetime.now(UTC),
+        timezone="Europe/Moscow",
+    )
+    return event(EventType.APPEAL_ROUTED, payload, appeal_id)
+
+
+async def test_push_is_encrypted_signed_and_gone_subscriptions_are_removed(
+    rabbit_url: str, mongo_url: str | None, namespace: str, push_service: PushService
+) -> None:
+    armed_count = handled(EventType.DEADLINE_ARMED)
+    async with running(rabbit_url, mongo_url, namespace, channels="feed,push") as notify:
+        public_key = (await notify.http.get("/internal/push/vapid-public-key")).json()["public_key"]
+        for name in ("phone", "old-laptop"):
+            sub = push_service.browser(name).subscription(push_service.base_url)
+            response = await notify.http.post(f"/internal/push-subscriptions/{AUTHOR}", json=sub)
+            assert response.status_code == 201, response.text
+        push_service.gone.add("old-laptop")
+
+        first = armed("appeal-p", "2026-000901")
+        await notify.publish(submitted("appeal-p", "2026-000901"))
+        await notify.publish(first)
+
+        async def pushed() -> list[dict[str, Any]]:
+            return push_service.received
+
+        [push] = await eventually(pushed, timeout=15)
+        assert push_service.problems == []
+        assert push["browser"] == "phone" and push["vapid_key"] == public_key
+        assert push["payload"]["title"] == "Обращение № 2026-000901 зарегистрировано"
+        assert push["payload"]["appeal_id"] == "appeal-p" and push["urgency"] == "normal"
+
+        async def laptop_removed() -> bool:
+            subs = (await notify.http.get(f"/internal/push-subscriptions/{AUTHOR}")).json()
+            return len(subs) == 1
+
+        await eventually(laptop_removed, timeout=10)
+
+        before = armed_count()
+        await notify.publish(first)  # redelivered: nothing is sent twice
+        await wait_handled(armed_count, before + 1)
+        await asyncio.sleep(QUIET)
+        assert len(push_service.received) == 1
+
+
+async def test_webhooks_are_signed_retried_and_delivered_once(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    sink = WebhookSink(port=0, secret=SECRET, fail_first=2)  # the receiver is down for two tries
+    routed_count = handled(EventType.APPEAL_ROUTED)
+    with sink:
+        async with running(rabbit_url, mongo_url, namespace, channels="feed,webhook") as notify:
+            hook = {"url": sink.url, "org_id": ORG.id, "secret": SECRET, "created_by": "op-1"}
+            response = await notify.http.post("/internal/webhooks", json=hook)
+            assert response.status_code == 201, response.text
+            social = {"url": sink.url, "scope": "social", "secret": SECRET, "created_by": "monitor-1"}
+            assert (await notify.http.post("/internal/webhooks", json=social)).status_code == 201
+
+            post = SourcePost(
+                network="vk", url="https://vk.com/wall-1_2", author_handle="id42", found_at=datetime.now(UTC)
+            )
+            first = routed("appeal-w", "2026-000902")
+            await notify.publish(submitted("appeal-w", "2026-000902", channel="social", source_post=post))
+            await notify.publish(first)
+            # The appeal is the organisation's and came from a social network: both webhooks see it.
+            got = await sink.wait_for(lambda events: len(events) >= 2, timeout=15)
+            assert sink.attempts >= 4 and sink.refused == 0  # two refused tries, then two deliveries
+            assert {e.event_type for e in got} == {"appeal.routed"}
+            assert len({e.delivery_id for e in got}) == 2
+            assert all(e.body["event"]["id"] == first.id for e in got)
+            assert got[0].body["event"]["data"]["organization"]["id"] == ORG.id
+            assert sum(1 for e in got if "source_post" in e.body["appeal"]) == 1  # the monitor's only
+
+            # The monitor's webhook takes the organisation's answer back to the social thread.
+            answer = AppealAnsweredV1(
+                appeal_id="appeal-w",
+                number="2026-000902",
+                organization=ORG,
+                at=datetime.now(UTC),
+                operator_id="op-1",
+                text="Яму заделаем до пятницы.",
+            )
+            await notify.publish(event(EventType.APPEAL_ANSWERED, answer, "appeal-w"))
+            events = await sink.wait_for(lambda events: len(events) >= 4, timeout=15)
+            answered = [e for e in events if e.event_type == "appeal.answered"]
+            assert len(answered) == 2  # the organisation's webhook and the monitor's
+            monitor = next(e for e in answered if e.body["appeal"].get("source_post"))
+            assert monitor.body["appeal"]["source_post"]["url"] == "https://vk.com/wall-1_2"
+            assert monitor.body["event"]["data"]["text"] == "Яму заделаем до пятницы."
+
+            before = routed_count()
+            await notify.publish(first)  # redelivered
+            await wait_handled(routed_count, before + 1)
+            await asyncio.sleep(QUIET)
+            assert len([e for e in sink.snapshot() if e.event_type == "appeal.routed"]) == 2
+
+            feed = (await notify.http.get("/internal/feed/op-1", params={"org_id": ORG.id})).json()
+            assert [item["kind"] for item in feed["items"]] == ["new_appeal"]
+
+
+async def test_a_webhook_that_keeps_failing_is_dead_lettered_and_can_be_retried(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    sink = WebhookSink(port=0, secret=SECRET, fail_first=1000)
+    with sink:
+        async with running(
+            rabbit_url,
+            mongo_url,
+            namespace,
+            channels="feed,webhook",
+            max_attempts=3,
+            retry_backoff_seconds=0.05,
+        ) as notify:
+            hook = {"url": sink.url, "org_id": ORG.id, "secret": SECRET, "created_by": "admin-1"}
+            assert (await notify.http.post("/internal/webhooks", json=hook)).status_code == 201
+            await notify.publish(routed("appeal-d", "2026-000903"))
+
+            async def listed() -> list[dict[str, Any]]:
+                page = (await notify.http.get("/internal/dead-letters")).json()
+                return [
+                    item for item in page["items"] if item["channel"] == "webhook" and item["attempts"] >= 3
+                ]
+
+            [dead] = await eventually(listed, timeout=15)
+            assert dead["error"] == "webhook answered 503" and dead["event_type"] == "appeal.routed"
+            assert dead["appeal_id"] == "appeal-d" and dead["permanent"] is False
+
+            sink._fail_first = 0  # the receiver is fixed; an admin retries
+            assert (await notify.http.post(f"/internal/dead-letters/{dead['id']}/retry")).status_code == 202
+            [got] = await sink.wait_for(lambda events: len(events) == 1, timeout=10)
+            assert got.delivery_id == dead["id"]
+
+
+async def test_quiet_hours_defer_non_urgent_mail_but_not_alerts(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    night = ManualClock(datetime(2026, 3, 2, 20, 30, tzinfo=UTC))  # 23:30 in Moscow
+    sink = MailSink("127.0.0.1", free_port())
+    with sink:
+        async with running(
+            rabbit_url, mongo_url, namespace, clock=night, channels="feed,email", smtp_port=sink.port
+        ) as notify:
+            quiet = {"start": "22:00", "end": "08:00", "timezone": "Europe/Moscow"}
+            response = await notify.http.put(f"/internal/preferences/{AUTHOR}", json={"quiet_hours": quiet})
+            assert response.status_code == 200, response.text
+            contacts = {"supervisor_emails": ["chief@org7.example"], "quiet_hours": quiet}
+            assert (
+                await notify.http.put(f"/internal/organizations/{ORG.id}/contacts", json=contacts)
+            ).status_code == 200
+
+            await notify.publish(submitted("appeal-q", "2026-000904"))
+            await notify.publish(armed("appeal-q", "2026-000904"))
+
+            async def deferred() -> dict[str, Any] | None:
+                doc = await notify.db["deliveries"].find_one({"_id": f"appeal-q:registered:email:{AUTHOR}"})
+                return doc if doc and doc["status"] == "deferred" else None
+
+            waiting = await eventually(deferred, timeout=15)
+            assert waiting["not_before"].astimezone(UTC) == datetime(2026, 3, 3, 5, 0, tzinfo=UTC)
+            feed = (await notify.http.get(f"/internal/feed/{AUTHOR}")).json()
+            assert feed["total"] == 1  # the feed does not wait for the morning
+
+            # An overdue alert is urgent: it wakes the supervisor now.
+            overdue = DeadlineOverdueV1(
+                appeal_id="appeal-q",
+                number="2026-000904",
+                timer=TimerKind.ANSWER,
+                due_at=night() - timedelta(hours=1),
+                organization=ORG,
+                overdue_at=night(),
+            )
+            await notify.publish(event(EventType.DEADLINE_OVERDUE, overdue, "appeal-q"))
+            [alert] = await sink.wait_for(lambda msgs: len(msgs) >= 1, timeout=15)
+            assert alert["To"] == "chief@org7.example" and alert["Importance"] == "high"
+            assert "2026-000904" in alert["Subject"]
+            await asyncio.sleep(QUIET)
+            assert len(sink.snapshot()) == 1  # the citizen's mail still waits
+
+            night.advance(timedelta(hours=8, minutes=31))  # 08:01 in Moscow
+            messages = await sink.wait_for(lambda msgs: len(msgs) >= 2, timeout=15)
+            assert messages[1]["To"] == ADDRESS and "зарегистрировано" in messages[1]["Subject"]
+            await asyncio.sleep(QUIET)
+            assert len(sink.snapshot()) == 2

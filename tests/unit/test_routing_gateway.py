@@ -1,0 +1,150 @@
+"""The gateway's admin / clusters / problem-zones routes, forwarding to routing's internal API
+(served in-process over the in-memory store)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from libs.common.auth import DEV_AUDIENCE, DEV_ISSUER, Role, TokenVerifier, issue_dev_token
+from libs.common.http import install_problem_handlers
+from libs.common.settings import DEV_SECRET
+from services.intake.catalogue_routes import catalogue_router
+from services.intake.settings import IntakeSettings
+from services.routing.routes import internal_router
+from tests.unit.test_routing_flows import Harness, harness
+
+
+def bearer(role: Role, sub: str = "someone", org_id: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_dev_token(DEV_SECRET, sub=sub, role=role, org_id=org_id)}"}
+
+
+ADMIN = bearer(Role.ADMIN, "admin-1")
+CITIZEN = bearer(Role.CITIZEN, "citizen-1")
+
+
+@pytest.fixture
+async def routing() -> Harness:
+    return await harness()
+
+
+@pytest.fixture
+async def gateway(routing: Harness) -> AsyncIterator[httpx.AsyncClient]:
+    internal = FastAPI()
+    install_problem_handlers(internal)
+    internal.include_router(
+        internal_router(routing.catalogue, routing.flows, routing.clusters, routing.settings)
+    )
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(catalogue_router(IntakeSettings(env="dev"), httpx.ASGITransport(app=internal)))
+    app.state.verifier = TokenVerifier(issuer=DEV_ISSUER, audience=DEV_AUDIENCE, dev_secret=DEV_SECRET)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+
+
+async def test_admin_routes_are_for_admins_only(gateway: httpx.AsyncClient) -> None:
+    assert (await gateway.get("/api/v1/admin/catalogue")).status_code == 401
+    refused = await gateway.get("/api/v1/admin/catalogue", headers=CITIZEN)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    operator = bearer(Role.OPERATOR, "op", "city-admin")
+    assert (
+        await gateway.put("/api/v1/admin/catalogue/rules/x", json={}, headers=operator)
+    ).status_code == 403
+
+
+async def test_an_admin_changes_a_rule_and_it_is_logged_with_their_id(gateway: httpx.AsyncClient) -> None:
+    info = (await gateway.get("/api/v1/admin/catalogue", headers=ADMIN)).json()
+    assert info["version"] == 1 and info["counts"]["topics"] >= 60
+    rules = (await gateway.get("/api/v1/admin/catalogue/rules", headers=ADMIN)).json()
+    assert any(rule["id"] == "landscaping-municipal" for rule in rules)
+    body = {
+        "topic": "landscaping.street_lighting",
+        "area": "demograd",
+        "organization": "dmg-landscaping",
+        "priority": 5,
+    }
+    changed = await gateway.put("/api/v1/admin/catalogue/rules/lamps", json=body, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == 2
+    preview = await gateway.get(
+        "/api/v1/admin/catalogue/preview",
+        params={"topic": "landscaping.street_lighting", "lat": 57.65, "lon": 43.77},
+        headers=ADMIN,
+    )
+    assert preview.json()["organization"]["id"] == "dmg-landscaping"
+    assert preview.json()["catalogue_version"] == 2
+    (last, *_) = (await gateway.get("/api/v1/admin/catalogue/changes", headers=ADMIN)).json()
+    assert (last["actor"], last["entity_id"]) == ("admin-1", "lamps")
+    deleted = await gateway.delete("/api/v1/admin/catalogue/rules/lamps", headers=ADMIN)
+    assert deleted.json()["version"] == 3
+
+
+async def test_routings_refusals_pass_through_with_their_detail(gateway: httpx.AsyncClient) -> None:
+    bad = await gateway.put(
+        "/api/v1/admin/catalogue/rules/bad",
+        json={"topic": "roads.*", "organization": "ghost"},
+        headers=ADMIN,
+    )
+    assert bad.status_code == 422
+    assert "ghost" in bad.json()["detail"] and bad.json()["problems"]
+    missing = await gateway.get("/api/v1/admin/catalogue/organizations/nobody", headers=ADMIN)
+    assert missing.status_code == 404
+    wrong_entity = await gateway.get("/api/v1/admin/catalogue/passwords", headers=ADMIN)
+    assert wrong_entity.status_code == 422
+
+
+async def test_the_moderation_queue_through_the_gateway(gateway: httpx.AsyncClient, routing: Harness) -> None:
+    held = await routing.submit(routing.submitted(text=("Двор", "Во дворе говно, никто не убирает")))
+    queue = (await gateway.get("/api/v1/admin/moderation", headers=ADMIN)).json()
+    assert queue["total"] == 1 and queue["items"][0]["appeal_id"] == held["_id"]
+    decided = await gateway.post(
+        f"/api/v1/admin/moderation/{held['_id']}",
+        json={"decision": "reject", "reason_code": "rude"},
+        headers=ADMIN,
+    )
+    assert decided.status_code == 200 and decided.json()["status"] == "rejected"
+    history = (await gateway.get(f"/api/v1/admin/assignments/{held['_id']}", headers=ADMIN)).json()["history"]
+    assert history[-1]["actor"] == "moderator:admin-1"
+
+
+async def test_operators_see_their_clusters_and_everyone_the_problem_zones(
+    gateway: httpx.AsyncClient, routing: Harness
+) -> None:
+    for i, (lat, lon) in enumerate([(57.65, 43.77), (57.651, 43.77), (57.65, 43.771)]):
+        await routing.submit(
+            routing.submitted(text=(f"Фонарь {i}", f"Не горит фонарь номер {i} у дома"), lat=lat, lon=lon)
+        )
+    city = bearer(Role.OPERATOR, "op-1", "city-admin")
+    roads = bearer(Role.OPERATOR, "op-2", "dmg-roads")
+    mine = (await gateway.get("/api/v1/clusters", headers=city)).json()
+    assert mine["total"] == 1 and mine["items"][0]["size"] == 3
+    # An operator cannot widen the filter to another organisation.
+    assert (await gateway.get("/api/v1/clusters?organization_id=city-admin", headers=roads)).json()[
+        "total"
+    ] == 0
+    assert (await gateway.get("/api/v1/clusters", headers=CITIZEN)).status_code == 403
+    assert (await gateway.get("/api/v1/clusters", headers=ADMIN)).json()["total"] == 1
+    zones = await gateway.get("/api/v1/problem-zones")
+    assert zones.status_code == 200
+    assert zones.json()["hotspots"][0]["appeals"] == 3
+
+
+async def test_routing_unreachable_is_a_clear_503() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    settings = IntakeSettings(env="dev", routing_url="http://127.0.0.1:9", upstream_timeout_seconds=2)
+    app.include_router(catalogue_router(settings))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        response = await client.get("/api/v1/problem-zones")
+    assert response.status_code == 503
+    assert "routing" in response.json()["detail"]
