@@ -271,12 +271,8 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=5_000, help="of those, due during the measurement")
     parser.add_argument("--window", type=float, default=10.0, help="seconds over which they fall due")
     parser.add_argument("--catchup", type=int, default=10_000, help="timers that passed during downtime")
-    parser.add_argument(
-        "--tick", type=float, default=1.0, help="the timer loop's tick (DEADLINES_TICK_SECONDS)"
-    )
-    parser.add_argument(
-        "--batch", type=int, default=200, help="timers claimed per pass (DEADLINES_BATCH_SIZE)"
-    )
+    parser.add_argument("--tick", type=float, default=1.0, help="DEADLINES_TICK_SECONDS")
+    parser.add_argument("--batch", type=int, default=200, help="DEADLINES_BATCH_SIZE")
     parser.add_argument("--store", choices=["indexed", "mongomock"], default="indexed")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-gc-freeze", action="store_true", help="leave the armed documents to the GC")
@@ -289,19 +285,12 @@ def main() -> None:
     )
     table, memory = asyncio.run(run(args))
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-    print()
-    for i, line in enumerate(table):
-        print(
-            "  ".join(
-                c.ljust(w) if j == 0 else c.rjust(w)
-                for j, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    print()
-    for line in memory:
-        print(line)
+    rows = [
+        [c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))]
+        for line in table
+    ]
+    rows.insert(1, ["-" * w for w in widths])
+    print("", *("  ".join(row) for row in rows), "", *memory, sep="\n")
     print("Lateness: publish time minus due time (catch-up: minus the restart); the tick bounds it.")
 
 

@@ -11,6 +11,7 @@ from libs.common.logging import current_correlation_id
 from services.intake import steps
 from services.intake.actions import AppealWriter
 from services.intake.flows import AppealFlows
+from services.intake.internal import Id
 from services.intake.schemas import (
     AnswerIn,
     AppealView,
@@ -36,7 +37,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
     router = APIRouter(prefix="/api/v1/appeals/{appeal_id}", tags=["lifecycle"], responses=CONFLICT)
 
     @router.post("/take", response_model=AppealView)
-    async def take(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
+    async def take(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         """Operator: start working on the appeal (routed or back for re-review → in_work)."""
         plan = steps.take(principal)
         return appeal_view(
@@ -45,7 +46,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
 
     @router.post("/clarification-request", response_model=AppealView)
     async def clarification_request(
-        appeal_id: str, body: ClarificationIn, principal: CurrentPrincipal
+        appeal_id: Id, body: ClarificationIn, principal: CurrentPrincipal
     ) -> AppealView:
         """Operator: ask the citizen a question; the answer deadline pauses until they reply."""
         plan = steps.request_clarification(principal, body.question)
@@ -54,7 +55,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
         )
 
     @router.post("/answer", response_model=AppealView)
-    async def answer(appeal_id: str, body: AnswerIn, principal: CurrentPrincipal) -> AppealView:
+    async def answer(appeal_id: Id, body: AnswerIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: the organisation's answer, with optional documents uploaded by the operator."""
         await flows.check_media(principal, body.media_ids)
         plan = steps.answer(principal, body.text, body.media_ids)
@@ -63,7 +64,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
         )
 
     @router.post("/reassign", response_model=AppealView)
-    async def reassign(appeal_id: str, body: ReasonIn, principal: CurrentPrincipal) -> AppealView:
+    async def reassign(appeal_id: Id, body: ReasonIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: "not ours" — back to routing, which picks another organisation."""
         plan = steps.reassign(principal, body.reason)
         return appeal_view(
@@ -71,7 +72,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
         )
 
     @router.post("/extend", response_model=AppealView)
-    async def extend(appeal_id: str, body: ExtendIn, principal: CurrentPrincipal) -> AppealView:
+    async def extend(appeal_id: Id, body: ExtendIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: ask for more days, with a reason (the deadlines service bounds and audits it)."""
         plan = steps.extend(principal, body.days, body.reason)
         return appeal_view(
@@ -79,7 +80,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
         )
 
     @router.post("/comments", response_model=AppealView)
-    async def add_comment(appeal_id: str, body: CommentIn, principal: CurrentPrincipal) -> AppealView:
+    async def add_comment(appeal_id: Id, body: CommentIn, principal: CurrentPrincipal) -> AppealView:
         """A comment. The author's comment answers a clarification request and resumes the work."""
         plan = steps.comment(principal, body.text)
         return appeal_view(
@@ -87,7 +88,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
         )
 
     @router.post("/rating", response_model=AppealView)
-    async def rating(appeal_id: str, body: RatingIn, principal: CurrentPrincipal) -> AppealView:
+    async def rating(appeal_id: Id, body: RatingIn, principal: CurrentPrincipal) -> AppealView:
         """Citizen: rate the answer 1–5, once per answer. 1 or 2 sends it back for re-review."""
         plan = steps.rate(body.score)
         return appeal_view(
@@ -95,7 +96,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
         )
 
     @router.post("/escalate", response_model=AppealView)
-    async def escalate(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
+    async def escalate(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         """Citizen: take the appeal to the parent organisation, after an answer or once overdue."""
         plan = steps.request_escalation()
         return appeal_view(

@@ -19,8 +19,8 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Body, FastAPI, Query
 
-from libs.common.auth import INTERNAL_TOKEN_HEADER, Role
-from libs.common.http import Problem
+from libs.common.auth import Role
+from services.intake.internal import Id, InternalService
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
@@ -37,56 +37,27 @@ class CatalogueEntity(StrEnum):
 
 
 class RoutingAdminClient:
-    """A small client of routing's internal API, opened on first use and closed with the app."""
+    """Routing's internal catalogue API, with the caller's id for the change log."""
 
     def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._settings = settings
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._routing = InternalService("routing", settings.routing_url, settings, transport)
         self._zones: tuple[float, Any] | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self._settings.routing_url.rstrip("/"),
-                headers={INTERNAL_TOKEN_HEADER: self._settings.internal_token.get_secret_value()},
-                timeout=self._settings.upstream_timeout_seconds,
-                transport=self._transport,
-            )
-        return self._client
-
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._routing.close()
 
     async def call(
         self,
         method: str,
         path: str,
-        *,
+        *parts: str,
         params: dict[str, Any] | None = None,
         json: Any = None,
         actor: str | None = None,
     ) -> Any:
         headers = {"X-Actor": actor} if actor else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = await self._http().request(
-                method, f"/internal{path}", params=query, json=json, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            raise Problem(503, "the routing service is unavailable, try again shortly") from exc
-        if response.status_code >= 500:
-            raise Problem(503, "the routing service failed, try again shortly")
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"detail": response.text}
-        if response.status_code >= 400:
-            extra = {k: v for k, v in body.items() if k in ("errors", "problems")}
-            raise Problem(response.status_code, str(body.get("detail") or response.reason_phrase), **extra)
-        return body
+        return await self._routing.call(method, path, *parts, params=query, json=json, headers=headers)
 
     async def problem_zones(self) -> Any:
         """Public and read often: cached briefly."""
@@ -144,36 +115,36 @@ def catalogue_router(
     @admin.get("/catalogue/{entity}")
     async def catalogue_items(entity: CatalogueEntity, principal: CurrentPrincipal) -> Any:
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", f"/catalogue/{entity}")
+        return await client.call("GET", "/catalogue/{}", entity)
 
     @admin.get("/catalogue/{entity}/{item_id}")
     async def catalogue_item(entity: CatalogueEntity, item_id: str, principal: CurrentPrincipal) -> Any:
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", f"/catalogue/{entity}/{item_id}")
+        return await client.call("GET", "/catalogue/{}/{}", entity, item_id)
 
     @admin.put("/catalogue/{entity}/{item_id}")
     async def catalogue_put(
         entity: CatalogueEntity,
-        item_id: str,
+        item_id: Id,
         body: Annotated[dict[str, Any], Body()],
         principal: CurrentPrincipal,
     ) -> Any:
         """Create or replace an organisation, topic, rule or area. Refused (422) if the catalogue
         would break (unknown references, overlapping areas...). Applies to appeals routed from now."""
         require_role(principal, Role.ADMIN)
-        return await client.call("PUT", f"/catalogue/{entity}/{item_id}", json=body, actor=principal.sub)
+        return await client.call("PUT", "/catalogue/{}/{}", entity, item_id, json=body, actor=principal.sub)
 
     @admin.delete("/catalogue/rules/{rule_id}")
-    async def catalogue_delete_rule(rule_id: str, principal: CurrentPrincipal) -> Any:
+    async def catalogue_delete_rule(rule_id: Id, principal: CurrentPrincipal) -> Any:
         """Rules can be deleted; organisations, topics and areas are retired with active=false."""
         require_role(principal, Role.ADMIN)
-        return await client.call("DELETE", f"/catalogue/rules/{rule_id}", actor=principal.sub)
+        return await client.call("DELETE", "/catalogue/rules/{}", rule_id, actor=principal.sub)
 
     @admin.get("/assignments/{appeal_id}")
-    async def assignment(appeal_id: str, principal: CurrentPrincipal) -> Any:
+    async def assignment(appeal_id: Id, principal: CurrentPrincipal) -> Any:
         """Routing's record of an appeal: decision, catalogue version, moves and reasons."""
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", f"/assignments/{appeal_id}")
+        return await client.call("GET", "/assignments/{}", appeal_id)
 
     @admin.get("/moderation")
     async def moderation_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
@@ -183,12 +154,12 @@ def catalogue_router(
 
     @admin.post("/moderation/{appeal_id}")
     async def moderation_decision(
-        appeal_id: str, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
+        appeal_id: Id, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
     ) -> Any:
         """`{"decision": "approve"}` routes the appeal; `{"decision": "reject", "reason_code": ...}`
         rejects it with the reason the citizen will read."""
         require_role(principal, Role.ADMIN)
-        return await client.call("POST", f"/moderation/{appeal_id}", json=body, actor=principal.sub)
+        return await client.call("POST", "/moderation/{}", appeal_id, json=body, actor=principal.sub)
 
     public = APIRouter(prefix="/api/v1", tags=["problem zones"])
 

@@ -15,17 +15,18 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from libs.common.auth import INTERNAL_TOKEN_HEADER, Principal, Role
+from libs.common.auth import Principal, Role
 from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.runtime import ServiceRuntime
 from services.intake.flows import APPEALS, AppealFlows
+from services.intake.internal import Id, InternalService, body_of
 from services.intake.security import CurrentPrincipal, authenticate, can_see, require_role
 from services.intake.settings import IntakeSettings
 
@@ -44,7 +45,6 @@ _FILE = {
     "properties": {"file": {"type": "string", "format": "binary"}},
 }
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FILE}}}}
-MediaId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 class Variant(StrEnum):
@@ -91,28 +91,13 @@ class MediaClient:
     """The media service's internal API, as the gateway uses it."""
 
     def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._base = f"{settings.media_url}/internal"
-        self._client = httpx.AsyncClient(
-            headers={INTERNAL_TOKEN_HEADER: settings.internal_token.get_secret_value()},
-            timeout=settings.upstream_timeout_seconds,
-            transport=transport,
-        )
+        self._media = InternalService("media", settings.media_url, settings, transport)
 
     async def close(self) -> None:
-        await self._client.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._client.request(method, f"{self._base}{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            raise Problem(503, "the media service is unavailable, try again shortly") from exc
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            log.error("media service refused the gateway", status=response.status_code, path=path)
-            raise Problem(503, "the media service failed, try again shortly")
-        return response
+        await self._media.close()
 
     async def check_allowance(self, owner_id: str) -> None:
-        _ok(await self._call("GET", "/media/allowance", headers={"X-Owner-Id": owner_id}))
+        await self._media.call("GET", "/media/allowance", headers={"X-Owner-Id": owner_id})
 
     async def upload(
         self, owner_id: str, content_type: str, length: str | None, body: AsyncIterator[bytes]
@@ -120,41 +105,28 @@ class MediaClient:
         headers = {"X-Owner-Id": owner_id, "Content-Type": content_type}
         if length:
             headers["Content-Length"] = length
-        return _ok(await self._call("POST", "/media", headers=headers, content=body, timeout=UPLOAD_TIMEOUT))
+        stored: dict[str, Any] = await self._media.call(
+            "POST", "/media", headers=headers, content=body, timeout=UPLOAD_TIMEOUT
+        )
+        return stored
 
     async def meta(self, media_id: str) -> dict[str, Any] | None:
-        response = await self._call("GET", f"/media/{media_id}")
-        return None if response.status_code == 404 else _ok(response)
+        response = await self._media.request("GET", "/media/{}", media_id)
+        return None if response.status_code == 404 else dict(body_of(response))
 
     async def link(self, media_id: str, variant: Variant) -> str:
-        response = await self._call("GET", f"/media/{media_id}/link", params={"variant": str(variant)})
-        return str(_ok(response)["url"])
+        answer = await self._media.call("GET", "/media/{}/link", media_id, params={"variant": str(variant)})
+        return str(answer["url"])
 
     async def publish(self, media_id: str, public: bool, by: str) -> dict[str, Any]:
-        response = await self._call("POST", f"/media/{media_id}/publish", json={"public": public, "by": by})
-        return _ok(response)
+        meta: dict[str, Any] = await self._media.call(
+            "POST", "/media/{}/publish", media_id, json={"public": public, "by": by}
+        )
+        return meta
 
     async def delete_appeal_media(self, appeal_id: str) -> int:
         """For the appeal removal flow: every file of the appeal, all variants. Safe to repeat."""
-        return int(_ok(await self._call("DELETE", f"/appeals/{appeal_id}/media"))["deleted"])
-
-
-def _ok(response: httpx.Response) -> dict[str, Any]:
-    """The body of a success; a refusal handed on with its own detail, title and `reason`."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code < 400:
-        return dict(body)
-    retry = response.headers.get("retry-after")
-    raise Problem(
-        response.status_code,
-        str(body.get("detail") or response.text),
-        title=body.get("title"),
-        headers={"Retry-After": retry} if retry else None,
-        **({"reason": body["reason"]} if "reason" in body else {}),
-    )
+        return int((await self._media.call("DELETE", "/appeals/{}/media", appeal_id))["deleted"])
 
 
 async def _capped(source: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
@@ -262,7 +234,7 @@ def media_router(
 
     @router.get("/media/{media_id}", status_code=307, response_class=RedirectResponse)
     async def download(
-        media_id: MediaId, principal: MaybePrincipal, variant: Variant = Variant.ORIGINAL
+        media_id: Id, principal: MaybePrincipal, variant: Variant = Variant.ORIGINAL
     ) -> RedirectResponse:
         """A redirect to a short-lived signed link: `original` (cleaned, full size), `web`
         (at most 1600 px) or `thumb` (at most 256 px; images only)."""
@@ -273,7 +245,7 @@ def media_router(
         return RedirectResponse(url, status_code=307, headers=headers)
 
     @router.get("/media/{media_id}/meta", response_model=MediaMeta)
-    async def metadata(media_id: MediaId, principal: MaybePrincipal) -> MediaMeta:
+    async def metadata(media_id: Id, principal: MaybePrincipal) -> MediaMeta:
         meta, entitled = await visible(media_id, principal)
         owned = principal is not None and meta.get("owner_id") == principal.sub
         view = {**meta, "owned": owned, "location_hint": meta.get("location_hint") if owned else None}
@@ -287,12 +259,12 @@ def media_router(
         return MediaMeta.model_validate({**meta, "location_hint": None})
 
     @router.post("/admin/media/{media_id}/publish", response_model=MediaMeta)
-    async def publish(media_id: MediaId, principal: CurrentPrincipal) -> MediaMeta:
+    async def publish(media_id: Id, principal: CurrentPrincipal) -> MediaMeta:
         """Admins: make an attached file (e.g. of a published answer) visible to anyone."""
         return await set_public(media_id, principal, True)
 
     @router.delete("/admin/media/{media_id}/publish", response_model=MediaMeta)
-    async def unpublish(media_id: MediaId, principal: CurrentPrincipal) -> MediaMeta:
+    async def unpublish(media_id: Id, principal: CurrentPrincipal) -> MediaMeta:
         """Admins: make a published file private again."""
         return await set_public(media_id, principal, False)
 

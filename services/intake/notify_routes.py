@@ -7,20 +7,19 @@ from __future__ import annotations
 from datetime import time
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from libs.common.auth import INTERNAL_TOKEN_HEADER, Principal, Role
+from libs.common.auth import Principal, Role
 from libs.common.http import Problem
+from services.intake.internal import Id, InternalService
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0)]
-ItemId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 class QuietHoursIn(BaseModel):
@@ -80,35 +79,11 @@ class OrgContactsIn(BaseModel):
     quiet_hours: QuietHoursIn | None = None
 
 
-class NotifyGateway:
-    """The gateway's client of notify's internal API; 4xx answers reach the caller with their detail."""
+class NotifyGateway(InternalService):
+    """The gateway's client of notify's internal API."""
 
     def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._base = settings.notify_url.rstrip("/")
-        self._client = httpx.AsyncClient(
-            headers={INTERNAL_TOKEN_HEADER: settings.internal_token.get_secret_value()},
-            timeout=settings.upstream_timeout_seconds,
-            transport=transport,
-        )
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-    async def call(self, method: str, path: str, *parts: str, **kwargs: Any) -> Any:
-        url = f"{self._base}/internal/{path.format(*(quote(part, safe='') for part in parts))}"
-        try:
-            response = await self._client.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise Problem(503, "the notify service is unavailable, try again shortly") from exc
-        if response.status_code >= 500:
-            raise Problem(503, "the notify service failed, try again shortly")
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail") or response.text
-            except ValueError:
-                detail = response.text
-            raise Problem(response.status_code, str(detail))
-        return response.json() if response.content else None
+        super().__init__("notify", settings.notify_url, settings, transport)
 
 
 def _org_of(principal: Principal) -> str | None:
@@ -147,7 +122,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         return result
 
     @router.post("/me/notifications/{notification_id}/read", status_code=204)
-    async def read_one(notification_id: ItemId, principal: CurrentPrincipal) -> Response:
+    async def read_one(notification_id: Id, principal: CurrentPrincipal) -> Response:
         params = {"org_id": org_id} if (org_id := _org_of(principal)) else {}
         await notify.call("POST", "feed/{}/{}/read", principal.sub, notification_id, params=params)
         return Response(status_code=204)
@@ -187,7 +162,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         return await notify.call("GET", "push-subscriptions/{}", principal.sub)
 
     @router.delete("/me/push-subscriptions/{subscription_id}", status_code=204)
-    async def unsubscribe(subscription_id: ItemId, principal: CurrentPrincipal) -> Response:
+    async def unsubscribe(subscription_id: Id, principal: CurrentPrincipal) -> Response:
         await notify.call("DELETE", "push-subscriptions/{}/{}", principal.sub, subscription_id)
         return Response(status_code=204)
 
@@ -223,7 +198,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         return await notify.call("GET", "webhooks", params=_webhook_owner(principal))
 
     @router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
-    async def remove_webhook(webhook_id: ItemId, principal: CurrentPrincipal) -> Response:
+    async def remove_webhook(webhook_id: Id, principal: CurrentPrincipal) -> Response:
         require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
         await notify.call("DELETE", "webhooks/{}", webhook_id, params=_webhook_owner(principal))
         return Response(status_code=204)
@@ -236,12 +211,12 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
             raise Problem(403, "an operator manages their own organisation's contacts only")
 
     @router.get("/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn)
-    async def org_contacts(org_id: ItemId, principal: CurrentPrincipal) -> Any:
+    async def org_contacts(org_id: Id, principal: CurrentPrincipal) -> Any:
         check_org(principal, org_id)
         return await notify.call("GET", "organizations/{}/contacts", org_id)
 
     @router.put("/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn)
-    async def set_org_contacts(org_id: ItemId, body: OrgContactsIn, principal: CurrentPrincipal) -> Any:
+    async def set_org_contacts(org_id: Id, body: OrgContactsIn, principal: CurrentPrincipal) -> Any:
         """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue)."""
         check_org(principal, org_id)
         return await notify.call(
@@ -261,7 +236,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         return await notify.call("GET", "dead-letters", params={"limit": limit, "offset": offset})
 
     @router.post("/admin/dead-letters/{delivery_id}/retry", status_code=202, tags=["admin"])
-    async def retry_dead_letter(delivery_id: ItemId, principal: CurrentPrincipal) -> Any:
+    async def retry_dead_letter(delivery_id: Id, principal: CurrentPrincipal) -> Any:
         require_role(principal, Role.ADMIN)
         return await notify.call("POST", "dead-letters/{}/retry", delivery_id)
 

@@ -12,6 +12,7 @@ from libs.common.auth import Role, issue_dev_token
 from libs.common.http import Problem
 from libs.common.logging import current_correlation_id
 from services.intake.flows import AppealFlows
+from services.intake.internal import Id
 from services.intake.ratelimit import SubmitRateLimit
 from services.intake.schemas import (
     AppealCreate,
@@ -60,7 +61,7 @@ def appeals_router(flows: AppealFlows, limiter: SubmitRateLimit) -> APIRouter:
         return AppealPage(items=summaries, total=total, limit=limit, offset=offset)
 
     @router.get("/{appeal_id}", response_model=AppealView)
-    async def get_appeal(appeal_id: str, principal: CurrentPrincipal) -> AppealView:
+    async def get_appeal(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         require_role(principal, Role.CITIZEN, Role.OPERATOR, Role.ADMIN)
         return appeal_view(await flows.visible(principal, appeal_id), principal)
 

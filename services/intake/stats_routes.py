@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, FastAPI, Query
 
-from libs.common.auth import INTERNAL_TOKEN_HEADER, Role
-from libs.common.http import Problem
+from libs.common.auth import Role
+from services.intake.internal import InternalService
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
@@ -39,44 +39,18 @@ class RankOrder(StrEnum):
 
 
 class DeadlinesStatsClient:
-    """A small client of deadlines' internal statistics API, opened on first use, closed with the app."""
+    """Deadlines' internal statistics API."""
 
     def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._settings = settings
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._deadlines = InternalService("deadlines", settings.deadlines_url, settings, transport)
         self._public: dict[tuple[str, ...], tuple[float, Any]] = {}
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                base_url=self._settings.deadlines_url.rstrip("/"),
-                headers={INTERNAL_TOKEN_HEADER: self._settings.internal_token.get_secret_value()},
-                timeout=self._settings.upstream_timeout_seconds,
-                transport=self._transport,
-            )
-        return self._client
-
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._deadlines.close()
 
     async def get(self, path: str, params: dict[str, Any]) -> Any:
         query = {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in params.items() if v}
-        try:
-            response = await self._http().get(f"/internal/stats/{path}", params=query)
-        except httpx.HTTPError as exc:
-            raise Problem(503, "the deadlines service is unavailable, try again shortly") from exc
-        if response.status_code >= 500:
-            raise Problem(503, "the deadlines service failed, try again shortly")
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"detail": response.text}
-        if response.status_code >= 400:
-            raise Problem(response.status_code, str(body.get("detail") or response.reason_phrase))
-        return body
+        return await self._deadlines.call("GET", "/stats/{}", path, params=query)
 
     async def public(self, params: dict[str, Any]) -> Any:
         """Public and cheap to ask for: cached briefly per query."""
