@@ -62,6 +62,10 @@ class LocalStack:
     smtp_port: int = 1025
     extra_env: dict[str, str] = field(default_factory=dict)
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Processes per service (default 1): replicas compete on the service's queue. Replica 1 is
+    # named like the service and listens on its port; `routing-2`, `routing-3`... get free ports.
+    replicas: dict[str, int] = field(default_factory=dict)
+    replica_ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @classmethod
@@ -71,7 +75,21 @@ class LocalStack:
         return cls(namespace, workdir, ports=ports, s3_port=free_port(), smtp_port=free_port(), **kwargs)  # type: ignore[arg-type]
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        """A service's URL (its first replica), or one replica's by process name (`routing-2`)."""
+        port = self.ports[service] if service in self.ports else self.replica_ports[service]
+        return f"http://127.0.0.1:{port}"
+
+    def instances(self, service: str) -> list[str]:
+        """The process names of a service's replicas started so far: `routing`, `routing-2`..."""
+
+        def replica(process: str) -> int | None:
+            if process == service:
+                return 1
+            number = process.removeprefix(f"{service}-")
+            return int(number) if number != process and number.isdigit() else None
+
+        numbered = [(n, p) for p in self.processes if (n := replica(p)) is not None]
+        return [process for _, process in sorted(numbered)]
 
     @property
     def s3_endpoint(self) -> str:
@@ -126,8 +144,14 @@ class LocalStack:
             self._spawn("smtp", [*args, "--dir", str(mail_dir)])
             wait_until(lambda: _port_open(self.smtp_port), 30, "local SMTP sink")
 
-    def start_service(self, name: str) -> None:
-        self._spawn(name, ["-m", f"services.{name}"], self.service_env())
+    def start_service(self, name: str, replica: int = 1) -> str:
+        """Start one process of a service; returns its process name (`routing`, `routing-2`...)."""
+        env = self.service_env()
+        process = name if replica == 1 else f"{name}-{replica}"
+        if replica > 1:  # the same queue, store and settings; only its own HTTP port
+            env[f"{name.upper()}_HTTP_PORT"] = str(self.replica_ports.setdefault(process, free_port()))
+        self._spawn(process, ["-m", f"services.{name}"], env)
+        return process
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
         def check() -> bool:
@@ -142,10 +166,13 @@ class LocalStack:
 
     def start(self) -> None:
         self.start_infrastructure()
-        for name in SERVICES:
-            self.start_service(name)
-        for name in SERVICES:
-            self.wait_ready(name)
+        started = [
+            self.start_service(name, replica)
+            for name in SERVICES
+            for replica in range(1, self.replicas.get(name, 1) + 1)
+        ]
+        for process in started:
+            self.wait_ready(process)
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 25) -> None:
         process = self.processes.pop(name, None)
@@ -160,5 +187,6 @@ class LocalStack:
 
     def stop(self) -> None:
         # Gateway first (no new work), infrastructure last (in-flight work can finish).
-        for name in ("intake", *SERVICES[:-1], "smtp", "s3"):
+        workers = [process for name in SERVICES[:-1] for process in self.instances(name)]
+        for name in ("intake", *workers, "smtp", "s3"):
             self.stop_process(name)

@@ -22,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from libs.common.events import Envelope, PoisonMessage, decode_payload, parse_envelope
 from libs.common.logging import bound_context, get_logger
 from libs.common.topology import Topology
+from libs.common.tracing import TRACING_OFF, Tracing, note_event, note_failure
 
 Handler = Callable[[Envelope, Any], Awaitable[None]]
 
@@ -44,23 +45,25 @@ def create_broker(url: str, prefetch: int) -> RabbitBroker:
 class EventBus:
     """Publishes envelopes to the domain exchange and waits for the broker's confirm."""
 
-    def __init__(self, broker: RabbitBroker, topology: Topology) -> None:
+    def __init__(self, broker: RabbitBroker, topology: Topology, tracing: Tracing = TRACING_OFF) -> None:
         self._broker = broker
         self._exchange = topology.events_exchange
+        self._tracing = tracing
 
     async def publish(self, envelope: Envelope) -> None:
         headers: dict[str, Any] = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
-        await self._broker.publish(
-            envelope.model_dump_json().encode(),
-            exchange=self._exchange,
-            routing_key=envelope.type,
-            persist=True,
-            mandatory=False,
-            message_id=envelope.id,
-            correlation_id=envelope.correlation_id,
-            content_type="application/cloudevents+json",
-            headers=headers,
-        )
+        with self._tracing.publishing(envelope, self._exchange.name, headers):  # adds traceparent
+            await self._broker.publish(
+                envelope.model_dump_json().encode(),
+                exchange=self._exchange,
+                routing_key=envelope.type,
+                persist=True,
+                mandatory=False,
+                message_id=envelope.id,
+                correlation_id=envelope.correlation_id,
+                content_type="application/cloudevents+json",
+                headers=headers,
+            )
         PUBLISHED.labels(envelope.type).inc()
 
 
@@ -76,8 +79,10 @@ class EventConsumer:
         *,
         max_attempts: int = 5,
         retry_backoff_seconds: float = 0.5,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self.broker = broker
+        self.tracing = tracing
         self.topology = topology
         self.service = service
         self.handlers = dict(handlers)
@@ -105,12 +110,18 @@ class EventConsumer:
         await self.broker.declare_queue(self.retry_queue)
 
     async def on_message(self, msg: RabbitMessage) -> None:
+        # A consumer span (child of the publisher's, from the headers) when tracing is on.
+        with self.tracing.consuming(msg.headers or {}, self.queue.name, msg.message_id):
+            await self._on_message(msg)
+
+    async def _on_message(self, msg: RabbitMessage) -> None:
         headers = dict(msg.headers or {})
         attempt = int(headers.get("x-attempt", 1))
         event_type = "unknown"
         try:
             envelope = parse_envelope(msg.body)
             event_type = envelope.type
+            note_event(envelope)
             handler = self.handlers.get(envelope.type)
             if handler is None:
                 raise PoisonMessage(f"{self.service} has no handler for {envelope.type}")
@@ -121,10 +132,12 @@ class EventConsumer:
                 HANDLER_SECONDS.labels(self.service, event_type).observe(time.perf_counter() - started)
             MESSAGES.labels(self.service, event_type, "handled").inc()
         except PoisonMessage as exc:
+            note_failure(exc, "dead_lettered")
             await self._dead_letter(msg, headers, attempt, str(exc))
             MESSAGES.labels(self.service, event_type, "dead_lettered").inc()
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
+            note_failure(exc, "dead_lettered" if attempt >= self.max_attempts else "retried")
             if attempt >= self.max_attempts:
                 await self._dead_letter(msg, headers, attempt, f"gave up after {attempt} attempts: {reason}")
                 MESSAGES.labels(self.service, event_type, "dead_lettered").inc()

@@ -4,6 +4,10 @@ A state change and the events announcing it are written in ONE document update: 
 into the document's `outbox` array. The relay publishes them with confirms and only then pulls
 them out. If the process dies in between, the sweep publishes them again: consumers are
 idempotent by event id, so at-least-once here is exactly-once in effect.
+
+An entry is the envelope's JSON form; when tracing is on it also holds `_headers` (the
+`traceparent` of the span that stored it), which the relay publishes with, never as part of the
+envelope. Entries without it (written with tracing off, or before it existed) publish as before.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from libs.common.events import Envelope, EventType, new_event
 from libs.common.logging import get_logger
 from libs.common.messaging import EventBus
 from libs.common.store import Database, Document
+from libs.common.tracing import continued, current_trace_headers
 
 log = get_logger(__name__)
 
 OUTBOX = "outbox"
+# Beside the envelope's attributes in an entry; CloudEvents names are [a-z0-9], so never one of them.
+ENTRY_HEADERS = "_headers"
 
 
 def outbox_entry(
@@ -28,7 +35,15 @@ def outbox_entry(
 ) -> Document:
     """An envelope ready to `$push` into a document's outbox in the same update as the state."""
     envelope = new_event(event_type, payload, source=source, subject=subject, correlation_id=correlation_id)
-    return envelope.model_dump(mode="json")
+    entry = envelope.model_dump(mode="json")
+    if trace_headers := current_trace_headers():  # tracing on: the relay continues this trace
+        entry[ENTRY_HEADERS] = trace_headers
+    return entry
+
+
+def entry_envelope(entry: Document) -> Envelope:
+    """The envelope an outbox entry holds (old entries are the bare envelope)."""
+    return Envelope.model_validate({key: value for key, value in entry.items() if key != ENTRY_HEADERS})
 
 
 class OutboxRelay:
@@ -46,6 +61,11 @@ class OutboxRelay:
         doc = await self._db[collection].find_one({"_id": doc_id}, {OUTBOX: 1})
         if doc:
             await self._publish(collection, doc)
+
+    async def publish_inserted(self, collection: str, doc: Document) -> None:
+        """`flush` for a document this process has just inserted: it holds the outbox already, so
+        nothing is read back. Same publish-then-pull; a failure is still left to the sweep."""
+        await self._publish(collection, doc)
 
     async def sweep(self) -> int:
         published = 0
@@ -67,7 +87,8 @@ class OutboxRelay:
     async def _publish(self, collection: str, doc: Document) -> int:
         pending = doc.get(OUTBOX) or []
         for raw in pending:
-            await self._bus.publish(Envelope.model_validate(raw))
+            with continued(raw.get(ENTRY_HEADERS)):
+                await self._bus.publish(entry_envelope(raw))
         if pending:
             ids = [raw["id"] for raw in pending]
             await self._db[collection].update_one(

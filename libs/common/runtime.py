@@ -19,6 +19,7 @@ from libs.common.outbox import OutboxRelay
 from libs.common.settings import ServiceSettings
 from libs.common.store import Store, open_store
 from libs.common.topology import Topology
+from libs.common.tracing import Tracing, TracingMiddleware
 
 log = get_logger(__name__)
 
@@ -27,12 +28,22 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, outbox_collections: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        outbox_collections: tuple[str, ...] = (),
+        tracing: Tracing | None = None,
+    ) -> None:
         self.settings = settings
         self.name = settings.service_name
         self.topology = Topology(settings.namespace, settings.queue_kind)
+        # Off unless settings name an exporter (tests pass their own, with an in-memory exporter).
+        self.tracing = tracing or Tracing.create(
+            self.name, settings.otel_exporter, settings.otel_endpoint, namespace=settings.namespace
+        )
         self.broker = create_broker(settings.rabbit_url, settings.prefetch)
-        self.bus = EventBus(self.broker, self.topology)
+        self.bus = EventBus(self.broker, self.topology, self.tracing)
         self.store: Store = open_store(settings.mongo_url, settings.database_name)
         self.db = self.store.db
         self.relay = OutboxRelay(self.db, list(outbox_collections), self.bus)
@@ -51,6 +62,7 @@ class ServiceRuntime:
             handlers,
             max_attempts=self.settings.max_attempts,
             retry_backoff_seconds=self.settings.retry_backoff_seconds,
+            tracing=self.tracing,
         )
 
     def on_startup(self, hook: Hook) -> None:
@@ -88,6 +100,7 @@ class ServiceRuntime:
             await hook()
         await self.broker.stop()
         await self.store.close()
+        self.tracing.shutdown()  # flushes the spans still queued
 
     async def broker_ready(self) -> bool:
         return await self.broker.ping(timeout=2.0)
@@ -104,6 +117,8 @@ class ServiceRuntime:
         app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
         install_problem_handlers(app)
         app.add_middleware(CorrelationMiddleware)
+        if self.tracing.enabled:  # outermost: the server span covers everything else
+            app.add_middleware(TracingMiddleware, tracing=self.tracing)
         app.include_router(ops_router(self._ready_checks))
         for router in routers:
             app.include_router(router)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic.fields import FieldInfo
@@ -71,6 +71,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None
     internal_token: SecretStr = SecretStr(DEV_SECRET)
+    # Traces (libs/common/tracing.py): off unless an exporter is named. `otlp` speaks OTLP over
+    # HTTP/protobuf to `otel_endpoint` (unset: OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4318).
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None
 
     @property
     def is_dev(self) -> bool:

@@ -88,8 +88,8 @@ class AppealWriter:
                     status_now=str(exc.current),
                     allowed_actions=exc.allowed,
                 ) from exc
-            if written is not None:
-                return written
+            if written and (current := await self._db[APPEALS].find_one({"_id": appeal_id})) is not None:
+                return current
         raise Problem(409, "the appeal was changed by someone else meanwhile; reload it and try again")
 
     async def apply(self, envelope: Envelope, plan: Planner) -> None:
@@ -111,25 +111,30 @@ class AppealWriter:
                     {"_id": envelope.subject}, {"$addToSet": {"applied": envelope.id}}
                 )
                 return
-            if written is not None:
+            if written:
                 return
         raise RuntimeError(f"appeal {envelope.subject} kept changing; will retry")
 
     async def record(self, envelope: Envelope, changes: Document, note: str | None = None) -> None:
         """A fact that is not a transition (a deadline, the overdue flag), recorded once per event."""
-        appeal = await self._db[APPEALS].find_one({"_id": envelope.subject}, {"status": 1})
-        if appeal is None:
-            raise LookupError(f"appeal {envelope.subject} is not stored here")
         now = self._clock()
         push: Document = {"applied": envelope.id}
-        if note:
+        if note:  # the timeline entry names the current status: read it first
+            appeal = await self._db[APPEALS].find_one({"_id": envelope.subject}, {"status": 1})
+            if appeal is None:
+                raise LookupError(f"appeal {envelope.subject} is not stored here")
             push["timeline"] = timeline_entry(
                 now, SYSTEM, envelope.source, note, AppealStatus(appeal["status"])
             )
-        await self._db[APPEALS].update_one(
+        result = await self._db[APPEALS].update_one(
             {"_id": envelope.subject, "applied": {"$ne": envelope.id}},
             {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}, "$push": push},
         )
+        # Nothing matched: applied already, or not stored here (only that one is an error).
+        if not result.matched_count and not await self._db[APPEALS].count_documents(
+            {"_id": envelope.subject}, limit=1
+        ):
+            raise LookupError(f"appeal {envelope.subject} is not stored here")
 
     async def _write(
         self,
@@ -139,7 +144,8 @@ class AppealWriter:
         actor_id: str | None,
         correlation_id: str,
         event_id: str | None = None,
-    ) -> Document | None:
+    ) -> bool:
+        """The guarded update, then its events; False when someone else changed the appeal first."""
         now = self._clock()
         status = next_status(AppealStatus(appeal["status"]), step.action)
         events = [
@@ -164,11 +170,11 @@ class AppealWriter:
             },
         )
         if not result.modified_count:
-            return None
+            return False
         log.info("appeal changed", appeal_id=appeal["_id"], action=str(step.action), status=str(status))
         if events:
             try:
                 await self._relay.flush(APPEALS, appeal["_id"])
             except Exception as exc:  # stored is done: the outbox sweep publishes it later
                 log.warning("publish deferred to the outbox sweep", error=type(exc).__name__)
-        return await self._db[APPEALS].find_one({"_id": appeal["_id"]})
+        return True  # the caller reads the appeal back only if it answers with it (a person's action)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -132,7 +133,7 @@ class AppealFlows:
             raise
         log.info("appeal accepted", appeal_id=appeal_id, topic=request["topic"], channel=request["channel"])
         try:
-            await self._relay.flush(APPEALS, appeal_id)
+            await self._relay.publish_inserted(APPEALS, doc)  # no read back: `doc` is what was stored
         except Exception as exc:  # stored is accepted: the outbox sweep publishes it later
             log.warning("publish deferred to the outbox sweep", appeal_id=appeal_id, error=type(exc).__name__)
         return doc, True
@@ -162,8 +163,14 @@ class AppealFlows:
             )
         if len(set(media_ids)) != len(media_ids):
             raise Problem(422, "the same file is attached twice", reason="duplicate_file")
-        for media_id in media_ids:
-            meta = await self._upstream.media_metadata(media_id)
+        # The files are looked up at once (one round trip of waiting, not one per file), then
+        # judged in order: the first bad file decides the answer, as if asked one by one.
+        found = await asyncio.gather(
+            *(self._upstream.media_metadata(media_id) for media_id in media_ids), return_exceptions=True
+        )
+        for media_id, meta in zip(media_ids, found, strict=True):
+            if isinstance(meta, BaseException):
+                raise meta
             if meta is None or meta.get("owner_id") != principal.sub:
                 raise Problem(422, f"file {media_id} does not exist or is not yours", reason="not_yours")
             if meta.get("appeal_id"):

@@ -1,0 +1,279 @@
+"""What the chaos run does to the infrastructure, and how it looks into the broker.
+
+- The shared RabbitMQ is restarted with `rabbitmqctl stop_app` / `start_app`; starting it again is
+  guaranteed (a `finally`, plus an `atexit` hook for the worst case), and waited for until it
+  accepts AMQP connections again.
+- Queue depths come from passive declares over AMQP (the management plugin is usually off here):
+  `message_count` is the number of ready messages, `consumer_count` the subscribed consumers.
+- Dead-letter queues are drained (read and removed), so every phase of the run sees only its own.
+- Durable stores: MONGO_URL, else MongoDB through testcontainers when Docker answers, else none
+  (each service then keeps its store in memory and loses it when killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+
+SERVICES = ("intake", "routing", "deadlines", "notify", "media")
+CTL_TIMEOUT = 120.0
+BROKER_BACK_TIMEOUT = 120.0
+INSPECT_TIMEOUT = 30.0  # any look into the broker
+
+
+# -- the broker's life ------------------------------------------------------------------------------
+
+
+def broker_restartable(url: str) -> str | None:
+    """None when this run may restart the broker; otherwise why it may not.
+
+    Only the machine's own server (loopback, port 5672) is restarted with rabbitmqctl: a broker
+    elsewhere, or in a container on another port, is not this machine's to restart."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 5672
+    if host not in ("127.0.0.1", "localhost", "::1") or port != 5672:
+        return f"the broker at {host}:{port} is not the local server rabbitmqctl controls"
+    if shutil.which("rabbitmqctl") is None:
+        return "rabbitmqctl is not installed"
+    return None
+
+
+def _ctl(*args: str, timeout: float = CTL_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["rabbitmqctl", *args],  # noqa: S607 - the server's own tool, from PATH
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+async def _amqp_answers(url: str) -> bool:
+    try:
+        connection = await aio_pika.connect(url, timeout=3)
+    except Exception:
+        return False
+    await connection.close()
+    return True
+
+
+def wait_broker(url: str, timeout: float = BROKER_BACK_TIMEOUT) -> float:
+    """Block until the broker accepts an AMQP connection; returns the seconds it took.
+
+    Safe to call with an event loop running in this thread (the probe runs on its own thread)."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=1) as probe:
+        while time.monotonic() - started < timeout:
+            if probe.submit(asyncio.run, _amqp_answers(url)).result(timeout=30):
+                return time.monotonic() - started
+            time.sleep(0.5)
+    raise TimeoutError(f"RabbitMQ did not answer within {timeout:.0f}s")
+
+
+class BrokerRestart:
+    """Stops and starts the local RabbitMQ application; never leaves it stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stopped = False
+        atexit.register(self._last_resort)
+
+    def stop(self) -> None:
+        self.stopped = True  # before the call: a timeout midway must still start it again
+        result = _ctl("stop_app")
+        if result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl stop_app failed: {result.stderr.strip()}")
+
+    def start(self) -> float:
+        """Start it and wait until it answers; returns the seconds until it did."""
+        started = time.monotonic()
+        result = _ctl("start_app")
+        if result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl start_app failed: {result.stderr.strip()}")
+        _ctl("await_startup")
+        wait_broker(self.url)
+        self.stopped = False
+        return time.monotonic() - started
+
+    def _last_resort(self) -> None:
+        if self.stopped:
+            with suppress(Exception):
+                _ctl("start_app")
+                _ctl("await_startup")
+
+    @asynccontextmanager
+    async def down(self) -> AsyncIterator[None]:
+        """The broker is stopped inside the block and answering again after it, whatever happens."""
+        try:
+            await asyncio.to_thread(self.stop)
+            yield
+        finally:
+            if self.stopped:
+                try:
+                    await asyncio.to_thread(self.start)
+                finally:
+                    if self.stopped:  # cancelled or failed midway: block until it is back
+                        self.start()
+
+
+# -- looking into queues ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Depth:
+    messages: int  # ready messages
+    consumers: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    service: str
+    message_id: str
+    event_type: str
+    reason: str
+    attempt: int
+
+
+def queue_names(namespace: str, service: str) -> tuple[str, str, str]:
+    base = f"{namespace}.{service}"
+    return base, f"{base}.retry", f"{base}.dlq"
+
+
+@asynccontextmanager
+async def _connection(url: str) -> AsyncIterator[AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(url, timeout=5)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def _passive(channel: AbstractChannel, name: str) -> Depth | None:
+    try:
+        queue = await channel.declare_queue(name, passive=True)
+    except aio_pika.exceptions.ChannelClosed:
+        return None
+    result: Any = queue.declaration_result
+    return Depth(int(result.message_count), int(result.consumer_count))
+
+
+async def depths(url: str, names: list[str]) -> dict[str, Depth | None]:
+    """Ready messages and consumers per queue (None: the queue does not exist)."""
+    found: dict[str, Depth | None] = {}
+    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
+        for name in names:
+            channel = await connection.channel()
+            found[name] = await _passive(channel, name)
+            if not channel.is_closed:
+                await channel.close()
+    return found
+
+
+async def drain_dead_letters(url: str, namespace: str) -> list[DeadLetter]:
+    """Read (and remove) everything in the services' dead-letter queues."""
+    letters: list[DeadLetter] = []
+    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
+        for service in SERVICES:
+            name = queue_names(namespace, service)[2]
+            channel = await connection.channel()
+            if await _passive(channel, name) is None:
+                continue
+            channel = await connection.channel()
+            queue = await channel.get_queue(name, ensure=False)
+            while (message := await queue.get(no_ack=True, fail=False, timeout=5)) is not None:
+                headers = dict(message.headers or {})
+                letters.append(
+                    DeadLetter(
+                        service=service,
+                        message_id=str(message.message_id or ""),
+                        event_type=_event_type(message.body),
+                        reason=_text(headers.get("x-dead-letter-reason")),
+                        attempt=int(str(headers.get("x-attempt", 1))),
+                    )
+                )
+            await channel.close()
+    return letters
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
+
+
+def _event_type(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("type", "?"))
+    except (ValueError, AttributeError):
+        return "(not JSON)"
+
+
+async def publish_raw(url: str, queue: str, body: bytes, message_id: str) -> None:
+    """A persistent message straight into a queue (default exchange), confirmed by the broker."""
+    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            content_type="application/cloudevents+json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await channel.default_exchange.publish(message, routing_key=queue)
+
+
+async def delete_namespace(url: str, namespace: str) -> None:
+    """Remove this run's queues and exchanges from the shared broker (best effort)."""
+    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
+        for service in SERVICES:
+            for name in queue_names(namespace, service):
+                channel = await connection.channel()
+                with suppress(Exception):
+                    await channel.queue_delete(name)
+        for exchange in (f"{namespace}.events", f"{namespace}.dlx"):
+            channel = await connection.channel()
+            with suppress(Exception):
+                await channel.exchange_delete(exchange)
+
+
+async def drop_databases(mongo_url: str, namespace: str) -> None:
+    """Remove the run's databases (`<namespace>_<service>`) from a durable store."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=5000)
+    try:
+        for service in SERVICES:
+            await client.drop_database(f"{namespace}_{service}")
+    finally:
+        await client.close()
+
+
+# -- stores ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def durable_store() -> Iterator[str | None]:
+    """MONGO_URL, else a MongoDB container when Docker answers, else None (in-memory stores)."""
+    if url := os.environ.get("MONGO_URL"):
+        yield url
+        return
+    from tests.infra import docker_available
+
+    if docker_available():
+        from testcontainers.mongodb import MongoDbContainer
+
+        with MongoDbContainer("mongo:8") as container:
+            yield container.get_connection_url()
+        return
+    yield None

@@ -1,0 +1,153 @@
+"""Poison messages, published straight into each service's queue.
+
+Per service: malformed JSON and an unknown event version (both dead-lettered at once), and a
+valid event its handler can never succeed with (dead-lettered after the bounded retries):
+
+| service | always-failing event | why it fails every time |
+|---|---|---|
+| intake | `deadline.armed` for an unknown appeal | `AppealWriter.record`: LookupError |
+| routing | `appeal.reassign_requested` for an unknown appeal | `RoutingFlows._move`: LookupError |
+| deadlines | `appeal.taken` for an unknown appeal | `DeadlineFlows.apply`: LookupError |
+| notify | `appeal.taken` for an unknown appeal | `NotifyFlows._announce`: RecipientUnknown |
+| media | — (no media handler fails on a valid event: `Retention.attach` of unknown ids is a no-op) | instead: valid envelope, invalid `data` (dead-lettered at once) |
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from libs.common.events import (
+    AppealTakenV1,
+    DeadlineArmedV1,
+    Envelope,
+    EventType,
+    OrganizationRef,
+    ReassignRequestedV1,
+    TimerKind,
+    new_event,
+)
+
+MALFORMED = b'{"specversion": "1.0", "type": "appeal.submitted", "data": {"appeal_id": '
+# An event type each service consumes, sent with a version nobody registered.
+HANDLED = {
+    "intake": EventType.APPEAL_ROUTED,
+    "routing": EventType.APPEAL_SUBMITTED,
+    "deadlines": EventType.APPEAL_ROUTED,
+    "notify": EventType.APPEAL_SUBMITTED,
+    "media": EventType.APPEAL_SUBMITTED,
+}
+
+
+@dataclass(frozen=True)
+class Poison:
+    service: str
+    label: str
+    message_id: str
+    body: bytes
+    reason: str  # what the x-dead-letter-reason header must contain
+    attempt: int  # the attempt at which it must be parked
+
+    def matches(self, reason: str, attempt: int) -> bool:
+        return self.reason in reason and attempt == self.attempt
+
+
+def _event(event_type: EventType, payload: BaseModel, subject: str) -> bytes:
+    envelope = new_event(event_type, payload, source="chaos", subject=subject, correlation_id="chaos-poison")
+    return envelope.model_dump_json().encode()
+
+
+def _failing(service: str, appeal_id: str) -> tuple[str, bytes, str] | None:
+    """(label, body, reason) of a valid event the service's handler always fails on."""
+    now = datetime.now(UTC)
+    number, org = "2026-999999", OrganizationRef(id="chaos-org", name="Chaos")
+    taken = AppealTakenV1(
+        appeal_id=appeal_id, number=number, organization=org, at=now, operator_id="chaos-op"
+    )
+    if service == "intake":
+        armed = DeadlineArmedV1(
+            appeal_id=appeal_id,
+            number=number,
+            timer=TimerKind.ANSWER,
+            due_at=now + timedelta(days=10),
+            organization=org,
+            armed_at=now,
+        )
+        return (
+            "deadline.armed of an unknown appeal",
+            _event(EventType.DEADLINE_ARMED, armed, appeal_id),
+            "LookupError",
+        )
+    if service == "routing":
+        move = ReassignRequestedV1(
+            appeal_id=appeal_id, number=number, organization=org, at=now, operator_id="chaos-op", reason="x"
+        )
+        body = _event(EventType.APPEAL_REASSIGN_REQUESTED, move, appeal_id)
+        return "reassign of an unknown appeal", body, "LookupError"
+    if service == "deadlines":
+        return (
+            "appeal.taken of an unknown appeal",
+            _event(EventType.APPEAL_TAKEN, taken, appeal_id),
+            "LookupError",
+        )
+    if service == "notify":
+        body = _event(EventType.APPEAL_TAKEN, taken, appeal_id)
+        return "appeal.taken of an unknown appeal", body, "RecipientUnknown"
+    return None
+
+
+def poisons(namespace: str, service: str, max_attempts: int) -> list[Poison]:
+    appeal_id = uuid.uuid4().hex
+
+    def named(label: str) -> str:
+        return f"{namespace}-poison-{service}-{label.split()[0]}-{uuid.uuid4().hex[:6]}"
+
+    unknown = Envelope(
+        type=HANDLED[service],
+        source="chaos",
+        subject=appeal_id,
+        dataversion=99,
+        correlation_id="chaos-poison",
+        data={"appeal_id": appeal_id},
+    )
+    found = [
+        Poison(service, "malformed JSON", named("malformed"), MALFORMED, "not a valid event envelope", 1),
+        Poison(
+            service,
+            "unknown event version",
+            named("version"),
+            unknown.model_dump_json().encode(),
+            f"unknown event type/version {HANDLED[service]} v99",
+            1,
+        ),
+    ]
+    if failing := _failing(service, appeal_id):
+        label, body, error = failing
+        found.append(
+            Poison(
+                service,
+                label,
+                named("failing"),
+                body,
+                f"gave up after {max_attempts} attempts: {error}",
+                max_attempts,
+            )
+        )
+    else:
+        invalid = Envelope(
+            type=EventType.APPEAL_SUBMITTED,
+            source="chaos",
+            subject=appeal_id,
+            correlation_id="chaos-poison",
+            data={"appeal_id": appeal_id},
+        )
+        body = invalid.model_dump_json().encode()
+        found.append(
+            Poison(
+                service, "invalid event data", named("invalid"), body, "invalid appeal.submitted v1 data", 1
+            )
+        )
+    return found

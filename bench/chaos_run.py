@@ -1,0 +1,527 @@
+"""The chaos run: its own stack, a stream of appeals per fault, and the verdict per fault.
+
+Every phase: a stream of appeals starts; once `before` of them are accepted the fault is injected
+mid-stream, held, and lifted; `after` more are launched; then the run waits (bounded) until every
+accepted appeal came through and the queues are empty, drains the dead-letter queues and checks
+each appeal (`bench.chaos_checks`). Time to recover: from the moment the fault is lifted until
+every appeal accepted before that moment has reached the end of the pipeline (routed, due date
+set, 'registered' e-mail sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.chaos_checks import Exclusions, Scope, Verdict, Verifier, registered_emails
+from bench.chaos_client import Gateway, Stream, Submission
+from bench.chaos_infra import (
+    SERVICES,
+    BrokerRestart,
+    DeadLetter,
+    broker_restartable,
+    delete_namespace,
+    depths,
+    drain_dead_letters,
+    drop_databases,
+    publish_raw,
+    queue_names,
+)
+from bench.chaos_poison import poisons
+from devstack.mailsink import MailSink, free_port
+from devstack.stack import LocalStack
+
+CONSUMERS = ("routing", "deadlines", "notify", "media")
+ALL_FAULTS = (
+    "broker",
+    "smtp",
+    *(f"kill:{name}" for name in CONSUMERS),
+    "kill:intake",
+    "poison",
+)
+FAULT_TITLES = {
+    "broker": "RabbitMQ restart (stop_app/start_app)",
+    "smtp": "SMTP server down",
+    "poison": "poison messages (every queue)",
+    **{f"kill:{name}": f"kill -9 {name}" for name in SERVICES},
+}
+LIGHT = Scope(feed=False, timers=False)  # the end of the pipeline as the citizen sees it
+FULL = Scope()
+
+
+@dataclass(frozen=True)
+class Plan:
+    before: int = 8  # appeals accepted before the fault is injected
+    after: int = 8  # appeals launched after it is lifted
+    rate: float = 5.0  # appeals per second
+    broker_outage: float = 5.0
+    smtp_outage: float = 8.0
+    kill_pause: float = 1.0  # between kill -9 and the restart
+    settle_timeout: float = 60.0
+    max_attempts: int = 5
+    retry_backoff: float = 0.2
+    faults: tuple[str, ...] = ALL_FAULTS
+
+
+@dataclass
+class Row:
+    fault: str
+    sent: int = 0
+    accepted: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    dead_lettered: int = 0
+    recovery: float | None = None
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # everything that fails the run, described
+    failed: list[Verdict] = field(default_factory=list)  # the appeals lost or duplicated
+    skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.skipped is not None or (not self.lost and not self.duplicated and not self.problems)
+
+    def cells(self) -> list[str]:
+        if self.skipped:
+            return [self.fault, "—", "—", "—", "—", "—", "—", f"skipped: {self.skipped}"]
+        recovery = "—" if self.recovery is None else f"{self.recovery:.1f}"
+        return [
+            self.fault,
+            str(self.sent),
+            str(self.accepted),
+            str(self.lost),
+            str(self.duplicated),
+            str(self.dead_lettered),
+            recovery,
+            "; ".join(self.notes),
+        ]
+
+
+HEADER = [
+    "fault",
+    "appeals sent",
+    "accepted",
+    "lost",
+    "duplicated",
+    "dead-lettered",
+    "time to recover (s)",
+    "notes",
+]
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _reasons(letters: list[DeadLetter]) -> str:
+    counts = Counter(f"{letter.service}: {letter.reason.split(':')[0][:60]}" for letter in letters)
+    return ", ".join(f"{count}× {what}" for what, count in counts.most_common())
+
+
+def _excused(verdicts: list[Verdict]) -> list[str]:
+    counts = Counter(what for verdict in verdicts for what in verdict.excused)
+    if not counts:
+        return []
+    missing = ", ".join(f"{count}× {what}" for what, count in counts.most_common())
+    return [f"excused (in-memory store): {missing}"]
+
+
+class ChaosRun:
+    def __init__(
+        self,
+        plan: Plan,
+        workdir: Path,
+        rabbit_url: str,
+        mongo_url: str | None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.rabbit_url = rabbit_url
+        self.mongo_url = mongo_url
+        self.say = say
+        self.namespace = f"chaos-{uuid.uuid4().hex[:8]}"
+        self.rows: list[Row] = []
+        self.verdicts: list[Verdict] = []
+        self.subs: list[Submission] = []
+        self.exclusions = Exclusions()  # cumulative: what every kill so far ruled out
+        self.requeued: set[str] = set()
+        self.backlog: int | None = None
+        self._index = 0
+        self._started = time.monotonic()
+        self.mail = MailSink("127.0.0.1", free_port())
+        self.stack = LocalStack.ephemeral(self.namespace, workdir, smtp=(self.mail.host, self.mail.port))
+        self.stack.extra_env.update(
+            {
+                "RABBIT_URL": rabbit_url,
+                "APPEALS_RETRY_BACKOFF_SECONDS": str(plan.retry_backoff),
+                "APPEALS_MAX_ATTEMPTS": str(plan.max_attempts),
+                "APPEALS_OUTBOX_SWEEP_SECONDS": "1",
+                "NOTIFY_DEFERRED_POLL_SECONDS": "1",
+            }
+        )
+        if mongo_url:
+            self.stack.extra_env["MONGO_URL"] = mongo_url
+        why_not = broker_restartable(rabbit_url)
+        self.broker = BrokerRestart(rabbit_url) if why_not is None else None
+        self.broker_skip = why_not
+        self.gateway = Gateway(self.stack.url("intake"))
+        self.verifier = Verifier(
+            self.gateway, self.mail, self.stack.url("deadlines"), self.stack.internal_token
+        )
+        self.topics: list[str] = []
+
+    @property
+    def durable(self) -> bool:
+        return self.mongo_url is not None
+
+    def log(self, message: str) -> None:
+        self.say(f"[{time.monotonic() - self._started:6.1f}s] {message}")
+
+    # -- the stack --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ChaosRun:
+        self.mail.start()
+        try:
+            self.log(f"starting the stack (namespace {self.namespace}, stores: {self.store_kind})")
+            await asyncio.to_thread(self.stack.start)
+            self.topics = await self.gateway.topics()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self.save()
+        await self.gateway.aclose()
+        await asyncio.to_thread(self.stack.stop)
+        self.mail.stop()
+        try:
+            await delete_namespace(self.rabbit_url, self.namespace)
+        except Exception as exc:  # the queues stay behind; nothing else depends on them
+            self.log(f"could not remove the run's queues: {type(exc).__name__}")
+        if self.mongo_url:
+            try:
+                await asyncio.wait_for(drop_databases(self.mongo_url, self.namespace), timeout=30)
+            except Exception as exc:
+                self.log(f"could not drop the run's databases: {type(exc).__name__}")
+
+    def save(self) -> None:
+        """Every submission and its verdict, for the post-mortem (`<workdir>/appeals.json`)."""
+        problems = {id(verdict.sub): verdict for verdict in self.verdicts}
+        records = []
+        for sub in self.subs:
+            verdict = problems.get(id(sub))
+            records.append(
+                {
+                    "index": sub.index,
+                    "phase": sub.phase,
+                    "citizen": sub.citizen,
+                    "appeal_id": sub.appeal_id,
+                    "number": sub.number,
+                    "status": sub.status,
+                    "error": sub.error,
+                    "attempts": sub.attempts,
+                    "lost": verdict.lost if verdict else [],
+                    "duplicated": verdict.duplicated if verdict else [],
+                    "excused": verdict.excused if verdict else [],
+                }
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "appeals.json").write_text(json.dumps(records, ensure_ascii=False, indent=1))
+
+    @property
+    def store_kind(self) -> str:
+        return "MongoDB (durable)" if self.durable else "in-memory (lost on kill)"
+
+    def next_index(self) -> int:
+        self._index += 1
+        return self._index
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    async def run(self) -> list[Row]:
+        for fault in self.plan.faults:
+            self.log(f"fault: {FAULT_TITLES[fault]}")
+            row = await (self.poison() if fault == "poison" else self.fault(fault))
+            self.rows.append(row)
+            self.log(f"  -> {' | '.join(row.cells())}")
+        self.rows.append(await self.final_check())
+        return self.rows
+
+    def _skip(self, fault: str) -> str | None:
+        if fault == "broker" and self.broker is None:
+            return self.broker_skip
+        if fault == "kill:intake" and not self.durable:
+            return "intake's in-memory store dies with it, so its accepted appeals would be lost by design"
+        return None
+
+    async def fault(self, fault: str) -> Row:
+        row = Row(FAULT_TITLES[fault])
+        if why := self._skip(fault):
+            row.skipped = why
+            return row
+        ex = Exclusions()
+        nudge: Callable[[], Awaitable[None]] | None = None
+        stream = Stream(self.gateway, self.topics, fault, self.next_index, self.namespace, self.plan.rate)
+        stream.start()
+        recovery: asyncio.Task[float | None] | None = None
+        try:
+            await stream.wait_accepted(self.plan.before)
+            if fault == "broker":
+                assert self.broker is not None
+                async with self.broker.down():
+                    self.log("  broker stopped")
+                    stopped = time.monotonic()
+                    await asyncio.sleep(self.plan.broker_outage / 2)
+                    ready = await self.ready("intake")
+                    await asyncio.sleep(self.plan.broker_outage / 2)
+                    during = sum(1 for sub in stream.accepted() if (sub.accepted_at or 0) >= stopped)
+                self.log("  broker answers again")
+                row.notes.append(
+                    f"{during} appeals accepted while the broker was down, "
+                    f"while intake's /ready answered {ready}"
+                )
+            elif fault == "smtp":
+                await asyncio.to_thread(self.mail.stop)
+                self.log("  SMTP server stopped")
+                await asyncio.sleep(self.plan.smtp_outage)
+                await asyncio.to_thread(self.mail.start)
+                self.log("  SMTP server started")
+                nudge = self.requeue_parked
+            else:
+                await self.kill(fault.removeprefix("kill:"), stream, ex)
+                row.notes.append(
+                    f"{self.backlog} messages waiting for the restarted process (in-flight ones redelivered)"
+                )
+            lifted = time.monotonic()
+            earlier = [sub for sub in stream.accepted() if sub.accepted_at and sub.accepted_at <= lifted]
+            wait = self.verifier.wait_all(earlier, ex, LIGHT, self.plan.settle_timeout, nudge)
+            recovery = asyncio.create_task(wait)
+            await stream.wait_launched(stream.launched + self.plan.after)
+        except BaseException:
+            if recovery is not None:
+                recovery.cancel()
+            raise
+        finally:
+            subs = await stream.stop()
+            self.subs += subs
+        row.recovery = await recovery if recovery is not None else None
+        if row.recovery is None:
+            row.problems.append(f"not recovered within {self.plan.settle_timeout:.0f}s")
+        await self.conclude(row, subs, ex, nudge)
+        if self.requeued and fault == "smtp":
+            row.notes.append(f"{len(self.requeued)} e-mails parked, re-sent after an admin re-queue")
+        return row
+
+    async def kill(self, name: str, stream: Stream, ex: Exclusions) -> None:
+        await asyncio.to_thread(self.stack.stop_process, name, signal.SIGKILL)
+        self.log(f"  {name} killed (SIGKILL)")
+        if not self.durable:
+            self.exclude_forgotten(name, stream, ex)
+        await asyncio.sleep(self.plan.kill_pause)
+        backlog = (await depths(self.rabbit_url, [queue_names(self.namespace, name)[0]])).popitem()[1]
+        self.backlog = backlog.messages if backlog else None
+        await asyncio.to_thread(self.stack.start_service, name)
+        await asyncio.to_thread(self.stack.wait_ready, name, 60)
+        self.log(f"  {name} restarted and ready")
+
+    def exclude_forgotten(self, name: str, stream: Stream, ex: Exclusions) -> None:
+        """In-memory stores: what the killed service knew about the appeals so far is gone.
+
+        Every submission launched so far counts, accepted or still under way: the killed process
+        may have handled an appeal before its author saw the 201."""
+        launched = [*self.subs, *stream.submissions]
+        indexes = {sub.index for sub in launched}
+        if name == "deadlines":
+            ex.timers |= indexes
+            ex.reasons.append(
+                "deadlines killed: timers armed before the kill are gone (intake's due_at is still checked)"
+            )
+        elif name == "notify":
+            mailed = registered_emails(self.mail)
+            ex.feed |= indexes
+            ex.email |= {sub.index for sub in launched if not (sub.number and mailed[sub.number])}
+            ex.reasons.append(
+                "notify killed: feed items and remembered authors are gone; an appeal not mailed yet "
+                "may stay unmailed (never mailed twice)"
+            )
+        elif name == "routing":
+            ex.assignments |= indexes
+            ex.reasons.append("routing killed: an appeal decided but not acknowledged may be decided again")
+        self.exclusions.merge(ex)
+
+    async def ready(self, name: str) -> str:
+        """What the service's `/ready` answers right now (its HTTP status, or why none)."""
+        try:
+            response = await self.gateway.client.get(f"{self.stack.url(name)}/ready", timeout=5)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+        return str(response.status_code)
+
+    async def requeue_parked(self) -> None:
+        """What an admin does after the outage: re-queue the deliveries that ran out of retries."""
+        admin = await self.gateway.bearer(f"{self.namespace}-admin", role="admin")
+        response = await self.gateway.call(
+            "GET", "/api/v1/admin/dead-letters", headers=admin, params={"limit": 100}
+        )
+        response.raise_for_status()
+        for item in response.json()["items"]:  # newest first; the next call sees the rest
+            parked = item["attempts"] >= self.plan.max_attempts  # the consumer gave up on it
+            if item["status"] == "failed" and not item["permanent"] and parked:
+                retried = await self.gateway.call(
+                    "POST", f"/api/v1/admin/dead-letters/{item['id']}/retry", headers=admin
+                )
+                if retried.status_code == 202:
+                    self.requeued.add(item["id"])
+
+    async def conclude(
+        self,
+        row: Row,
+        subs: list[Submission],
+        ex: Exclusions,
+        nudge: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Wait until everything came through (bounded), then judge every appeal of the phase."""
+        row.sent, row.accepted = len(subs), sum(1 for sub in subs if sub.accepted)
+        refused = Counter((sub.error or "?")[:80] for sub in subs if not sub.accepted)
+        row.notes += [f"not accepted: {count}× {error}" for error, count in refused.items()]
+        if retried := sum(1 for sub in subs if sub.attempts > 1):
+            row.notes.append(f"{retried} submissions retried by the client with the same Idempotency-Key")
+        if await self.verifier.wait_all(subs, ex, FULL, self.plan.settle_timeout, nudge) is None:
+            row.problems.append("some appeals did not come through in time")
+        row.problems += await self.queues_settled()
+        await asyncio.sleep(1.5)  # a late duplicate would show up now
+        letters = await drain_dead_letters(self.rabbit_url, self.namespace)
+        row.dead_lettered = len(letters)
+        if letters:
+            row.notes.append(f"dead letters: {_reasons(letters)}")
+        verdicts = await self.verifier.verdicts(subs, ex, FULL)
+        self.verdicts += verdicts
+        row.lost = sum(1 for verdict in verdicts if verdict.lost)
+        row.duplicated = sum(1 for verdict in verdicts if verdict.duplicated)
+        row.notes += _excused(verdicts)
+        row.notes += ex.reasons
+        row.failed += [verdict for verdict in verdicts if not verdict.ok]
+        row.problems += [verdict.describe() for verdict in row.failed]
+
+    async def queues_settled(self) -> list[str]:
+        """Wait (bounded) until no service queue or retry queue holds a message; each is consumed."""
+        names = [name for service in SERVICES for name in queue_names(self.namespace, service)[:2]]
+        deadline = time.monotonic() + self.plan.settle_timeout
+        while True:
+            problems = []
+            for name, depth in (await depths(self.rabbit_url, names)).items():
+                if depth is None:
+                    problems.append(f"queue {name} is missing")
+                elif depth.messages:
+                    problems.append(f"{depth.messages} messages stuck in {name}")
+                elif not name.endswith(".retry") and depth.consumers < 1:
+                    problems.append(f"nobody consumes {name}")
+            if not problems or time.monotonic() > deadline:
+                return problems
+            await asyncio.sleep(0.5)
+
+    # -- poison ------------------------------------------------------------------------------------
+
+    async def poison(self) -> Row:
+        row = Row(FAULT_TITLES["poison"])
+        pids = {name: process.pid for name, process in self.stack.processes.items()}
+        expected = [
+            p for service in SERVICES for p in poisons(self.namespace, service, self.plan.max_attempts)
+        ]
+        started = time.monotonic()
+        for item in expected:
+            await publish_raw(self.rabbit_url, f"{self.namespace}.{item.service}", item.body, item.message_id)
+        self.log(f"  {len(expected)} poison messages published")
+        stream = Stream(self.gateway, self.topics, "poison", self.next_index, self.namespace, self.plan.rate)
+        stream.start()
+        try:
+            await stream.wait_launched(self.plan.after)
+        finally:
+            subs = await stream.stop()
+            self.subs += subs
+        letters = await self._wait_dead_letters(len(expected))
+        row.recovery = time.monotonic() - started
+        by_id = {letter.message_id: letter for letter in letters}
+        for item in expected:
+            letter = by_id.pop(item.message_id, None)
+            if letter is None:
+                row.problems.append(f"{item.service}: {item.label} not in {item.service}.dlq")
+            elif not item.matches(letter.reason, letter.attempt):
+                row.problems.append(
+                    f"{item.service}: {item.label} parked at attempt {letter.attempt} with {letter.reason!r}"
+                )
+        row.problems += [f"unexpected dead letter {letter}" for letter in by_id.values()]
+        for name, pid in pids.items():
+            process = self.stack.processes.get(name)
+            if process is None or process.pid != pid or process.poll() is not None:
+                row.problems.append(f"{name} did not keep running")
+        for name in SERVICES:
+            if (ready := await self.ready(name)) != "200":
+                row.problems.append(f"{name} is not ready after the poison ({ready})")
+        await self.conclude(row, subs, Exclusions())
+        if row.dead_lettered:
+            row.problems.append(f"{row.dead_lettered} more dead letters while the stream settled")
+        row.dead_lettered = len(letters)
+        row.notes = [note for note in row.notes if not note.startswith("dead letters:")]
+        row.notes.insert(
+            0, f"{len(letters)} of {len(expected)} parked with their reason; all services kept serving"
+        )
+        return row
+
+    async def _wait_dead_letters(self, count: int) -> list[DeadLetter]:
+        """Collect dead letters until `count` arrived or the bounded wait ends."""
+        letters: list[DeadLetter] = []
+        deadline = time.monotonic() + self.plan.settle_timeout
+        while len(letters) < count and time.monotonic() < deadline:
+            letters += await drain_dead_letters(self.rabbit_url, self.namespace)
+            await asyncio.sleep(0.5)
+        return letters
+
+    # -- the end ------------------------------------------------------------------------------------
+
+    async def final_check(self) -> Row:
+        """Every appeal of the run once more, after all the faults: still there, still once."""
+        row = Row("whole run, checked again at the end")
+        row.sent, row.accepted = len(self.subs), sum(1 for sub in self.subs if sub.accepted)
+        row.problems += await self.queues_settled()
+        letters = await drain_dead_letters(self.rabbit_url, self.namespace)
+        row.dead_lettered = len(letters)
+        if letters:
+            row.problems.append(f"late dead letters: {_reasons(letters)}")
+        verdicts = await self.verifier.verdicts(self.subs, self.exclusions, FULL)
+        row.lost = sum(1 for verdict in verdicts if verdict.lost)
+        row.duplicated = sum(1 for verdict in verdicts if verdict.duplicated)
+        row.failed += [verdict for verdict in verdicts if not verdict.ok]
+        row.problems += [verdict.describe() for verdict in row.failed]
+        row.notes += _excused(verdicts)
+        return row
+
+    def report(self) -> str:
+        lines = [table(self.rows), ""]
+        problems = [(row.fault, problem) for row in self.rows for problem in row.problems]
+        if problems:
+            lines.append(f"{len(problems)} problems:")
+            lines += [f"- {fault}: {problem}" for fault, problem in problems[:40]]
+        else:
+            lines.append("No appeal lost or duplicated; every queue empty; every poison message parked.")
+        return "\n".join(lines)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
