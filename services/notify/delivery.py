@@ -81,7 +81,7 @@ class DeliveryEngine:
     async def deliver(self, delivery: Delivery, not_before: datetime | None = None) -> None:
         await self._record(delivery, not_before)
         if await self._claim(delivery, wait=True):
-            await self._send(delivery)
+            await self._send_to_the_end(delivery)
 
     async def run_due(self, batch: int = 100) -> int:
         """Send the deferred deliveries whose time has come; returns how many were tried."""
@@ -97,7 +97,7 @@ class DeliveryEngine:
                 continue
             tried += 1
             try:
-                await self._send(delivery)
+                await self._send_to_the_end(delivery)
             except DeliveryFailed:
                 await self._reschedule(delivery.id)
         return tried
@@ -177,6 +177,13 @@ class DeliveryEngine:
                     f"{delivery.channel} delivery of {delivery.key} is held by another worker"
                 )
             await asyncio.sleep(_LEASE_POLL_SECONDS)
+
+    async def _send_to_the_end(self, delivery: Delivery) -> None:
+        """Send and settle, even if the handler awaiting it is cancelled meanwhile.
+
+        A broker disconnect cancels in-flight handlers; a send the server already accepted must
+        still be recorded `sent`, or the redelivered event would send it a second time."""
+        await asyncio.shield(self._send(delivery))
 
     async def _send(self, delivery: Delivery) -> None:
         channel = self._channels[delivery.channel]
