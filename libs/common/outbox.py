@@ -51,6 +51,9 @@ class OutboxRelay:
         self._db = db
         self._collections = collections
         self._bus = bus
+        # Documents whose events this process is publishing right now: a flush and the sweep never
+        # publish the same document at once (another replica still may: consumers deduplicate).
+        self._busy: set[tuple[str, Any]] = set()
 
     async def ensure_indexes(self) -> None:
         for name in self._collections:
@@ -58,20 +61,19 @@ class OutboxRelay:
 
     async def flush(self, collection: str, doc_id: Any) -> None:
         """Publish one document's pending events now (right after the write that added them)."""
-        doc = await self._db[collection].find_one({"_id": doc_id}, {OUTBOX: 1})
-        if doc:
-            await self._publish(collection, doc)
+        await self._publish(collection, doc_id)
 
     async def publish_inserted(self, collection: str, doc: Document) -> None:
         """`flush` for a document this process has just inserted: it holds the outbox already, so
         nothing is read back. Same publish-then-pull; a failure is still left to the sweep."""
-        await self._publish(collection, doc)
+        await self._publish(collection, doc["_id"], doc)
 
     async def sweep(self) -> int:
         published = 0
         for name in self._collections:
-            async for doc in self._db[name].find({"outbox.id": {"$exists": True}}, {OUTBOX: 1}):
-                published += await self._publish(name, doc)
+            pending = await self._db[name].find({"outbox.id": {"$exists": True}}, {"_id": 1}).to_list(None)
+            for found in pending:
+                published += await self._publish(name, found["_id"])
         return published
 
     async def run(self, interval: float) -> None:
@@ -84,14 +86,24 @@ class OutboxRelay:
                 log.warning("outbox sweep failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(interval)
 
-    async def _publish(self, collection: str, doc: Document) -> int:
-        pending = doc.get(OUTBOX) or []
-        for raw in pending:
-            with continued(raw.get(ENTRY_HEADERS)):
-                await self._bus.publish(entry_envelope(raw))
-        if pending:
-            ids = [raw["id"] for raw in pending]
-            await self._db[collection].update_one(
-                {"_id": doc["_id"]}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}}
-            )
-        return len(pending)
+    async def _publish(self, collection: str, doc_id: Any, doc: Document | None = None) -> int:
+        """Publish, then pull, a document's pending events; read it afresh unless just written."""
+        key = (collection, doc_id)
+        if key in self._busy:
+            return 0  # being published by this process right now; anything left, the sweep takes
+        self._busy.add(key)
+        try:
+            if doc is None:
+                doc = await self._db[collection].find_one({"_id": doc_id}, {OUTBOX: 1}) or {}
+            pending = doc.get(OUTBOX) or []
+            for raw in pending:
+                with continued(raw.get(ENTRY_HEADERS)):
+                    await self._bus.publish(entry_envelope(raw))
+            if pending:
+                ids = [raw["id"] for raw in pending]
+                await self._db[collection].update_one(
+                    {"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}}
+                )
+            return len(pending)
+        finally:
+            self._busy.discard(key)

@@ -45,7 +45,9 @@ class Running:
     seen: list[Envelope] = field(default_factory=list)
 
     def decisions(self, appeal_id: str, event_type: str = EventType.APPEAL_ROUTED) -> list[dict[str, Any]]:
-        return [e.data for e in self.seen if e.subject == appeal_id and e.type == event_type]
+        # Deduplicated by event id, as every subscriber must (the outbox may publish twice).
+        unique = {e.id: e for e in self.seen if e.subject == appeal_id and e.type == event_type}
+        return [e.data for e in unique.values()]
 
     async def wait_for(
         self, appeal_id: str, count: int = 1, event_type: str = EventType.APPEAL_ROUTED
