@@ -28,8 +28,12 @@ def ensure_rabbitmq(url: str | None = None, timeout: float = 90.0) -> None:
         return
     if host not in ("127.0.0.1", "localhost", "::1") or not shutil.which("rabbitmq-server"):
         sys.exit(f"RabbitMQ is not reachable at {host}:{port} and cannot be started here")
-    print("RabbitMQ is stopped: starting it (rabbitmq-server -detached)...", flush=True)
-    subprocess.run(["rabbitmq-server", "-detached"], check=False)
+    # The node may be running with its app stopped (`rabbitmqctl stop_app`): start the app;
+    # otherwise start the whole server.
+    print("RabbitMQ is not answering: starting it...", flush=True)
+    app = subprocess.run(["rabbitmqctl", "start_app"], check=False, capture_output=True, timeout=60)
+    if app.returncode != 0:
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if reachable(host, port):

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from devstack.rabbit import ensure_rabbitmq
-from tests.infra import docker_available
+from tests.infra import SESSION_PREFIX, delete_broker_names, docker_available, session_namespace
 
 
 @pytest.fixture(scope="session")
@@ -47,4 +47,14 @@ def mongo_url() -> Iterator[str | None]:
 @pytest.fixture
 def namespace() -> str:
     """Every name on the broker is under this, so parallel runs never see each other."""
-    return f"test-{uuid.uuid4().hex[:10]}"
+    return session_namespace()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def broker_hygiene(rabbit_url: str) -> AsyncIterator[None]:
+    """Queues are durable: remove what this run declared, so the broker does not fill up."""
+    yield
+    try:
+        await asyncio.wait_for(delete_broker_names(rabbit_url, SESSION_PREFIX), timeout=120)
+    except Exception as exc:  # a broker restarted by a chaos test, a remote broker: not fatal
+        print(f"broker clean-up skipped: {type(exc).__name__}: {exc}")

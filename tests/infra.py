@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -32,3 +33,42 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+# Every broker name a test run creates starts with this, so the run can remove what it made
+# (queues are durable) without touching another run's.
+SESSION_PREFIX = f"t{uuid.uuid4().hex[:6]}-"
+
+
+def session_namespace(kind: str = "") -> str:
+    return f"{SESSION_PREFIX}{kind}{uuid.uuid4().hex[:8]}"
+
+
+async def delete_broker_names(rabbit_url: str, prefix: str) -> int:
+    """Delete the queues and exchanges whose names start with `prefix` (local broker only)."""
+    import shutil
+    import subprocess
+
+    import aio_pika
+
+    if not shutil.which("rabbitmqctl"):
+        return 0
+    names: dict[str, list[str]] = {}
+    for kind in ("queues", "exchanges"):
+        listed = await asyncio.to_thread(
+            subprocess.run,
+            ["rabbitmqctl", f"list_{kind}", "-q", "--no-table-headers", "name"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        names[kind] = [name for name in listed.stdout.split() if name.startswith(prefix)]
+    connection = await aio_pika.connect(rabbit_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        for name in names["queues"]:
+            await channel.queue_delete(name)
+        for name in names["exchanges"]:
+            await channel.exchange_delete(name)
+    return len(names["queues"]) + len(names["exchanges"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -12,6 +11,7 @@ from PIL import Image
 
 from devstack.mailsink import MailSink
 from devstack.stack import LocalStack, free_port
+from tests.infra import session_namespace
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def start_stack(
 ) -> LocalStack:
     """Start a stack; a test module needing other settings (short windows...) starts its own."""
     workdir = tmp_path_factory.mktemp("stack")
-    stack = LocalStack.ephemeral(f"e2e-{uuid.uuid4().hex[:8]}", workdir, smtp=(mail.host, mail.port))
+    stack = LocalStack.ephemeral(session_namespace("e2e-"), workdir, smtp=(mail.host, mail.port))
     stack.extra_env.update({"RABBIT_URL": rabbit_url, **extra_env})
     try:
         stack.start()

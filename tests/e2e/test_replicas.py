@@ -36,6 +36,7 @@ from bench.replicas import (
     RegisteredSink,
     appeal_bodies,
     handled,
+    remove_namespace,
     replica_counts,
     route_entries,
     settled,
@@ -126,6 +127,7 @@ async def run(
                 yield result
         finally:
             await asyncio.to_thread(stack.stop)
+            await remove_namespace(rabbit_url, stack.namespace)
 
 
 async def test_each_appeal_is_routed_once(run: Run) -> None:

@@ -26,6 +26,7 @@ from libs.common.topology import Topology
 from services.media.app import create_app
 from services.media.settings import MediaSettings
 from tests import test_media_corpus as corpus
+from tests.infra import session_namespace
 from tests.integration.conftest import S3Server
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ async def drop_broker_names(rabbit_url: str, namespace: str, *consumers: str) ->
 def media_settings(s3: S3Server, rabbit_url: str, mongo_url: str | None, **extra: Any) -> MediaSettings:
     return MediaSettings(
         env="dev",
-        namespace=f"test-{uuid.uuid4().hex[:8]}",
+        namespace=session_namespace(),
         rabbit_url=rabbit_url,
         mongo_url=mongo_url,
         s3_endpoint=s3.endpoint,
