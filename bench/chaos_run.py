@@ -26,6 +26,7 @@ from bench.chaos_checks import Exclusions, Scope, Verdict, Verifier, registered_
 from bench.chaos_client import Gateway, Stream, Submission
 from bench.chaos_infra import (
     SERVICES,
+    BrokerBusy,
     BrokerRestart,
     DeadLetter,
     broker_restartable,
@@ -35,6 +36,7 @@ from bench.chaos_infra import (
     drop_databases,
     publish_raw,
     queue_names,
+    wait_broker,
 )
 from bench.chaos_poison import poisons
 from devstack.mailsink import MailSink, free_port
@@ -284,18 +286,11 @@ class ChaosRun:
             await stream.wait_accepted(self.plan.before)
             if fault == "broker":
                 assert self.broker is not None
-                async with self.broker.down():
-                    self.log("  broker stopped")
-                    stopped = time.monotonic()
-                    await asyncio.sleep(self.plan.broker_outage / 2)
-                    ready = await self.ready("intake")
-                    await asyncio.sleep(self.plan.broker_outage / 2)
-                    during = sum(1 for sub in stream.accepted() if (sub.accepted_at or 0) >= stopped)
-                self.log("  broker answers again")
-                row.notes.append(
-                    f"{during} appeals accepted while the broker was down, "
-                    f"while intake's /ready answered {ready}"
-                )
+                try:
+                    await self.restart_broker(stream, row)
+                except BrokerBusy as exc:
+                    row.skipped = f"not restarted: {exc}"
+                    return row
             elif fault == "smtp":
                 await asyncio.to_thread(self.mail.stop)
                 self.log("  SMTP server stopped")
@@ -328,6 +323,20 @@ class ChaosRun:
             row.notes.append(f"{len(self.requeued)} e-mails parked, re-sent after an admin re-queue")
         return row
 
+    async def restart_broker(self, stream: Stream, row: Row) -> None:
+        assert self.broker is not None
+        async with self.broker.down():
+            self.log("  broker stopped")
+            stopped = time.monotonic()
+            await asyncio.sleep(self.plan.broker_outage / 2)
+            ready = await self.ready("intake")
+            await asyncio.sleep(self.plan.broker_outage / 2)
+            during = sum(1 for sub in stream.accepted() if (sub.accepted_at or 0) >= stopped)
+        self.log("  broker answers again")
+        row.notes.append(
+            f"{during} appeals accepted while the broker was down, while intake's /ready answered {ready}"
+        )
+
     async def kill(self, name: str, stream: Stream, ex: Exclusions) -> None:
         await asyncio.to_thread(self.stack.stop_process, name, signal.SIGKILL)
         self.log(f"  {name} killed (SIGKILL)")
@@ -336,9 +345,22 @@ class ChaosRun:
         await asyncio.sleep(self.plan.kill_pause)
         backlog = (await depths(self.rabbit_url, [queue_names(self.namespace, name)[0]])).popitem()[1]
         self.backlog = backlog.messages if backlog else None
-        await asyncio.to_thread(self.stack.start_service, name)
-        await asyncio.to_thread(self.stack.wait_ready, name, 60)
+        await self.restart(name)
         self.log(f"  {name} restarted and ready")
+
+    async def restart(self, name: str, attempts: int = 3) -> None:
+        """Start the service again, as a supervisor would: a process that exits at start-up (the
+        shared broker restarted by someone else meanwhile) is started again once it answers."""
+        for attempt in range(1, attempts + 1):
+            await asyncio.to_thread(self.stack.start_service, name)
+            try:
+                await asyncio.to_thread(self.stack.wait_ready, name, 60)
+                return
+            except RuntimeError as exc:  # it exited
+                if attempt == attempts:
+                    raise
+                self.log(f"  {name} exited at start-up ({str(exc).splitlines()[0]}); starting it again")
+                await asyncio.to_thread(wait_broker, self.rabbit_url)
 
     def exclude_forgotten(self, name: str, stream: Stream, ex: Exclusions) -> None:
         """In-memory stores: what the killed service knew about the appeals so far is gone.
