@@ -1,5 +1,6 @@
 """Shared test fixtures. Infrastructure comes from, in order: URLs in the environment
-(RABBIT_URL, MONGO_URL), testcontainers when a Docker engine answers, else the local servers."""
+(RABBIT_URL, MONGO_URL), testcontainers when a Docker engine answers, else the local servers
+(RabbitMQ started if stopped; the local store process, `devstack.docstore`, on a free port)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from devstack.docstore import DocStore
 from devstack.rabbit import ensure_rabbitmq
+from devstack.stack import free_port
 from tests.infra import SESSION_PREFIX, delete_broker_names, docker_available, session_namespace
 
 
@@ -30,8 +33,9 @@ def rabbit_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def mongo_url() -> Iterator[str | None]:
-    """A real MongoDB when one is given or Docker can start one; else None (the in-memory store)."""
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A store over the MongoDB wire protocol: MONGO_URL, else MongoDB in Docker when an engine
+    answers, else the local store process (its data in this run's temporary folder)."""
     if url := os.environ.get("MONGO_URL"):
         yield url
         return
@@ -41,7 +45,12 @@ def mongo_url() -> Iterator[str | None]:
         with MongoDbContainer("mongo:8") as container:
             yield container.get_connection_url()
         return
-    yield None
+    store = DocStore(tmp_path_factory.mktemp("store") / "store.sqlite", free_port())
+    store.start()
+    try:
+        yield store.url
+    finally:
+        store.stop()
 
 
 @pytest.fixture

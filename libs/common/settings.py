@@ -97,6 +97,14 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"set real secrets outside dev mode: {', '.join(sorted(weak))}")
         return self
 
+    @model_validator(mode="after")
+    def _require_store(self) -> ServiceSettings:
+        # Without MONGO_URL a service keeps its data in its own memory: a unit-test convenience,
+        # never a deployment (`make run` and the tests start the local store process instead).
+        if not self.is_dev and not self.mongo_url:
+            raise ValueError("set MONGO_URL outside dev mode: the in-process store is not durable")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,

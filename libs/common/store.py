@@ -1,8 +1,13 @@
-"""Store factory: real MongoDB through PyMongo's asyncio API, or an in-memory stand-in.
+"""Store factory: a MongoDB wire-protocol server through PyMongo's asyncio API, or a unit-test fake.
 
-The stand-in wraps mongomock behind the same async method names as `pymongo.AsyncCollection`
-for the subset the services use. Each call runs to completion without yielding, so every
-single-document operation is atomic, as it is on MongoDB. It keeps nothing across restarts.
+Every running service reaches its store over the wire (`MONGO_URL`): MongoDB (a replica set) in
+deployment, the local store process (`devstack/docstore.py`, mongoeco over SQLite) everywhere
+else. Without `MONGO_URL` (dev mode only: settings refuse it in production) the store is an
+in-process fake for unit tests: mongomock behind the same async method names as
+`pymongo.AsyncCollection`, for the subset the services use, corrected where mongomock departs
+from MongoDB's documented behaviour. Each call runs to completion without yielding, so every
+single-document operation is atomic, as it is on MongoDB. It keeps nothing across restarts. Both
+pass the conformance suite (`tests/store/`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,26 @@ _ASYNC_METHODS = frozenset(
         "distinct",
     }
 )
+
+
+_UPDATE_METHODS = frozenset({"update_one", "update_many", "find_one_and_update"})
+
+
+def _dedupe_add_to_set(update: Any) -> Any:
+    """MongoDB adds each `$addToSet: {f: {$each: [...]}}` value once, duplicates inside the list
+    included ("$addToSet", MongoDB manual); mongomock keeps those duplicates."""
+    if not isinstance(update, dict) or not isinstance(update.get("$addToSet"), dict):
+        return update
+    fields = {}
+    for name, value in update["$addToSet"].items():
+        if isinstance(value, dict) and isinstance(value.get("$each"), list):
+            unique: list[Any] = []
+            for item in value["$each"]:
+                if item not in unique:
+                    unique.append(item)
+            value = {**value, "$each": unique}
+        fields[name] = value
+    return {**update, "$addToSet": fields}
 
 
 class InMemoryCursor:
@@ -93,6 +118,8 @@ class InMemoryCollection:
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             kwargs.pop("session", None)
+            if name in _UPDATE_METHODS and len(args) > 1:
+                args = (args[0], _dedupe_add_to_set(args[1]), *args[2:])
             return method(*args, **kwargs)
 
         return call
@@ -143,7 +170,7 @@ def open_store(mongo_url: str | None, database: str) -> Store:
         )
         return Store(client[database], client)
     log.warning(
-        "MONGO_URL is not set: using the in-memory store; NOTHING IS DURABLE and data is lost on restart",
+        "MONGO_URL is not set: using the in-process unit-test store; NOTHING IS DURABLE",
         database=database,
     )
     memory: Any = mongomock.MongoClient(tz_aware=True)[database]
