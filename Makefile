@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+STORE_STAMP := .venv-store/.installed
 
-.PHONY: run test lint types unit integration e2e bench chaos clean
+.PHONY: run test lint types unit integration e2e bench chaos clean store
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,12 +14,18 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The local store process (mongoeco, Python 3.13 from pyenv) in its own environment, .venv-store.
+$(STORE_STAMP): $(STAMP) devstack/docstore-requirements.txt devstack/docstore_server.py
+	@$(BIN)/python -m devstack.docstore install
+
+store: $(STORE_STAMP)
+
+install: $(STAMP) $(STORE_STAMP)
 
 rabbitmq:
 	@$(BIN)/python -m devstack.rabbit
 
-run: $(STAMP)
+run: $(STAMP) $(STORE_STAMP)
 	@$(BIN)/python -m devstack
 
 lint: $(STAMP)
@@ -28,14 +35,14 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) rabbitmq lint types
+test: $(STAMP) $(STORE_STAMP) rabbitmq lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: $(STAMP) rabbitmq
+bench: $(STAMP) $(STORE_STAMP) rabbitmq
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-chaos: $(STAMP) rabbitmq
+chaos: $(STAMP) $(STORE_STAMP) rabbitmq
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache

@@ -28,7 +28,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        print("Starting RabbitMQ check, local S3 (moto), SMTP sink and the five services...", flush=True)
+        print(
+            "Starting RabbitMQ check, the local store, local S3 (moto), SMTP sink and the five services...",
+            flush=True,
+        )
         stack.start()
         if args.demo_appeals:
             seed_demo(stack.url("intake"), args.demo_appeals)
@@ -47,6 +50,8 @@ def print_urls(stack: LocalStack, workdir: Path) -> None:
         f"The platform is running (namespace {stack.namespace}). Ctrl-C stops all of it.",
         f"  Gateway (public API):   {stack.url('intake')}   docs: {stack.url('intake')}/docs",
         *(f"  {name:<22}  {stack.url(name)}/ready" for name in SERVICES if name != "intake"),
+        f"  Store (MongoDB wire):   {stack.mongo_url}"
+        + (f"   data in {workdir / 'store'}/ (kept across restarts)" if stack.store else ""),
         f"  S3 (moto):              {stack.s3_endpoint}",
         f"  SMTP sink:              {host}:{port}   mails saved in {workdir / 'mail'}/*.eml",
         f"  Logs:                   {workdir / 'log'}/<service>.log",

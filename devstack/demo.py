@@ -42,6 +42,15 @@ def token(client: httpx.Client, sub: str, role: str = "citizen", org_id: str | N
 def seed_demo(intake_url: str, count: int, timeout: float = 30.0) -> list[dict[str, object]]:
     with httpx.Client(base_url=intake_url, timeout=10.0) as client:
         headers = {"Authorization": f"Bearer {token(client, 'demo-citizen')}"}
+        kept = client.get("/api/v1/appeals", headers=headers, params={"limit": count})
+        kept.raise_for_status()
+        if kept.json()["items"]:
+            # The store keeps data across restarts of `make run`: the demo appeals are still there.
+            print(f"  demo appeals kept from an earlier run: {len(kept.json()['items'])} shown", flush=True)
+            for appeal in kept.json()["items"]:
+                print(f"  № {appeal['number']}: {appeal['status']}", flush=True)
+            print("  Demo citizen token (for curl):", headers["Authorization"].split()[1], flush=True)
+            return list(kept.json()["items"])
         created = []
         for index in range(count):
             kind, topic, summary, description = DEMO_APPEALS[index % len(DEMO_APPEALS)]

@@ -171,7 +171,8 @@ def main() -> None:
     except (StoreUnavailable, subprocess.CalledProcessError) as exc:
         sys.exit(f"cannot install the local store: {exc}")
     if args.command == "serve":
-        os.execv(str(python), [str(python), str(SERVER), "--path", str(args.path), "--port", str(args.port)])
+        argv = [str(python), str(SERVER), "--path", str(args.path), "--port", str(args.port)]
+        os.execv(argv[0], argv)  # noqa: S606 - our own interpreter and script, no shell
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Start the five services as real OS processes, plus local S3 (moto) and SMTP (aiosmtpd) when
-none is configured. Used by `make run` and by the end-to-end tests."""
+"""Start the five services as real OS processes, plus the local store process (mongoeco over
+SQLite), local S3 (moto) and SMTP (aiosmtpd) when none is configured. Used by `make run`, the
+end-to-end tests, the chaos harness and the benchmarks."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from devstack.docstore import DocStore
 from devstack.rabbit import ensure_rabbitmq
 
 SERVICES = ("routing", "deadlines", "notify", "media", "intake")
@@ -60,6 +62,7 @@ class LocalStack:
     s3_port: int = 9000
     smtp: tuple[str, int] | None = None  # an SMTP server already running (tests pass theirs)
     smtp_port: int = 1025
+    store_port: int = 27017
     extra_env: dict[str, str] = field(default_factory=dict)
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     # Processes per service (default 1): replicas compete on the service's queue. Replica 1 is
@@ -67,12 +70,22 @@ class LocalStack:
     replicas: dict[str, int] = field(default_factory=dict)
     replica_ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The local store process, started unless MONGO_URL is given (environment or extra_env).
+    store: DocStore | None = None
 
     @classmethod
     def ephemeral(cls, namespace: str, workdir: Path, **kwargs: object) -> LocalStack:
         """Free ports everywhere, so parallel runs never collide."""
         ports = {name: free_port() for name in SERVICES}
-        return cls(namespace, workdir, ports=ports, s3_port=free_port(), smtp_port=free_port(), **kwargs)  # type: ignore[arg-type]
+        return cls(
+            namespace,
+            workdir,
+            ports=ports,
+            s3_port=free_port(),
+            smtp_port=free_port(),
+            store_port=free_port(),
+            **kwargs,  # type: ignore[arg-type]
+        )
 
     def url(self, service: str) -> str:
         """A service's URL (its first replica), or one replica's by process name (`routing-2`)."""
@@ -94,6 +107,12 @@ class LocalStack:
     @property
     def s3_endpoint(self) -> str:
         return os.environ.get("MEDIA_S3_ENDPOINT") or f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        """The store every service of this stack uses: MONGO_URL if given, else the local store."""
+        given = self.extra_env.get("MONGO_URL") or os.environ.get("MONGO_URL")
+        return given or f"mongodb://127.0.0.1:{self.store_port}/"
 
     @property
     def smtp_address(self) -> tuple[str, int]:
@@ -123,6 +142,7 @@ class LocalStack:
             "APPEALS_NAMESPACE": self.namespace,
             "APPEALS_INTERNAL_TOKEN": self.internal_token,
             "APPEALS_LOG_JSON": "true",
+            "MONGO_URL": self.mongo_url,
             "MEDIA_S3_ENDPOINT": self.s3_endpoint,
             "MEDIA_S3_ACCESS_KEY": os.environ.get("MEDIA_S3_ACCESS_KEY", "devstack"),
             "MEDIA_S3_SECRET_KEY": os.environ.get("MEDIA_S3_SECRET_KEY", "devstack-secret"),
@@ -135,6 +155,13 @@ class LocalStack:
 
     def start_infrastructure(self) -> None:
         ensure_rabbitmq()
+        if not (self.extra_env.get("MONGO_URL") or os.environ.get("MONGO_URL")):
+            logs = self.workdir / "log"
+            logs.mkdir(parents=True, exist_ok=True)
+            self.store = DocStore(
+                self.workdir / "store" / "store.sqlite", self.store_port, logs / "store.log"
+            )
+            self.store.start()
         if "MEDIA_S3_ENDPOINT" not in os.environ:
             self._spawn("s3", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)])
             wait_until(lambda: _port_open(self.s3_port), 30, "local S3 (moto)")
@@ -190,3 +217,5 @@ class LocalStack:
         workers = [process for name in SERVICES[:-1] for process in self.instances(name)]
         for name in ("intake", *workers, "smtp", "s3"):
             self.stop_process(name)
+        if self.store is not None:
+            self.store.stop()
