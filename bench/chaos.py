@@ -5,11 +5,11 @@
 
 Starts its own stack (five services as OS processes, moto S3, an in-process SMTP sink it can
 stop) under a fresh namespace on the shared RabbitMQ, streams appeals through the gateway and,
-mid-stream, in turn: restarts RabbitMQ, stops the SMTP server for a while, kills -9 each consumer
-service and intake (intake only with durable stores), and publishes poison messages into every
-queue. Then it checks every accepted appeal and prints one row per fault. Stores: MongoDB when
-MONGO_URL is set or Docker can start one, else the in-memory stand-in (the report says which
-checks that rules out). Exit status 1 when anything was lost, duplicated or stuck.
+mid-stream, in turn: restarts RabbitMQ, stops the SMTP server for a while, kills -9 every service
+(intake included: the client retries with the same Idempotency-Key) and the store process itself,
+and publishes poison messages into every queue. Then it checks every accepted appeal and prints
+one row per fault. Store: MongoDB when MONGO_URL is set, else the run's own local store process
+(durable; nothing is excused). Exit status 1 when anything was lost, duplicated or stuck.
 See docs/reliability.md.
 """
 
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from bench.chaos_infra import durable_store
 from bench.chaos_run import ALL_FAULTS, ChaosRun, Plan
 from devstack.rabbit import DEFAULT_URL, ensure_rabbitmq
 
@@ -77,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     rabbit_url = os.environ.get("RABBIT_URL", DEFAULT_URL)
     ensure_rabbitmq(rabbit_url)
     workdir = Path("var/chaos") / time.strftime("run-%Y%m%d-%H%M%S")
-    with durable_store() as mongo_url:
-        ok = asyncio.run(chaos(plan, workdir.resolve(), rabbit_url, mongo_url, timeout))
+    ok = asyncio.run(chaos(plan, workdir.resolve(), rabbit_url, os.environ.get("MONGO_URL"), timeout))
     return 0 if ok else 1
 
 

@@ -8,10 +8,8 @@
 - notify: exactly one 'registered' e-mail with the appeal's number in the SMTP sink, and exactly
   one 'registered' item in the author's feed.
 
-With in-memory stores a killed service forgets, so some checks cannot be made for the appeals it
-had already handled: `Exclusions` names them and why. Only a *missing* effect is excused (and
-reported as such, never as passed); a second e-mail, feed item or route entry never is. The one
-doubled effect excused is a second assignment at deadlines after routing forgot its decision.
+Every store is durable (the local store process or MongoDB), so nothing is excused: a killed
+service, or the killed store, must find everything it had committed.
 """
 
 from __future__ import annotations
@@ -35,32 +33,10 @@ CONCURRENCY = 16
 
 
 @dataclass
-class Exclusions:
-    """Per submission (its index): checks the in-memory store rules out, with the reasons.
-
-    Keyed by the submission, not the appeal id: a submission under way when a service was killed
-    may have been handled by it before the client even saw its 201."""
-
-    timers: set[int] = field(default_factory=set)  # deadlines forgot the timer (killed)
-    feed: set[int] = field(default_factory=set)  # notify forgot the feed item (killed)
-    email: set[int] = field(default_factory=set)  # notify forgot the author before mailing (killed)
-    assignments: set[int] = field(default_factory=set)  # routing forgot its decision, decided again
-    reasons: list[str] = field(default_factory=list)
-
-    def merge(self, other: Exclusions) -> None:
-        self.timers |= other.timers
-        self.feed |= other.feed
-        self.email |= other.email
-        self.assignments |= other.assignments
-        self.reasons += [reason for reason in other.reasons if reason not in self.reasons]
-
-
-@dataclass
 class Verdict:
     sub: Submission
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
-    excused: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -158,36 +134,35 @@ class Verifier:
 
     # -- has the appeal come through? -------------------------------------------------------------
 
-    async def reached_end(self, sub: Submission, ex: Exclusions, scope: Scope, emails: Counter[str]) -> bool:
+    async def reached_end(self, sub: Submission, scope: Scope, emails: Counter[str]) -> bool:
         """Routed, due date set, registered e-mail (and feed item, timer) there: the pipeline's end."""
         assert sub.appeal_id is not None
         assert sub.number is not None
         key = f"{sub.appeal_id}:{scope}"
         if key in self._reached:
             return True
-        if not emails[sub.number] and sub.index not in ex.email:
+        if not emails[sub.number]:
             return False
         try:
-            reached = await self._reached_end(sub, ex, scope)
+            reached = await self._reached_end(sub, scope)
         except (httpx.HTTPError, TimeoutError):  # a service is still restarting: not yet
             return False
         if reached:
             self._reached.add(key)
         return reached
 
-    async def _reached_end(self, sub: Submission, ex: Exclusions, scope: Scope) -> bool:
+    async def _reached_end(self, sub: Submission, scope: Scope) -> bool:
         assert sub.appeal_id is not None
         record = await self.record(sub)
         if record is None or record["status"] != "routed" or not record.get("due_at"):
             return False
-        if scope.feed and sub.index not in ex.feed and not await self.feed_registered(sub):
+        if scope.feed and not await self.feed_registered(sub):
             return False
-        return not (scope.timers and sub.index not in ex.timers and await self.timers(sub.appeal_id) is None)
+        return not (scope.timers and await self.timers(sub.appeal_id) is None)
 
     async def wait_all(
         self,
         subs: list[Submission],
-        ex: Exclusions,
         scope: Scope,
         timeout: float,
         nudge: Callable[[], Awaitable[None]] | None = None,
@@ -196,7 +171,7 @@ class Verifier:
         started = time.monotonic()
         pending = [sub for sub in subs if sub.accepted]
         while True:
-            done = await self._reached_all(pending, ex, scope)
+            done = await self._reached_all(pending, scope)
             pending = [sub for sub, ok in zip(pending, done, strict=True) if not ok]
             if not pending:
                 return time.monotonic() - started
@@ -206,19 +181,19 @@ class Verifier:
                 await nudge()
             await asyncio.sleep(0.5)
 
-    async def _reached_all(self, subs: list[Submission], ex: Exclusions, scope: Scope) -> list[bool]:
+    async def _reached_all(self, subs: list[Submission], scope: Scope) -> list[bool]:
         emails = registered_emails(self.mail)
-        return await bounded_gather(subs, lambda sub: self.reached_end(sub, ex, scope, emails))
+        return await bounded_gather(subs, lambda sub: self.reached_end(sub, scope, emails))
 
     # -- the verdict --------------------------------------------------------------------------------
 
-    async def verdicts(self, subs: list[Submission], ex: Exclusions, scope: Scope) -> list[Verdict]:
+    async def verdicts(self, subs: list[Submission], scope: Scope) -> list[Verdict]:
         emails = registered_emails(self.mail)
         return await bounded_gather(
-            [sub for sub in subs if sub.accepted], lambda sub: self.verdict(sub, ex, scope, emails)
+            [sub for sub in subs if sub.accepted], lambda sub: self.verdict(sub, scope, emails)
         )
 
-    async def verdict(self, sub: Submission, ex: Exclusions, scope: Scope, emails: Counter[str]) -> Verdict:
+    async def verdict(self, sub: Submission, scope: Scope, emails: Counter[str]) -> Verdict:
         assert sub.appeal_id is not None
         assert sub.number is not None
         verdict = Verdict(sub)
@@ -241,35 +216,31 @@ class Verifier:
                 duplicated.append(f"a replay answered {replay_id or 'an error'}")
             elif not flagged:
                 duplicated.append("a replay without Idempotent-Replayed")
-        self._check_count(verdict, "registered e-mail", emails[sub.number], sub.index in ex.email)
+        self._check_count(verdict, "registered e-mail", emails[sub.number])
         if emails[sub.number] > 1 and resent(self.mail, sub.number):
             duplicated[-1] += " (one Message-ID: the same delivery sent again)"
         if scope.feed:
             count = await self.feed_registered(sub)
-            self._check_count(verdict, "registered feed item", count, sub.index in ex.feed)
+            self._check_count(verdict, "registered feed item", count)
         if scope.timers:
-            self._check_timers(verdict, record, await self.timers(sub.appeal_id), ex)
+            self._check_timers(verdict, record, await self.timers(sub.appeal_id))
         return verdict
 
     @staticmethod
-    def _check_count(verdict: Verdict, what: str, count: int, may_miss: bool) -> None:
+    def _check_count(verdict: Verdict, what: str, count: int) -> None:
         if count > 1:
             verdict.duplicated.append(f"{count} × {what}")
         elif count == 0:
-            (verdict.excused if may_miss else verdict.lost).append(what)
+            verdict.lost.append(what)
 
     @staticmethod
-    def _check_timers(
-        verdict: Verdict, record: dict[str, Any], clock: dict[str, Any] | None, ex: Exclusions
-    ) -> None:
-        index = verdict.sub.index
+    def _check_timers(verdict: Verdict, record: dict[str, Any], clock: dict[str, Any] | None) -> None:
         if clock is None:
-            (verdict.excused if index in ex.timers else verdict.lost).append("deadlines' record")
+            verdict.lost.append("deadlines' record")
             return
         assignments = len(clock.get("assignments", []))
         if assignments > 1:
-            target = verdict.excused if index in ex.assignments else verdict.duplicated
-            target.append(f"{assignments} assignments at deadlines")
+            verdict.duplicated.append(f"{assignments} assignments at deadlines")
         answer = (clock.get("timers") or {}).get("answer")
         if answer is None or answer.get("state") != "armed":
             verdict.lost.append(f"armed answer timer ({answer and answer.get('state')})")

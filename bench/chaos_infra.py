@@ -6,7 +6,7 @@
 - Queue depths come from passive declares over AMQP (the management plugin is usually off here):
   `message_count` is the number of ready messages, `consumer_count` the subscribed consumers.
 - Dead-letter queues are drained (read and removed), so every phase of the run sees only its own.
-- Durable stores: MONGO_URL, else MongoDB through testcontainers when Docker answers, else none
+- Stores: MONGO_URL, else the stack's own local store process (devstack/docstore.py)
   (each service then keeps its store in memory and loses it when killed).
 """
 
@@ -344,23 +344,3 @@ async def drop_databases(mongo_url: str, namespace: str) -> None:
             await client.drop_database(f"{namespace}_{service}")
     finally:
         await client.close()
-
-
-# -- stores ---------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def durable_store() -> Iterator[str | None]:
-    """MONGO_URL, else a MongoDB container when Docker answers, else None (in-memory stores)."""
-    if url := os.environ.get("MONGO_URL"):
-        yield url
-        return
-    from tests.infra import docker_available
-
-    if docker_available():
-        from testcontainers.mongodb import MongoDbContainer
-
-        with MongoDbContainer("mongo:8") as container:
-            yield container.get_connection_url()
-        return
-    yield None

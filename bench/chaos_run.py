@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.chaos_checks import Exclusions, Scope, Verdict, Verifier, registered_emails
+from bench.chaos_checks import Scope, Verdict, Verifier
 from bench.chaos_client import Gateway, Stream, Submission
 from bench.chaos_infra import (
     SERVICES,
@@ -48,6 +48,7 @@ ALL_FAULTS = (
     "smtp",
     *(f"kill:{name}" for name in CONSUMERS),
     "kill:intake",
+    "kill:store",
     "poison",
 )
 FAULT_TITLES = {
@@ -55,6 +56,7 @@ FAULT_TITLES = {
     "smtp": "SMTP server down",
     "poison": "poison messages (every queue)",
     **{f"kill:{name}": f"kill -9 {name}" for name in SERVICES},
+    "kill:store": "kill -9 the store process",
 }
 LIGHT = Scope(feed=False, timers=False)  # the end of the pipeline as the citizen sees it
 FULL = Scope()
@@ -131,21 +133,13 @@ def _reasons(letters: list[DeadLetter]) -> str:
     return ", ".join(f"{count}× {what}" for what, count in counts.most_common())
 
 
-def _excused(verdicts: list[Verdict]) -> list[str]:
-    counts = Counter(what for verdict in verdicts for what in verdict.excused)
-    if not counts:
-        return []
-    missing = ", ".join(f"{count}× {what}" for what, count in counts.most_common())
-    return [f"excused (in-memory store): {missing}"]
-
-
 class ChaosRun:
     def __init__(
         self,
         plan: Plan,
         workdir: Path,
         rabbit_url: str,
-        mongo_url: str | None,
+        mongo_url: str | None = None,
         say: Callable[[str], None] = print,
     ) -> None:
         self.plan = plan
@@ -157,7 +151,6 @@ class ChaosRun:
         self.rows: list[Row] = []
         self.verdicts: list[Verdict] = []
         self.subs: list[Submission] = []
-        self.exclusions = Exclusions()  # cumulative: what every kill so far ruled out
         self.requeued: set[str] = set()
         self.backlog: int | None = None
         self._index = 0
@@ -183,10 +176,6 @@ class ChaosRun:
             self.gateway, self.mail, self.stack.url("deadlines"), self.stack.internal_token
         )
         self.topics: list[str] = []
-
-    @property
-    def durable(self) -> bool:
-        return self.mongo_url is not None
 
     def log(self, message: str) -> None:
         self.say(f"[{time.monotonic() - self._started:6.1f}s] {message}")
@@ -240,7 +229,6 @@ class ChaosRun:
                     "attempts": sub.attempts,
                     "lost": verdict.lost if verdict else [],
                     "duplicated": verdict.duplicated if verdict else [],
-                    "excused": verdict.excused if verdict else [],
                 }
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -248,7 +236,9 @@ class ChaosRun:
 
     @property
     def store_kind(self) -> str:
-        return "MongoDB (durable)" if self.durable else "in-memory (lost on kill)"
+        if self.mongo_url:
+            return f"MongoDB at MONGO_URL ({self.stack.mongo_url.split('@')[-1]})"
+        return "the local store process (mongoeco over SQLite, durable)"
 
     def next_index(self) -> int:
         self._index += 1
@@ -268,8 +258,8 @@ class ChaosRun:
     def _skip(self, fault: str) -> str | None:
         if fault == "broker" and self.broker is None:
             return self.broker_skip
-        if fault == "kill:intake" and not self.durable:
-            return "intake's in-memory store dies with it, so its accepted appeals would be lost by design"
+        if fault == "kill:store" and self.stack.store is None:
+            return "the store is MONGO_URL's, not a process of this run"
         return None
 
     async def fault(self, fault: str) -> Row:
@@ -277,7 +267,6 @@ class ChaosRun:
         if why := self._skip(fault):
             row.skipped = why
             return row
-        ex = Exclusions()
         nudge: Callable[[], Awaitable[None]] | None = None
         stream = Stream(self.gateway, self.topics, fault, self.next_index, self.namespace, self.plan.rate)
         stream.start()
@@ -298,14 +287,16 @@ class ChaosRun:
                 await asyncio.to_thread(self.mail.start)
                 self.log("  SMTP server started")
                 nudge = self.requeue_parked
+            elif fault == "kill:store":
+                await self.kill_store()
             else:
-                await self.kill(fault.removeprefix("kill:"), stream, ex)
+                await self.kill(fault.removeprefix("kill:"))
                 row.notes.append(
                     f"{self.backlog} messages waiting for the restarted process (in-flight ones redelivered)"
                 )
             lifted = time.monotonic()
             earlier = [sub for sub in stream.accepted() if sub.accepted_at and sub.accepted_at <= lifted]
-            wait = self.verifier.wait_all(earlier, ex, LIGHT, self.plan.settle_timeout, nudge)
+            wait = self.verifier.wait_all(earlier, LIGHT, self.plan.settle_timeout, nudge)
             recovery = asyncio.create_task(wait)
             await stream.wait_launched(stream.launched + self.plan.after)
         except BaseException:
@@ -318,7 +309,7 @@ class ChaosRun:
         row.recovery = await recovery if recovery is not None else None
         if row.recovery is None:
             row.problems.append(f"not recovered within {self.plan.settle_timeout:.0f}s")
-        await self.conclude(row, subs, ex, nudge)
+        await self.conclude(row, subs, nudge)
         if self.requeued and fault == "smtp":
             row.notes.append(f"{len(self.requeued)} e-mails parked, re-sent after an admin re-queue")
         return row
@@ -337,11 +328,9 @@ class ChaosRun:
             f"{during} appeals accepted while the broker was down, while intake's /ready answered {ready}"
         )
 
-    async def kill(self, name: str, stream: Stream, ex: Exclusions) -> None:
+    async def kill(self, name: str) -> None:
         await asyncio.to_thread(self.stack.stop_process, name, signal.SIGKILL)
         self.log(f"  {name} killed (SIGKILL)")
-        if not self.durable:
-            self.exclude_forgotten(name, stream, ex)
         await asyncio.sleep(self.plan.kill_pause)
         backlog = (await depths(self.rabbit_url, [queue_names(self.namespace, name)[0]])).popitem()[1]
         self.backlog = backlog.messages if backlog else None
@@ -362,30 +351,16 @@ class ChaosRun:
                 self.log(f"  {name} exited at start-up ({str(exc).splitlines()[0]}); starting it again")
                 await asyncio.to_thread(wait_broker, self.rabbit_url)
 
-    def exclude_forgotten(self, name: str, stream: Stream, ex: Exclusions) -> None:
-        """In-memory stores: what the killed service knew about the appeals so far is gone.
-
-        Every submission launched so far counts, accepted or still under way: the killed process
-        may have handled an appeal before its author saw the 201."""
-        launched = [*self.subs, *stream.submissions]
-        indexes = {sub.index for sub in launched}
-        if name == "deadlines":
-            ex.timers |= indexes
-            ex.reasons.append(
-                "deadlines killed: timers armed before the kill are gone (intake's due_at is still checked)"
-            )
-        elif name == "notify":
-            mailed = registered_emails(self.mail)
-            ex.feed |= indexes
-            ex.email |= {sub.index for sub in launched if not (sub.number and mailed[sub.number])}
-            ex.reasons.append(
-                "notify killed: feed items and remembered authors are gone; an appeal not mailed yet "
-                "may stay unmailed (never mailed twice)"
-            )
-        elif name == "routing":
-            ex.assignments |= indexes
-            ex.reasons.append("routing killed: an appeal decided but not acknowledged may be decided again")
-        self.exclusions.merge(ex)
+    async def kill_store(self) -> None:
+        """kill -9 of the store process while appeals flow, then the same store started again on
+        the same file: every service reconnects by itself (PyMongo waits for the server)."""
+        store = self.stack.store
+        assert store is not None
+        await asyncio.to_thread(store.kill)
+        self.log("  store killed (SIGKILL)")
+        await asyncio.sleep(self.plan.kill_pause)
+        await asyncio.to_thread(store.start)
+        self.log("  store restarted")
 
     async def ready(self, name: str) -> str:
         """What the service's `/ready` answers right now (its HTTP status, or why none)."""
@@ -415,7 +390,6 @@ class ChaosRun:
         self,
         row: Row,
         subs: list[Submission],
-        ex: Exclusions,
         nudge: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Wait until everything came through (bounded), then judge every appeal of the phase."""
@@ -424,7 +398,7 @@ class ChaosRun:
         row.notes += [f"not accepted: {count}× {error}" for error, count in refused.items()]
         if retried := sum(1 for sub in subs if sub.attempts > 1):
             row.notes.append(f"{retried} submissions retried by the client with the same Idempotency-Key")
-        if await self.verifier.wait_all(subs, ex, FULL, self.plan.settle_timeout, nudge) is None:
+        if await self.verifier.wait_all(subs, FULL, self.plan.settle_timeout, nudge) is None:
             row.problems.append("some appeals did not come through in time")
         row.problems += await self.queues_settled()
         await asyncio.sleep(1.5)  # a late duplicate would show up now
@@ -432,12 +406,10 @@ class ChaosRun:
         row.dead_lettered = len(letters)
         if letters:
             row.notes.append(f"dead letters: {_reasons(letters)}")
-        verdicts = await self.verifier.verdicts(subs, ex, FULL)
+        verdicts = await self.verifier.verdicts(subs, FULL)
         self.verdicts += verdicts
         row.lost = sum(1 for verdict in verdicts if verdict.lost)
         row.duplicated = sum(1 for verdict in verdicts if verdict.duplicated)
-        row.notes += _excused(verdicts)
-        row.notes += ex.reasons
         row.failed += [verdict for verdict in verdicts if not verdict.ok]
         row.problems += [verdict.describe() for verdict in row.failed]
 
@@ -496,7 +468,7 @@ class ChaosRun:
         for name in SERVICES:
             if (ready := await self.ready(name)) != "200":
                 row.problems.append(f"{name} is not ready after the poison ({ready})")
-        await self.conclude(row, subs, Exclusions())
+        await self.conclude(row, subs)
         if row.dead_lettered:
             row.problems.append(f"{row.dead_lettered} more dead letters while the stream settled")
         row.dead_lettered = len(letters)
@@ -526,12 +498,11 @@ class ChaosRun:
         row.dead_lettered = len(letters)
         if letters:
             row.problems.append(f"late dead letters: {_reasons(letters)}")
-        verdicts = await self.verifier.verdicts(self.subs, self.exclusions, FULL)
+        verdicts = await self.verifier.verdicts(self.subs, FULL)
         row.lost = sum(1 for verdict in verdicts if verdict.lost)
         row.duplicated = sum(1 for verdict in verdicts if verdict.duplicated)
         row.failed += [verdict for verdict in verdicts if not verdict.ok]
         row.problems += [verdict.describe() for verdict in row.failed]
-        row.notes += _excused(verdicts)
         return row
 
     def report(self) -> str:

@@ -11,14 +11,8 @@ appeals/s from the first submit to the last e-mail, the latency from each 201 to
 events published twice (a spy queue on the exchange), and how the handled messages spread over
 the replicas (each replica's own `/metrics`).
 
-The store: with `MONGO_URL` (or `--mongo-url`, or Docker for a testcontainers MongoDB) every
-replica of a service uses the same database, as in deployment. Without it each process has its
-own in-memory store and idempotency only holds within a replica (docs/operations.md, "Replicas"):
-an event published twice can take effect twice on two replicas, and notify's "registered" e-mail
-(on `deadline.armed`) needs the recipient that `appeal.submitted` left on whichever notify
-replica handled it, so elsewhere it is retried and then dead-lettered. In memory the default
-configurations are therefore 1/1/1, 3/3/1 (exact end to end: notify as one process) and 3/3/3
-(shows what is lost).
+The store: every replica of a service uses the same database, as in deployment: MongoDB with
+`MONGO_URL` (or `--mongo-url`), else the stack's local store process (mongoeco over SQLite).
 
 The machine has 2 cores: the gateway, the replicas, RabbitMQ and this client all share them, so
 more replicas mostly show that the work spreads, not that it goes faster.
@@ -37,8 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -245,28 +238,6 @@ async def remove_namespace(rabbit_url: str, namespace: str) -> None:
             await channel.exchange_delete(exchange)
 
 
-@contextmanager
-def shared_store(url: str | None) -> Iterator[str | None]:
-    """A MongoDB every replica shares: the given URL, else one in Docker if it answers, else None."""
-    if url:
-        yield url
-        return
-    try:
-        import docker
-
-        docker.from_env(timeout=2).ping()
-        docker_answers = True
-    except Exception:
-        docker_answers = False
-    if not docker_answers:
-        yield None
-        return
-    from testcontainers.mongodb import MongoDbContainer
-
-    with MongoDbContainer("mongo:8") as container:
-        yield container.get_connection_url()
-
-
 def start_stack(
     sink: MailSink,
     workdir: Path,
@@ -462,12 +433,10 @@ def print_table(results: Sequence[Result], store: str) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     rabbit_url = os.environ.get("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    with (
-        shared_store(args.mongo_url or os.environ.get("MONGO_URL")) as mongo_url,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        store = "shared MongoDB" if mongo_url else "in-memory, one per process"
-        configs = args.configs or ("1/1/1,3/3/3" if mongo_url else "1/1/1,3/3/1,3/3/3")
+    mongo_url = args.mongo_url or os.environ.get("MONGO_URL")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = "shared MongoDB" if mongo_url else "shared local store process (mongoeco over SQLite)"
+        configs = args.configs or "1/1/1,3/3/3"
         results = []
         for label in configs.split(",") * args.rounds:
             counts = [int(n) for n in label.split("/")]
@@ -494,8 +463,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--configs",
         default=None,
-        help="replicas of routing/deadlines/notify, comma-separated "
-        "(default 1/1/1,3/3/3; in memory also 3/3/1)",
+        help="replicas of routing/deadlines/notify, comma-separated (default 1/1/1,3/3/3)",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="parallel submitting callers")
     parser.add_argument("--rounds", type=int, default=1, help="run the configurations this many times")

@@ -1,27 +1,21 @@
 """Competing consumers: three replicas each of routing, deadlines and notify on one namespace, so
-they share each service's queue; 30 appeals through the gateway; the whole module < 90 s.
+they share each service's queue, and one store (the session's store process, or MONGO_URL), as in
+deployment (docs/operations.md, "Replicas"); 30 appeals through the gateway. Shown:
 
-What can be shown depends on the store (docs/operations.md, "Replicas"):
-
-- always: each appeal is routed once (exactly one `route` step in intake's timeline); every
-  message published on the exchange is settled by exactly one replica of each service bound to
-  it (the replicas' `handled` + `dead_lettered` counters add up to what a spy queue saw
-  published, type by type: nothing handled twice, nothing lost); more than one replica of each
-  service did some of the work; no "registered" e-mail without a handled `deadline.armed`.
-- with a shared MongoDB (MONGO_URL, or Docker for testcontainers): exactly one "registered" e-mail
-  per appeal, and timers claimed once across the three deadlines replicas (each answered appeal's
-  rating window ends once: one `close` step).
-- with the in-memory store (one per process), idempotency only holds within one replica: an
-  event the outbox relay publishes twice, or a redelivery, can reach another replica that has not
-  seen it; and notify's replicas do not share recipients (an appeal's `deadline.armed` handled
-  where its `appeal.submitted` was not is retried, then dead-lettered). Per-appeal e-mail
-  exactness and timer claims are then not checked.
+- each appeal is routed once (exactly one `route` step in intake's timeline); every message
+  published on the exchange is settled by exactly one replica of each service bound to it (the
+  replicas' `handled` + `dead_lettered` counters add up to what a spy queue saw published, type
+  by type: nothing handled twice, nothing lost); more than one replica of each service did some
+  of the work;
+- exactly one "registered" e-mail per appeal, none lost, whichever notify replica handled which
+  event;
+- timers claimed once across the three deadlines replicas (each answered appeal's rating window
+  ends once: one `close` step).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -48,7 +42,7 @@ from devstack.stack import LocalStack
 from tests.e2e.conftest import bearer
 from tests.infra import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 APPEALS = 30
 REPLICAS = 3
@@ -62,8 +56,6 @@ class Run:
     sink: RegisteredSink
     spy: EventSpy
     appeals: list[Appeal]
-    shared_store: bool
-    started: float
 
     @property
     def numbers(self) -> list[str]:
@@ -88,9 +80,8 @@ def unsettled(run: Run, counts: Counts) -> dict[str, dict[str, tuple[int, int]]]
 
 @pytest.fixture(scope="module")
 async def run(
-    rabbit_url: str, mongo_url: str | None, tmp_path_factory: pytest.TempPathFactory
+    rabbit_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Run]:
-    started = time.monotonic()
     with RegisteredSink("127.0.0.1", free_port()) as sink:
         stack = await asyncio.to_thread(
             start_stack,
@@ -111,7 +102,7 @@ async def run(
                 httpx.AsyncClient(base_url=stack.url("intake"), timeout=15) as client,
             ):
                 appeals = await submit_all(client, appeal_bodies(uuid.uuid4().hex[:8], APPEALS), 6)
-                result = Run(stack, sink, spy, appeals, mongo_url is not None, started)
+                result = Run(stack, sink, spy, appeals)
 
                 async def quiet() -> Counts | None:
                     """Every published message settled, and every appeal has its e-mail or lost it."""
@@ -122,7 +113,7 @@ async def run(
                     mailed = sink.count(result.numbers)
                     return counts if mailed + lost >= APPEALS and not unsettled(result, counts) else None
 
-                await eventually(quiet, timeout=45, interval=0.25)
+                await eventually(quiet, timeout=120, interval=0.25)
                 await asyncio.sleep(0.5)  # a late duplicate would show up here
                 yield result
         finally:
@@ -162,19 +153,11 @@ async def test_registered_emails(run: Run) -> None:
     emails = sum(run.sink.registered[number] for number in run.numbers)
     # A handled deadline.armed sends at most one e-mail (none if that replica already sent it).
     assert emails <= armed_handled
-    if run.shared_store:
-        assert run.sink.duplicates(run.numbers) == {}, "an appeal got more than one e-mail"
-        assert mailed == APPEALS and lost == 0
-    else:
-        assert APPEALS - mailed <= lost, "an appeal without an e-mail and without a dead letter"
+    assert run.sink.duplicates(run.numbers) == {}, "an appeal got more than one e-mail"
+    assert mailed == APPEALS and lost == 0
 
 
 async def test_timers_fire_once_across_replicas(run: Run) -> None:
-    if not run.shared_store:
-        pytest.skip(
-            "timer claims across replicas need a shared store (MONGO_URL or Docker): in memory "
-            "each deadlines replica only knows the appeals it armed itself"
-        )
     some = [appeal for appeal in run.appeals[:10] if appeal.number in run.sink.first_at]
     async with httpx.AsyncClient(base_url=run.stack.url("intake"), timeout=15) as gateway:
         for appeal in some:
@@ -196,7 +179,3 @@ async def test_timers_fire_once_across_replicas(run: Run) -> None:
         await asyncio.sleep(1.0)  # a second firing would add a second `close`
         closes = [sum(e.get("action") == "close" for e in r["timeline"]) for r in await records()]
     assert closes == [1] * len(some)
-
-
-def test_the_module_stays_within_its_budget(run: Run) -> None:
-    assert time.monotonic() - run.started < 90
