@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -22,6 +22,11 @@ PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+
+# A page offset on every list endpoint. MongoDB's skip takes a 64-bit count (a larger one cannot
+# even be encoded in BSON: the driver raises), and a page this deep is a crawl, not a reader.
+MAX_OFFSET = 100_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip (at most 100,000)")]
 log = get_logger(__name__)
 
 HTTP_REQUESTS = Counter("appeals_http_requests_total", "HTTP requests", ["method", "route", "status"])

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import mongomock
+from bson import ObjectId
+from mongomock import helpers as mongomock_helpers
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -46,11 +48,28 @@ _ASYNC_METHODS = frozenset(
         "create_index",
         "drop",
         "distinct",
+        "index_information",
     }
 )
 
 
 _UPDATE_METHODS = frozenset({"update_one", "update_many", "find_one_and_update"})
+# Methods whose first argument is a filter (`distinct` takes it second).
+_FILTER_METHODS = frozenset(
+    {
+        "find_one",
+        "find_one_and_update",
+        "find_one_and_delete",
+        "update_one",
+        "update_many",
+        "replace_one",
+        "delete_one",
+        "delete_many",
+        "count_documents",
+    }
+)
+_LOGICAL = frozenset({"$and", "$or", "$nor"})
+_get_value_by_dot: Any = mongomock_helpers.get_value_by_dot
 
 
 def _dedupe_add_to_set(update: Any) -> Any:
@@ -68,6 +87,97 @@ def _dedupe_add_to_set(update: Any) -> Any:
             value = {**value, "$each": unique}
         fields[name] = value
     return {**update, "$addToSet": fields}
+
+
+def _is_operators(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(str(key).startswith("$") for key in value)
+
+
+def _filter(query: Any) -> Any:
+    """The filter rewritten so that mongomock evaluates it as MongoDB does.
+
+    - Each operator of `{path: {$gte: a, $lt: b}}` is a condition of its own: through an array
+      (`assignments.received_at`) different elements may satisfy different operators ("Query an
+      Array of Embedded Documents", MongoDB manual); mongomock wants one element to satisfy all.
+      On a single value the two forms are the same.
+    - `{"a.b": None}` matches when the path is missing ("Query for Null or Missing Fields"),
+      also because `a` is null or not a document; mongomock finds no value there and fails.
+
+    Equality fields stay at the top level, so an upsert still inserts them.
+    """
+    if not isinstance(query, dict):
+        return query
+    plain: dict[str, Any] = {}
+    conditions: list[Any] = []
+    for key, value in query.items():
+        if key in _LOGICAL and isinstance(value, list):
+            plain[key] = [_filter(item) for item in value]
+        elif key.startswith("$"):
+            plain[key] = value
+        elif _is_operators(value) and len(value) > 1 and "$options" not in value:
+            first, *rest = value.items()
+            plain[key] = dict([first])
+            conditions.extend({key: dict([item])} for item in rest)
+        else:
+            plain[key] = value
+    for key in [key for key in plain if "." in key and not key.startswith("$")]:
+        if plain[key] is None or plain[key] == {"$eq": None}:
+            parts = key.split(".")
+            not_documents = [
+                {".".join(parts[:i]): {"$not": {"$type": "object"}}} for i in range(1, len(parts))
+            ]
+            conditions.append({"$or": [{key: plain.pop(key)}, *not_documents]})
+    if conditions:
+        plain["$and"] = [*plain.get("$and", []), *conditions]
+    return plain
+
+
+def _pipeline(pipeline: list[Document]) -> list[Document]:
+    return [{"$match": _filter(stage["$match"])} if "$match" in stage else stage for stage in pipeline]
+
+
+def _bson_values(value: Any) -> Any:
+    """Values as BSON stores them: a `str` subclass (a StrEnum member) is a plain string, a
+    tuple an array. mongomock would keep and return the Python objects."""
+    if isinstance(value, str):
+        return value if type(value) is str else str.__str__(value)
+    if isinstance(value, dict):
+        return {key: _bson_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bson_values(item) for item in value]
+    return value
+
+
+def _with_id(document: Document) -> Document:
+    """PyMongo adds a generated `_id` to the caller's document; the store gets a BSON copy."""
+    if "_id" not in document:
+        document["_id"] = ObjectId()
+    return cast(Document, _bson_values(document))
+
+
+def _ensure_uniques(collection: Any, new_data: Document) -> None:
+    """mongomock's unique check, as MongoDB indexes: a missing field is indexed as null, except
+    that a sparse index skips a document lacking every indexed field; a null value is indexed
+    even by a sparse index ("Sparse Indexes", MongoDB manual), so two nulls collide there."""
+    for index in collection._store.indexes.values():
+        if not index.get("unique"):
+            continue
+        fields = [field for field, _ in index["key"]]
+        present: dict[str, Any] = {}
+        for field in fields:
+            try:
+                present[field] = _get_value_by_dot(new_data, field)
+            except KeyError:
+                continue
+        if index.get("sparse") and not present:
+            continue
+        query: Document = {field: present.get(field) for field in fields}
+        if index.get("sparse"):
+            query = {"$and": [query, {"$or": [{field: {"$exists": True}} for field in fields]}]}
+        if (partial := index.get("partialFilterExpression")) is not None:
+            query = {"$and": [partial, query]}
+        if len(list(collection._iter_documents(query))) > 1:
+            raise mongomock.DuplicateKeyError("E11000 Duplicate Key Error", 11000)
 
 
 class InMemoryCursor:
@@ -102,14 +212,20 @@ class InMemoryCollection:
     def __init__(self, collection: Any) -> None:
         self._collection = collection
         self.name: str = collection.name
+        # This instance's unique checks, corrected (see `_ensure_uniques`).
+        collection._ensure_uniques = lambda new_data: _ensure_uniques(collection, new_data)
 
     def find(self, *args: Any, **kwargs: Any) -> InMemoryCursor:
+        if args:
+            args = (_filter(args[0]), *args[1:])
+        if "filter" in kwargs:
+            kwargs["filter"] = _filter(kwargs["filter"])
         return InMemoryCursor(self._collection.find(*args, **kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> InMemoryCursor:
         """Awaited first, as PyMongo's AsyncCollection.aggregate is."""
         kwargs.pop("session", None)
-        return InMemoryCursor(self._collection.aggregate(pipeline, **kwargs))
+        return InMemoryCursor(self._collection.aggregate(_pipeline(pipeline), **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         if name not in _ASYNC_METHODS:
@@ -118,11 +234,34 @@ class InMemoryCollection:
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             kwargs.pop("session", None)
-            if name in _UPDATE_METHODS and len(args) > 1:
-                args = (args[0], _dedupe_add_to_set(args[1]), *args[2:])
-            return method(*args, **kwargs)
+            return method(*_arguments(name, list(args), kwargs), **kwargs)
 
         return call
+
+
+def _arguments(name: str, args: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+    """The call's arguments as mongomock must see them to answer as MongoDB (rewrites `kwargs`
+    in place): filters by `_filter`, written values by `_bson_values`, `$addToSet` deduplicated."""
+
+    def rewrite(position: int, keyword: str, change: Any) -> None:
+        if len(args) > position:
+            args[position] = change(args[position])
+        elif keyword in kwargs:
+            kwargs[keyword] = change(kwargs[keyword])
+
+    if name in _FILTER_METHODS:
+        rewrite(0, "filter", _filter)
+    if name == "distinct":
+        rewrite(1, "filter", _filter)
+    if name in _UPDATE_METHODS:
+        rewrite(1, "update", lambda update: _bson_values(_dedupe_add_to_set(update)))
+    if name == "replace_one":
+        rewrite(1, "replacement", _bson_values)
+    if name == "insert_one":
+        rewrite(0, "document", _with_id)
+    if name == "insert_many":
+        rewrite(0, "documents", lambda documents: [_with_id(document) for document in documents])
+    return args
 
 
 class InMemoryDatabase:

@@ -20,12 +20,12 @@ import httpx
 from fastapi import APIRouter, Body, FastAPI, Query
 
 from libs.common.auth import Role
+from libs.common.http import Offset
 from services.intake.internal import Id, InternalService
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 PROBLEM_ZONES_CACHE_SECONDS = 30.0
 
 

@@ -13,13 +13,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from libs.common.auth import Principal, Role
-from libs.common.http import Problem
+from libs.common.http import Offset, Problem
 from services.intake.internal import Id, InternalService
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
 Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 class QuietHoursIn(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from libs.common.auth import Role, issue_dev_token
-from libs.common.http import Problem
+from libs.common.http import Offset, Problem
 from libs.common.logging import current_correlation_id
 from services.intake.flows import AppealFlows
 from services.intake.internal import Id
@@ -52,7 +52,7 @@ def appeals_router(flows: AppealFlows, limiter: SubmitRateLimit) -> APIRouter:
         principal: CurrentPrincipal,
         filters: Annotated[QueueFilter, Query()],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> AppealPage:
         """A citizen's own appeals, newest first; an operator's organisation queue, soonest due first."""
         require_role(principal, Role.CITIZEN, Role.OPERATOR, Role.ADMIN)

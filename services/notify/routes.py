@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from libs.common.http import Problem, internal_auth
+from libs.common.http import Offset, Problem, internal_auth
 from services.notify.delivery import DeliveryEngine
 from services.notify.push import VapidKeys
 from services.notify.registry import LimitReached, Registry
@@ -34,7 +34,6 @@ UserId = Annotated[str, Path(min_length=1, max_length=128)]
 OrgId = Annotated[str | None, Query(max_length=128)]
 ItemId = Annotated[str, Path(min_length=1, max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def router(

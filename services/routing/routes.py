@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 
-from libs.common.http import Problem, internal_auth
+from libs.common.http import Offset, Problem, internal_auth
 from services.routing.catalogue import CatalogueStore, Entity
 from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
@@ -25,7 +25,6 @@ from services.routing.settings import RoutingSettings
 
 Actor = Annotated[str, Header(alias="X-Actor", max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def internal_router(
