@@ -27,13 +27,26 @@ def test_service_prefix_beats_shared_prefix_beats_plain_name(monkeypatch: pytest
 
 def test_default_secrets_are_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPEALS_ENV", raising=False)
+    monkeypatch.setenv("MONGO_URL", "mongodb://db.example:27017/")
     with pytest.raises(ValidationError, match="internal_token"):
         DemoSettings()
     assert DemoSettings(internal_token="a-real-secret").internal_token.get_secret_value() == "a-real-secret"
 
 
+def test_production_needs_a_store_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without MONGO_URL a service would keep its data in its own memory: never outside dev."""
+    monkeypatch.delenv("APPEALS_ENV", raising=False)
+    monkeypatch.delenv("MONGO_URL", raising=False)
+    with pytest.raises(ValidationError, match="MONGO_URL"):
+        DemoSettings(internal_token="a-real-secret")
+    assert DemoSettings(env="dev").mongo_url is None
+    monkeypatch.setenv("MONGO_URL", "mongodb://db.example:27017/")
+    assert DemoSettings(internal_token="a-real-secret").mongo_url == "mongodb://db.example:27017/"
+
+
 def test_gateway_in_production_needs_a_jwks_url_and_has_no_dev_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPEALS_ENV", raising=False)
+    monkeypatch.setenv("MONGO_URL", "mongodb://db.example:27017/")
     with pytest.raises(ValidationError, match="JWKS"):
         IntakeSettings(internal_token="s3cret")
     settings = IntakeSettings(internal_token="s3cret", jwks_url="https://idp.example/jwks")
