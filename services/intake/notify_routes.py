@@ -189,6 +189,8 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
             "scope": scope,
             "org_id": org_id if scope is WebhookScope.ORGANIZATION else None,
             "created_by": principal.sub,
+            # a connector's social webhook carries only its own incidents (notify checks it)
+            "monitor_id": principal.sub if principal.role is Role.MONITOR else None,
         }
         return await notify.call("POST", "webhooks", json=payload)
 

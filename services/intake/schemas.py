@@ -63,6 +63,14 @@ class AppealCreate(BaseModel):
     channel: Channel = Channel.WEB
     lang: str = Field(default="ru", pattern="^(ru|en)$")
 
+    @model_validator(mode="after")
+    def _not_social(self) -> AppealCreate:
+        # The door decides the social channel (POST /incidents), never the body: a citizen
+        # claiming it would get a connector's webhooks and the hours-long first-response deadline.
+        if self.channel is Channel.SOCIAL:
+            raise ValueError("channel 'social' is set by monitoring connectors only (POST /incidents)")
+        return self
+
 
 class AppealCreated(BaseModel):
     id: str

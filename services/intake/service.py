@@ -162,6 +162,15 @@ def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def idempotency_scope(kind: str, *parts: str) -> str:
+    """The stored key of one idempotent request: a JSON array, so no part can run into the next.
+
+    `("citizen", "a:b", "c")` and `("citizen", "a", "b:c")` stay two scopes (with "sub:key"
+    concatenation they were one), and a citizen's key can never spell an incident's scope.
+    """
+    return json.dumps([kind, *parts], ensure_ascii=False, separators=(",", ":"))
+
+
 def timeline_entry(
     at: datetime, role: str, actor_id: str | None, action: Action | str, status: S, comment: str | None = None
 ) -> dict[str, Any]:

@@ -185,6 +185,7 @@ async def running(
         rabbit_url=rabbit_url,
         mongo_url=mongo_url,
         vapid_subject=SUBJECT,
+        allow_loopback_targets=True,  # the test receivers listen on loopback
         **{"retry_backoff_seconds": 0.1, "max_attempts": 5, "deferred_poll_seconds": 0.1, **overrides},
     )
     app = create_app(settings, clock=clock) if clock else create_app(settings)
@@ -335,7 +336,9 @@ async def test_a_webhook_that_keeps_failing_is_dead_lettered_and_can_be_retried(
                 ]
 
             [dead] = await eventually(listed, timeout=15)
-            assert dead["error"] == "webhook answered 503" and dead["event_type"] == "appeal.routed"
+            # a neutral category: the receiver's status code is never echoed
+            assert dead["error"] == "webhook failed temporarily (server error or busy)"
+            assert "503" not in str(dead) and dead["event_type"] == "appeal.routed"
             assert dead["appeal_id"] == "appeal-d" and dead["permanent"] is False
 
             sink._fail_first = 0  # the receiver is fixed; an admin retries

@@ -114,7 +114,7 @@ def test_endpoints_accepted() -> None:
     )
     with pytest.raises(service.InvalidEndpoint):
         service.check_endpoint("https://evil.example.org/x", allow_insecure=False, hosts=hosts)
-    assert service.check_endpoint("http://127.0.0.1:9100/hook", allow_insecure=True)
+    assert service.check_endpoint("http://127.0.0.1:9100/hook", allow_insecure=True, allow_loopback=True)
 
 
 def test_webhook_scopes() -> None:
