@@ -79,8 +79,12 @@ class AppealCreated(BaseModel):
 
 
 class Actor(BaseModel):
+    """Who acted. Citizens see an operator's role and organisation, never their user id."""
+
     role: str
     id: str | None = None
+    org_id: str | None = None
+    org_name: str | None = None
 
 
 class TimelineEntry(BaseModel):
