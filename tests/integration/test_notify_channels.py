@@ -397,3 +397,38 @@ async def test_quiet_hours_defer_non_urgent_mail_but_not_alerts(
             assert messages[1]["To"] == ADDRESS and "зарегистрировано" in messages[1]["Subject"]
             await asyncio.sleep(QUIET)
             assert len(sink.snapshot()) == 2
+
+
+async def test_a_monitors_webhook_receives_only_the_incidents_it_reported(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    """Issue 13: monitor M1's webhook received the events of monitor M2's incidents."""
+    routed_count = handled(EventType.APPEAL_ROUTED)
+    mine, theirs = WebhookSink(port=0, secret=SECRET), WebhookSink(port=0, secret=SECRET)
+    with mine, theirs:
+        async with running(rabbit_url, mongo_url, namespace, channels="feed,webhook") as notify:
+            hooks = {}
+            for sink, monitor in ((mine, AUTHOR), (theirs, "monitor-2")):
+                hook = {
+                    "url": sink.url,
+                    "scope": "social",
+                    "secret": SECRET,
+                    "created_by": monitor,
+                    "monitor_id": monitor,
+                }
+                created = await notify.http.post("/internal/webhooks", json=hook)
+                assert created.status_code == 201, created.text
+                hooks[monitor] = created.json()["id"]
+            post = SourcePost(
+                network="vk", url="https://vk.com/wall-1_9", author_handle="id9", found_at=datetime.now(UTC)
+            )
+            # The incident was reported by AUTHOR (a monitoring connector is its appeal's author).
+            before = routed_count()
+            await notify.publish(submitted("appeal-m", "2026-000909", channel="social", source_post=post))
+            await notify.publish(routed("appeal-m", "2026-000909"))
+            [got] = await mine.wait_for(lambda events: len(events) >= 1, timeout=15)
+            assert got.event_type == "appeal.routed" and got.body["appeal"]["id"] == "appeal-m"
+            await wait_handled(routed_count, before + 1)
+            planned = await notify.db["deliveries"].find({"channel": "webhook"}).to_list(None)
+            assert {d["target_id"] for d in planned} == {hooks[AUTHOR]}  # never planned for monitor-2
+            assert theirs.snapshot() == []
