@@ -117,6 +117,7 @@ class TokenVerifier:
             else None
         )
         self._jwks_timeout = jwks_timeout_seconds
+        self._fetching = asyncio.Lock()
         self._dev_secret = dev_secret
 
     async def verify(self, token: str) -> Principal:
@@ -125,12 +126,29 @@ class TokenVerifier:
             return self._decode(token, self._dev_secret, ["HS256"])
         return self._decode(token, await self._signing_key(token), JWKS_ALGORITHMS)
 
+    def _cached_key(self, token: str) -> Any | None:
+        """The key from the cached, unexpired key set, without any I/O; None to fetch."""
+        assert self._jwks is not None
+        cache = self._jwks.jwk_set_cache
+        jwk_set = cache.get() if cache is not None else None
+        if jwk_set is None:
+            return None
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return None  # decoding reports it
+        return next((key.key for key in jwk_set.keys if kid and key.key_id == kid), None)
+
     async def _signing_key(self, token: str) -> Any:
         assert self._jwks is not None
+        if (cached := self._cached_key(token)) is not None:
+            return cached
         try:
-            signing_key = await asyncio.wait_for(
-                asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token), self._jwks_timeout + 1
-            )
+            # One fetch at a time, waited for here (not in worker threads); then from the cache.
+            async with self._fetching:
+                signing_key = await asyncio.wait_for(
+                    asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token), self._jwks_timeout + 1
+                )
         except jwt.PyJWKClientConnectionError as exc:
             # The fetch error names the issuer's URL and the network failure: logs only.
             log.warning("JWKS fetch failed", error=type(exc).__name__, detail=str(exc)[:200])
