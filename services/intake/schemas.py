@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
 
-from libs.common.auth import Role
+from libs.common.auth import OrgId, Role
 from libs.common.events import Location
 
 
@@ -183,9 +183,11 @@ class AppealPage(BaseModel):
 
 
 class DevTokenRequest(BaseModel):
-    sub: str = Field(min_length=1, max_length=100)
+    """The claims a dev token will carry, checked as the gateway will check them (`Principal`)."""
+
+    sub: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     role: Role = Role.CITIZEN
-    org_id: str | None = None
+    org_id: OrgId | None = None
 
 
 class DevToken(BaseModel):
