@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -207,6 +208,25 @@ async def test_a_name_that_resolves_to_loopback_is_refused(
         guard = AddressGuard(resolver({"hooks.example.test": [answer]}))
         with pytest.raises(PermanentDeliveryError):
             await deliver(f"http://hooks.example.test:{port}/ok", guard)
+    assert hits == []
+
+
+async def test_this_machines_own_name_resolving_to_loopback_is_refused(
+    internal: tuple[int, list[tuple[str, str]]],
+) -> None:
+    """The operating system's resolver, no stand-in: a plain host name (not "localhost") that
+    resolves to loopback here (containers and VMs map their host name in /etc/hosts)."""
+    port, hits = internal
+    name = socket.gethostname()
+    try:
+        answers = {info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)}
+    except OSError:
+        pytest.skip("this machine's name does not resolve")
+    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in answers):
+        pytest.skip(f"{name} does not resolve to loopback here")
+    assert service.check_endpoint(f"https://{name}/hook", allow_insecure=False)  # a name passes...
+    with pytest.raises(PermanentDeliveryError, match="not a public address"):
+        await deliver(f"http://{name}:{port}/ok", AddressGuard())  # ...and is refused when called
     assert hits == []
 
 
