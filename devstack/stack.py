@@ -148,6 +148,8 @@ class LocalStack:
             "MEDIA_S3_SECRET_KEY": os.environ.get("MEDIA_S3_SECRET_KEY", "devstack-secret"),
             "NOTIFY_SMTP_HOST": smtp_host,
             "NOTIFY_SMTP_PORT": str(smtp_port),
+            # The local webhook sink and test push services listen on loopback (dev only).
+            "NOTIFY_ALLOW_LOOPBACK_TARGETS": "true",
             **{f"INTAKE_{name.upper()}_URL": self.url(name) for name in SERVICES if name != "intake"},
             **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in self.ports.items()},
         }

@@ -129,6 +129,50 @@ class CorrelationMiddleware:
                 HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+# The API answers JSON, never pages: nothing may be loaded or framed from it. The interactive
+# docs (/docs, /redoc) load Swagger UI's scripts and keep FastAPI's defaults.
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+DOCS_PATHS = ("/docs", "/redoc")
+NO_STORE = (b"cache-control", b"no-store")
+AUTH_HEADERS = (b"authorization", INTERNAL_TOKEN_HEADER.lower().encode())
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response; `Cache-Control: no-store` on every authenticated one
+    (a bearer or internal token was sent), as those may carry personal data, unless the route
+    set its own Cache-Control."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_headers = {name.lower() for name, _ in scope.get("headers") or []}
+        authenticated = any(name in request_headers for name in AUTH_HEADERS)
+        docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                extra = [*SECURITY_HEADERS, *(() if docs else (API_CSP,))]
+                if authenticated:
+                    extra.append(NO_STORE)
+                headers.extend(header for header in extra if header[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class BodyLimitMiddleware:
     """Refuses request bodies over a limit (413), by declared length or while they stream in."""
 

@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
 
-from libs.common.http import CorrelationMiddleware, ReadyCheck, install_problem_handlers, ops_router
+from libs.common.http import (
+    CorrelationMiddleware,
+    ReadyCheck,
+    SecurityHeadersMiddleware,
+    install_problem_handlers,
+    ops_router,
+)
 from libs.common.logging import configure_logging, get_logger
 from libs.common.messaging import EventBus, EventConsumer, Handler, create_broker
 from libs.common.outbox import OutboxRelay
@@ -117,6 +123,7 @@ class ServiceRuntime:
         app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
         install_problem_handlers(app)
         app.add_middleware(CorrelationMiddleware)
+        app.add_middleware(SecurityHeadersMiddleware)
         if self.tracing.enabled:  # outermost: the server span covers everything else
             app.add_middleware(TracingMiddleware, tracing=self.tracing)
         app.include_router(ops_router(self._ready_checks))
@@ -133,6 +140,8 @@ def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> Non
     """
     import uvicorn
 
+    from libs.common.server import server_options
+
     settings = settings_cls()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     uvicorn.run(
@@ -142,4 +151,5 @@ def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> Non
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        **server_options(settings.http_keep_alive_seconds, settings.http_header_timeout_seconds),
     )

@@ -24,6 +24,24 @@ from pydantic_settings import (
 # Values that ship in the code for local development only; outside dev they are refused.
 DEV_SECRET = "dev-only-change-me-never-in-production"  # noqa: S105 - a marker, refused outside dev
 UNPREFIXED = ("mongo_url", "rabbit_url")
+# The shared service token outside dev: long and varied enough not to be guessed, and not a
+# placeholder copied from an example file (e.g. `secrets.token_urlsafe(32)` gives 43 characters).
+MIN_INTERNAL_TOKEN_LENGTH = 32
+MIN_INTERNAL_TOKEN_DISTINCT = 12
+PLACEHOLDERS = ("replace-with", "change-me", "changeme", "example", "password")
+
+
+def weak_token_problem(token: str) -> str | None:
+    """Why a shared secret is too weak to use outside dev (None when it is strong enough):
+    under `MIN_INTERNAL_TOKEN_LENGTH` characters, fewer than `MIN_INTERNAL_TOKEN_DISTINCT`
+    different characters, or a placeholder. The message never quotes the token."""
+    if len(token) < MIN_INTERNAL_TOKEN_LENGTH:
+        return f"use at least {MIN_INTERNAL_TOKEN_LENGTH} random characters"
+    if len(set(token)) < MIN_INTERNAL_TOKEN_DISTINCT:
+        return "too few different characters: use a random token"
+    if any(marker in token.lower() for marker in PLACEHOLDERS):
+        return "it is a placeholder: generate a random token"
+    return None
 
 
 class Environment(StrEnum):
@@ -53,7 +71,8 @@ class _PlainInfraSource(PydanticBaseSettingsSource):
 class ServiceSettings(BaseSettings):
     """Configuration common to every service; subclasses add their own fields."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    # hide_input_in_errors: a refused setting must not print the secrets given with it
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
     service_name: ClassVar[str] = "service"
 
     env: Environment = Environment.PRODUCTION
@@ -68,6 +87,10 @@ class ServiceSettings(BaseSettings):
     outbox_sweep_seconds: float = 2.0
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Against slow clients (libs/common/server.py): an idle kept-alive connection closes after
+    # `http_keep_alive_seconds`; a request's headers must arrive within `http_header_timeout_seconds`.
+    http_keep_alive_seconds: int = 5
+    http_header_timeout_seconds: float = 10.0
     log_level: str = "INFO"
     log_json: bool | None = None
     internal_token: SecretStr = SecretStr(DEV_SECRET)
@@ -95,6 +118,8 @@ class ServiceSettings(BaseSettings):
         ]
         if weak:
             raise ValueError(f"set real secrets outside dev mode: {', '.join(sorted(weak))}")
+        if problem := weak_token_problem(self.internal_token.get_secret_value()):
+            raise ValueError(f"internal_token (APPEALS_INTERNAL_TOKEN) is too weak: {problem}")
         return self
 
     @model_validator(mode="after")

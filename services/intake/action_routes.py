@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from libs.common.auth import Role
 from libs.common.logging import current_correlation_id
@@ -12,6 +12,7 @@ from services.intake import steps
 from services.intake.actions import AppealWriter
 from services.intake.flows import AppealFlows
 from services.intake.internal import Id
+from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.schemas import (
     AnswerIn,
     AppealView,
@@ -33,10 +34,18 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
+def action_router(writer: AppealWriter, flows: AppealFlows, limiter: RateLimit) -> APIRouter:
+    """Every action counts against the caller's per-minute allowance (comments their own, 429)."""
+
+    async def count_action(principal: CurrentPrincipal) -> None:
+        await limiter.check(principal.sub, WriteKind.ACTION)
+
+    async def count_comment(principal: CurrentPrincipal) -> None:
+        await limiter.check(principal.sub, WriteKind.COMMENT)
+
     router = APIRouter(prefix="/api/v1/appeals/{appeal_id}", tags=["lifecycle"], responses=CONFLICT)
 
-    @router.post("/take", response_model=AppealView)
+    @router.post("/take", response_model=AppealView, dependencies=[Depends(count_action)])
     async def take(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         """Operator: start working on the appeal (routed or back for re-review → in_work)."""
         plan = steps.take(principal)
@@ -44,7 +53,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )
 
-    @router.post("/clarification-request", response_model=AppealView)
+    @router.post("/clarification-request", response_model=AppealView, dependencies=[Depends(count_action)])
     async def clarification_request(
         appeal_id: Id, body: ClarificationIn, principal: CurrentPrincipal
     ) -> AppealView:
@@ -54,7 +63,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )
 
-    @router.post("/answer", response_model=AppealView)
+    @router.post("/answer", response_model=AppealView, dependencies=[Depends(count_action)])
     async def answer(appeal_id: Id, body: AnswerIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: the organisation's answer, with optional documents uploaded by the operator."""
         await flows.check_media(principal, body.media_ids)
@@ -63,7 +72,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )
 
-    @router.post("/reassign", response_model=AppealView)
+    @router.post("/reassign", response_model=AppealView, dependencies=[Depends(count_action)])
     async def reassign(appeal_id: Id, body: ReasonIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: "not ours" — back to routing, which picks another organisation."""
         plan = steps.reassign(principal, body.reason)
@@ -71,7 +80,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )
 
-    @router.post("/extend", response_model=AppealView)
+    @router.post("/extend", response_model=AppealView, dependencies=[Depends(count_action)])
     async def extend(appeal_id: Id, body: ExtendIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: ask for more days, with a reason (the deadlines service bounds and audits it)."""
         plan = steps.extend(principal, body.days, body.reason)
@@ -79,7 +88,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )
 
-    @router.post("/comments", response_model=AppealView)
+    @router.post("/comments", response_model=AppealView, dependencies=[Depends(count_comment)])
     async def add_comment(appeal_id: Id, body: CommentIn, principal: CurrentPrincipal) -> AppealView:
         """A comment. The author's comment answers a clarification request and resumes the work."""
         plan = steps.comment(principal, body.text)
@@ -87,7 +96,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, PEOPLE, plan, current_correlation_id()), principal
         )
 
-    @router.post("/rating", response_model=AppealView)
+    @router.post("/rating", response_model=AppealView, dependencies=[Depends(count_action)])
     async def rating(appeal_id: Id, body: RatingIn, principal: CurrentPrincipal) -> AppealView:
         """Citizen: rate the answer 1–5, once per answer. 1 or 2 sends it back for re-review."""
         plan = steps.rate(body.score)
@@ -95,7 +104,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows) -> APIRouter:
             await writer.act(principal, appeal_id, CITIZEN, plan, current_correlation_id()), principal
         )
 
-    @router.post("/escalate", response_model=AppealView)
+    @router.post("/escalate", response_model=AppealView, dependencies=[Depends(count_action)])
     async def escalate(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         """Citizen: take the appeal to the parent organisation, after an answer or once overdue."""
         plan = steps.request_escalation()

@@ -24,7 +24,15 @@ from libs.common.store import Database, Document
 from services.intake.flows import APPEALS, SYSTEM
 from services.intake.schemas import AppealStatus
 from services.intake.security import can_see
-from services.intake.service import Action, IllegalTransition, next_status, timeline_entry
+from services.intake.service import (
+    Action,
+    AppealFull,
+    Capacity,
+    IllegalTransition,
+    check_capacity,
+    next_status,
+    timeline_entry,
+)
 
 log = get_logger(__name__)
 
@@ -56,10 +64,13 @@ def fact(appeal: Document, now: datetime) -> dict[str, Any]:
 
 
 class AppealWriter:
-    def __init__(self, db: Database, relay: OutboxRelay, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, relay: OutboxRelay, clock: Clock, capacity: Capacity | None = None
+    ) -> None:
         self._db = db
         self._relay = relay
         self._clock = clock
+        self._capacity = capacity or Capacity()
 
     async def act(
         self,
@@ -69,7 +80,8 @@ class AppealWriter:
         plan: Planner,
         correlation_id: str,
     ) -> Document:
-        """A person's action: may they (403), may they see it (404), is it legal now (409)."""
+        """A person's action: may they (403), may they see it (404), is it legal now (409), does
+        the appeal have room for it (409/413, `service.check_capacity`)."""
         if principal.role not in roles:
             allowed = ", ".join(str(role) for role in roles)
             raise Problem(403, f"this action is for: {allowed}; you are {principal.role}")
@@ -79,7 +91,13 @@ class AppealWriter:
                 raise Problem(404, f"appeal {appeal_id} not found")
             try:
                 step = plan(appeal, self._clock())
-                written = await self._write(appeal, step, principal.role, principal.sub, correlation_id)
+                check_capacity(appeal, step.action, step.comment, self._capacity)
+                org_id = principal.org_id if principal.role is Role.OPERATOR else None
+                written = await self._write(
+                    appeal, step, principal.role, principal.sub, correlation_id, org_id=org_id
+                )
+            except AppealFull as exc:
+                raise Problem(exc.status, str(exc), reason=exc.reason) from exc
             except IllegalTransition as exc:
                 raise Problem(
                     409,
@@ -144,6 +162,7 @@ class AppealWriter:
         actor_id: str | None,
         correlation_id: str,
         event_id: str | None = None,
+        org_id: str | None = None,
     ) -> bool:
         """The guarded update, then its events; False when someone else changed the appeal first."""
         now = self._clock()
@@ -153,7 +172,7 @@ class AppealWriter:
             for kind, payload in step.events
         ]
         push: Document = {
-            "timeline": timeline_entry(now, role, actor_id, step.action, status, step.comment),
+            "timeline": timeline_entry(now, role, actor_id, step.action, status, step.comment, org_id),
             "outbox": {"$each": events},
             **step.push,
         }

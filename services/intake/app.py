@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from libs.common.auth import TokenVerifier
 from libs.common.clock import Clock, system_clock
-from libs.common.http import BodyLimitMiddleware
+from libs.common.http import BodyLimitMiddleware, SecurityHeadersMiddleware
 from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
@@ -16,9 +16,10 @@ from services.intake.incident_routes import incident_router
 from services.intake.media_routes import MEDIA_BODY_LIMIT, media_router
 from services.intake.notify_routes import NotifyGateway, notify_router
 from services.intake.open311 import install_open311_errors, open311_router
-from services.intake.ratelimit import SubmitRateLimit
+from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
+from services.intake.service import Capacity
 from services.intake.settings import IntakeSettings
 from services.intake.stats_routes import stats_router
 from services.intake.upstream import Upstream
@@ -39,8 +40,23 @@ def create_app(
     runtime = ServiceRuntime(settings, outbox_collections=(APPEALS,))
     upstream = Upstream(settings, upstream_transport)
     flows = AppealFlows(runtime.db, runtime.relay, clock, upstream, settings.max_media_per_appeal)
-    writer = AppealWriter(runtime.db, runtime.relay, clock)
-    limiter = SubmitRateLimit(runtime.db, clock, settings.submit_rate_per_minute)
+    capacity = Capacity(
+        max_comments=settings.max_comments_per_appeal,
+        max_comment_chars=settings.max_comment_chars_per_appeal,
+        max_timeline_entries=settings.max_timeline_entries,
+    )
+    writer = AppealWriter(runtime.db, runtime.relay, clock, capacity)
+    limiter = RateLimit(
+        runtime.db,
+        clock,
+        {
+            WriteKind.SUBMIT: settings.submit_rate_per_minute,
+            WriteKind.COMMENT: settings.comment_rate_per_minute,
+            WriteKind.ACTION: settings.action_rate_per_minute,
+            WriteKind.INCIDENT: settings.incident_rate_per_minute,
+            WriteKind.UPLOAD: settings.upload_rate_per_minute,
+        },
+    )
     runtime.consume(handlers(writer))
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(limiter.ensure_indexes)
@@ -50,11 +66,11 @@ def create_app(
     runtime.background(lambda: gauge_loop(runtime.db, settings.gauge_refresh_seconds))
     routers = [
         appeals_router(flows, limiter),
-        action_router(writer, flows),
-        incident_router(flows),
-        media_router(flows, settings, runtime, upstream_transport),
+        action_router(writer, flows, limiter),
+        incident_router(flows, limiter),
+        media_router(flows, settings, runtime, upstream_transport, limiter),
         public_router(upstream, settings),
-        notify_router(notify_gateway),
+        notify_router(notify_gateway, limiter),
         open311_router(flows, upstream, runtime.db, settings),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),
@@ -68,10 +84,15 @@ def create_app(
         default_limit=settings.max_json_bytes,
         limits={"/api/v1/media": MEDIA_BODY_LIMIT},  # media_routes caps uploads itself
     )
+    # Outermost again, so the body limit's own 413 carries the security headers too (the
+    # middleware never adds a header twice).
+    app.add_middleware(SecurityHeadersMiddleware)
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         jwks_url=settings.jwks_url,
         dev_secret=settings.signing_key,
+        jwks_timeout_seconds=settings.jwks_timeout_seconds,
+        jwks_cache_seconds=settings.jwks_cache_seconds,
     )
     return app

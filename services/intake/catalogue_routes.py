@@ -177,7 +177,10 @@ def catalogue_router(
         if principal.role is Role.OPERATOR:
             organization_id = principal.org_id
         params = {"organization_id": organization_id, "topic": topic, "limit": limit, "offset": offset}
-        return await client.call("GET", "/clusters", params=params)
+        page = await client.call("GET", "/clusters", params=params)
+        if principal.role is Role.OPERATOR:
+            page = _own_members_only(page, principal.org_id)
+        return page
 
     @public.get("/problem-zones")
     async def problem_zones() -> Any:
@@ -188,3 +191,15 @@ def catalogue_router(
     router.include_router(admin)
     router.include_router(public)
     return router
+
+
+def _own_members_only(page: Any, org_id: str | None) -> Any:
+    """An operator sees the numbers of their organisation's appeals in a cluster, and only how
+    many others it holds: other organisations' appeal numbers and ids are not theirs to see."""
+    items = page.get("items") if isinstance(page, dict) else None
+    for cluster in items or []:
+        members = cluster.get("members") or []
+        own = [member for member in members if member.get("organization_id") == org_id]
+        cluster["members"] = own
+        cluster["other_members"] = len(members) - len(own)
+    return page

@@ -19,7 +19,14 @@ from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Database, Document
 from services.intake.schemas import AppealCreate, AppealStatus, QueueFilter
 from services.intake.security import can_see
-from services.intake.service import OPEN, Action, appeal_number, request_fingerprint, timeline_entry
+from services.intake.service import (
+    OPEN,
+    Action,
+    appeal_number,
+    idempotency_scope,
+    request_fingerprint,
+    timeline_entry,
+)
 from services.intake.upstream import Upstream
 
 log = get_logger(__name__)
@@ -57,7 +64,7 @@ class AppealFlows:
     ) -> tuple[Document, bool]:
         """A citizen's appeal. Returns (appeal, created); a retried Idempotency-Key replays."""
         request = body.model_dump(mode="json")
-        scope = f"{principal.sub}:{idempotency_key}" if idempotency_key else None
+        scope = idempotency_scope("appeal", principal.sub, idempotency_key) if idempotency_key else None
         fingerprint = request_fingerprint(request)
         if scope and (existing := await self.replay(scope, fingerprint)):
             return existing, False

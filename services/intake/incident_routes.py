@@ -6,14 +6,16 @@ from fastapi import APIRouter, Response
 
 from libs.common.auth import Role
 from libs.common.events import SourcePost
+from libs.common.http import Problem
 from libs.common.logging import current_correlation_id
 from services.intake.flows import AppealFlows
+from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.schemas import AppealCreated, IncidentIn
 from services.intake.security import CurrentPrincipal, require_role
-from services.intake.service import canonical_post_url, summarize
+from services.intake.service import canonical_post_url, idempotency_scope, summarize
 
 
-def incident_router(flows: AppealFlows) -> APIRouter:
+def incident_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
     router = APIRouter(prefix="/api/v1/incidents", tags=["monitoring"])
 
     @router.post(
@@ -28,9 +30,13 @@ def incident_router(flows: AppealFlows) -> APIRouter:
         """A post found in a social network becomes an appeal on channel `social`, routed like any
         other, with a first-response deadline in hours. The same post sent again is the same appeal."""
         require_role(principal, Role.MONITOR)
+        await limiter.check(principal.sub, WriteKind.INCIDENT)
         post_url = canonical_post_url(str(body.post_url))
-        scope = f"incident:{body.network.lower()}:{post_url}"
+        scope = idempotency_scope("incident", body.network.lower(), post_url)
         existing = await flows.replay(scope, scope)
+        if existing is not None and existing.get("author_id") != principal.sub:
+            # A connector sees only its own incidents: not even the id of another's.
+            raise Problem(409, "this post was already reported by another monitoring connector")
         if existing is None:
             await flows.check_topic(body.topic)
             post = SourcePost(

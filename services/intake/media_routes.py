@@ -27,6 +27,7 @@ from libs.common.logging import get_logger
 from libs.common.runtime import ServiceRuntime
 from services.intake.flows import APPEALS, AppealFlows
 from services.intake.internal import Id, InternalService, body_of
+from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.security import CurrentPrincipal, authenticate, can_see, require_role
 from services.intake.settings import IntakeSettings
 
@@ -172,6 +173,7 @@ def media_router(
     settings: IntakeSettings,
     runtime: ServiceRuntime,
     transport: httpx.AsyncBaseTransport | None = None,
+    limiter: RateLimit | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["media"])
     media = MediaClient(settings, transport)
@@ -204,7 +206,11 @@ def media_router(
     async def upload(request: Request, principal: CurrentPrincipal) -> MediaUploaded:
         """Upload one photo (JPEG, PNG, WebP), short video (MP4, QuickTime) or PDF as the
         multipart field `file`. The type is recognised from the content; photos are stored
-        without any metadata, with a web-size copy and a thumbnail."""
+        without any metadata, with a web-size copy and a thumbnail. Citizens, operators and
+        admins only: a monitoring connector reports posts, it uploads nothing (403)."""
+        require_role(principal, Role.CITIZEN, Role.OPERATOR, Role.ADMIN)
+        if limiter is not None:
+            await limiter.check(principal.sub, WriteKind.UPLOAD)
         content_type = request.headers.get("content-type", "")
         if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
             raise Problem(

@@ -9,12 +9,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from libs.common.auth import Principal, Role
 from libs.common.http import Offset, Problem
 from services.intake.internal import Id, InternalService
+from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
@@ -98,7 +99,14 @@ def _webhook_owner(principal: Principal) -> dict[str, str]:
     return {}
 
 
-def notify_router(notify: NotifyGateway) -> APIRouter:
+def notify_router(notify: NotifyGateway, limiter: RateLimit | None = None) -> APIRouter:
+    """Writes (preferences, push subscriptions, webhooks, contacts) count as the caller's actions."""
+
+    async def count_write(principal: CurrentPrincipal) -> None:
+        if limiter is not None:
+            await limiter.check(principal.sub, WriteKind.ACTION)
+
+    counted = [Depends(count_write)]
     router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
     # -- the in-app feed ----------------------------------------------------------------------
@@ -132,7 +140,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
     async def my_preferences(principal: CurrentPrincipal) -> Any:
         return await notify.call("GET", "preferences/{}", principal.sub)
 
-    @router.put("/me/notification-preferences", response_model=PreferencesIn)
+    @router.put("/me/notification-preferences", response_model=PreferencesIn, dependencies=counted)
     async def set_my_preferences(body: PreferencesIn, principal: CurrentPrincipal) -> Any:
         return await notify.call("PUT", "preferences/{}", principal.sub, json=body.model_dump(mode="json"))
 
@@ -144,7 +152,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         result: dict[str, str] = await notify.call("GET", "push/vapid-public-key")
         return result
 
-    @router.post("/me/push-subscriptions", status_code=201)
+    @router.post("/me/push-subscriptions", status_code=201, dependencies=counted)
     async def subscribe(body: PushSubscriptionIn, principal: CurrentPrincipal, response: Response) -> Any:
         params = {"org_id": org_id} if (org_id := _org_of(principal)) else {}
         created = await notify.call(
@@ -160,14 +168,14 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
     async def my_subscriptions(principal: CurrentPrincipal) -> Any:
         return await notify.call("GET", "push-subscriptions/{}", principal.sub)
 
-    @router.delete("/me/push-subscriptions/{subscription_id}", status_code=204)
+    @router.delete("/me/push-subscriptions/{subscription_id}", status_code=204, dependencies=counted)
     async def unsubscribe(subscription_id: Id, principal: CurrentPrincipal) -> Response:
         await notify.call("DELETE", "push-subscriptions/{}/{}", principal.sub, subscription_id)
         return Response(status_code=204)
 
     # -- webhooks of organisations and monitoring connectors ----------------------------------
 
-    @router.post("/webhooks", status_code=201, tags=["webhooks"])
+    @router.post("/webhooks", status_code=201, tags=["webhooks"], dependencies=counted)
     async def add_webhook(body: WebhookIn, principal: CurrentPrincipal) -> Any:
         """Signed events to an organisation's system (admin, its operators) or, for social appeals,
         to a monitoring connector (role monitor). The `secret` is shown once."""
@@ -188,6 +196,8 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
             "scope": scope,
             "org_id": org_id if scope is WebhookScope.ORGANIZATION else None,
             "created_by": principal.sub,
+            # a connector's social webhook carries only its own incidents (notify checks it)
+            "monitor_id": principal.sub if principal.role is Role.MONITOR else None,
         }
         return await notify.call("POST", "webhooks", json=payload)
 
@@ -196,7 +206,7 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
         return await notify.call("GET", "webhooks", params=_webhook_owner(principal))
 
-    @router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
+    @router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"], dependencies=counted)
     async def remove_webhook(webhook_id: Id, principal: CurrentPrincipal) -> Response:
         require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
         await notify.call("DELETE", "webhooks/{}", webhook_id, params=_webhook_owner(principal))
@@ -214,7 +224,9 @@ def notify_router(notify: NotifyGateway) -> APIRouter:
         check_org(principal, org_id)
         return await notify.call("GET", "organizations/{}/contacts", org_id)
 
-    @router.put("/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn)
+    @router.put(
+        "/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn, dependencies=counted
+    )
     async def set_org_contacts(org_id: Id, body: OrgContactsIn, principal: CurrentPrincipal) -> Any:
         """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue)."""
         check_org(principal, org_id)

@@ -1,8 +1,13 @@
-"""Submissions per caller per minute, counted in the store so every gateway replica shares it."""
+"""Writes per caller per minute, counted in the store so every gateway replica shares the limit.
+
+One counter document per (kind of write, caller, minute): its `_id` is a sub-document, so a
+caller id containing ":" (or anything else) can never run into another caller's or kind's key.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 
 from pymongo import ReturnDocument
 
@@ -14,29 +19,62 @@ RATE_LIMITS = "rate_limits"
 WINDOW = timedelta(minutes=1)
 
 
-class SubmitRateLimit:
-    def __init__(self, db: Database, clock: Clock, per_minute: int) -> None:
+class WriteKind(StrEnum):
+    """What is counted, each with its own limit (IntakeSettings `<kind>_rate_per_minute`)."""
+
+    SUBMIT = "submit"  # new appeals (citizens)
+    COMMENT = "comment"  # comments and clarification replies
+    ACTION = "action"  # every other write: lifecycle steps, ratings, notification settings, webhooks
+    INCIDENT = "incident"  # incidents reported by one monitoring connector
+    UPLOAD = "upload"  # files uploaded
+
+
+NOUNS = {
+    WriteKind.SUBMIT: "appeals",
+    WriteKind.COMMENT: "comments",
+    WriteKind.ACTION: "changes",
+    WriteKind.INCIDENT: "incidents",
+    WriteKind.UPLOAD: "uploads",
+}
+
+
+class RateLimit:
+    def __init__(self, db: Database, clock: Clock, limits: dict[WriteKind, int]) -> None:
+        """`limits`: writes per caller per minute for each kind (a kind not given is not limited)."""
         self._db = db
         self._clock = clock
-        self._per_minute = per_minute
+        self._limits = limits
 
     async def ensure_indexes(self) -> None:
         # Old windows expire on their own (MongoDB's TTL monitor).
         await self._db[RATE_LIMITS].create_index("expires_at", expireAfterSeconds=0)
 
-    async def check(self, caller: str) -> None:
+    async def check(self, caller: str, kind: WriteKind = WriteKind.SUBMIT) -> None:
+        """Count one write of `kind` by `caller` (a token's `sub`); raises `Problem` 429 with
+        `Retry-After` (seconds) when the caller has used up this minute's allowance."""
+        limit = self._limits.get(kind)
+        if limit is None:
+            return
         now = self._clock()
         window = int(now.timestamp() // WINDOW.total_seconds())
         counter = await self._db[RATE_LIMITS].find_one_and_update(
-            {"_id": f"{caller}:{window}"},
+            {"_id": {"kind": str(kind), "caller": caller, "window": window}},
             {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": now + 2 * WINDOW}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        if counter and counter["count"] > self._per_minute:
+        if counter and counter["count"] > limit:
             retry_after = int(WINDOW.total_seconds() - now.timestamp() % WINDOW.total_seconds()) + 1
             raise Problem(
                 429,
-                f"too many appeals: at most {self._per_minute} per minute; try again in {retry_after} s",
+                f"too many {NOUNS[kind]}: at most {limit} per minute; try again in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},
+                reason="rate_limited",
             )
+
+
+class SubmitRateLimit(RateLimit):
+    """Submissions only (the original limiter's interface, kept for its callers)."""
+
+    def __init__(self, db: Database, clock: Clock, per_minute: int) -> None:
+        super().__init__(db, clock, {WriteKind.SUBMIT: per_minute})

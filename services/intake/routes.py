@@ -13,7 +13,7 @@ from libs.common.http import Offset, Problem
 from libs.common.logging import current_correlation_id
 from services.intake.flows import AppealFlows
 from services.intake.internal import Id
-from services.intake.ratelimit import SubmitRateLimit
+from services.intake.ratelimit import RateLimit
 from services.intake.schemas import (
     AppealCreate,
     AppealCreated,
@@ -30,7 +30,7 @@ from services.intake.upstream import Upstream
 from services.intake.views import appeal_view
 
 
-def appeals_router(flows: AppealFlows, limiter: SubmitRateLimit) -> APIRouter:
+def appeals_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
     router = APIRouter(prefix="/api/v1/appeals", tags=["appeals"])
 
     @router.post("", status_code=201, response_model=AppealCreated)

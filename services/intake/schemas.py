@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
 
-from libs.common.auth import Role
+from libs.common.auth import OrgId, Role
 from libs.common.events import Location
 
 
@@ -63,6 +63,14 @@ class AppealCreate(BaseModel):
     channel: Channel = Channel.WEB
     lang: str = Field(default="ru", pattern="^(ru|en)$")
 
+    @model_validator(mode="after")
+    def _not_social(self) -> AppealCreate:
+        # The door decides the social channel (POST /incidents), never the body: a citizen
+        # claiming it would get a connector's webhooks and the hours-long first-response deadline.
+        if self.channel is Channel.SOCIAL:
+            raise ValueError("channel 'social' is set by monitoring connectors only (POST /incidents)")
+        return self
+
 
 class AppealCreated(BaseModel):
     id: str
@@ -71,8 +79,12 @@ class AppealCreated(BaseModel):
 
 
 class Actor(BaseModel):
+    """Who acted. Citizens see an operator's role and organisation, never their user id."""
+
     role: str
     id: str | None = None
+    org_id: str | None = None
+    org_name: str | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -171,9 +183,11 @@ class AppealPage(BaseModel):
 
 
 class DevTokenRequest(BaseModel):
-    sub: str = Field(min_length=1, max_length=100)
+    """The claims a dev token will carry, checked as the gateway will check them (`Principal`)."""
+
+    sub: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     role: Role = Role.CITIZEN
-    org_id: str | None = None
+    org_id: OrgId | None = None
 
 
 class DevToken(BaseModel):

@@ -23,8 +23,8 @@ async def authenticate(
         raise Problem(401, "an Authorization: Bearer <token> header is required", headers=_CHALLENGE)
     verifier: TokenVerifier = request.app.state.verifier
     try:
-        return verifier.verify(credentials.credentials)
-    except InvalidToken as exc:
+        return await verifier.verify(credentials.credentials)
+    except InvalidToken as exc:  # its text is safe to show: no fetch errors, no key material
         raise Problem(401, f"the bearer token is not valid: {exc}", headers=_CHALLENGE) from exc
 
 

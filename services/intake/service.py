@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -162,12 +163,81 @@ def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """What one appeal may hold from people's writes (IntakeSettings `max_*`); MongoDB refuses a
+    document over 16 MB, and a huge appeal slows every read of it."""
+
+    max_comments: int = 200
+    max_comment_chars: int = 300_000
+    max_timeline_entries: int = 1000
+
+
+class AppealFull(Exception):
+    """A person's write that would exceed the appeal's capacity: `status` is 409 or 413."""
+
+    def __init__(self, status: int, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+
+
+def check_capacity(appeal: dict[str, Any], action: Action, text: str | None, capacity: Capacity) -> None:
+    """Raise `AppealFull` if this person's action would overfill the appeal.
+
+    Plain comments are bounded in number (409 `too_many_comments`) and in total text (413
+    `comments_too_large`); every person's action by the timeline's length (409 `timeline_full`).
+    Steps the lifecycle needs (a clarification reply, an answer) are bounded by the lifecycle
+    itself and never count as comments; other services' decisions are always recorded.
+    """
+    timeline = appeal.get("timeline") or []
+    if len(timeline) >= capacity.max_timeline_entries:
+        raise AppealFull(
+            409, f"this appeal's history is full ({capacity.max_timeline_entries} entries)", "timeline_full"
+        )
+    if action is not Action.COMMENT:
+        return
+    comments = [entry for entry in timeline if entry.get("action") == Action.COMMENT]
+    if len(comments) >= capacity.max_comments:
+        raise AppealFull(
+            409,
+            f"this appeal has the most comments it can hold ({capacity.max_comments})",
+            "too_many_comments",
+        )
+    used = sum(len(entry.get("comment") or "") for entry in comments)
+    if used + len(text or "") > capacity.max_comment_chars:
+        raise AppealFull(
+            413,
+            f"this appeal's comments hold at most {capacity.max_comment_chars} characters in all",
+            "comments_too_large",
+        )
+
+
+def idempotency_scope(kind: str, *parts: str) -> str:
+    """The stored key of one idempotent request: a JSON array, so no part can run into the next.
+
+    `("citizen", "a:b", "c")` and `("citizen", "a", "b:c")` stay two scopes (with "sub:key"
+    concatenation they were one), and a citizen's key can never spell an incident's scope.
+    """
+    return json.dumps([kind, *parts], ensure_ascii=False, separators=(",", ":"))
+
+
 def timeline_entry(
-    at: datetime, role: str, actor_id: str | None, action: Action | str, status: S, comment: str | None = None
+    at: datetime,
+    role: str,
+    actor_id: str | None,
+    action: Action | str,
+    status: S,
+    comment: str | None = None,
+    org_id: str | None = None,
 ) -> dict[str, Any]:
+    """`org_id`: the organisation an operator acted for (citizens are shown it, not their id)."""
+    actor: dict[str, Any] = {"role": role, "id": actor_id}
+    if org_id:
+        actor["org_id"] = org_id
     return {
         "at": at,
-        "actor": {"role": role, "id": actor_id},
+        "actor": actor,
         "action": str(action),
         "status": str(status),
         "comment": comment,

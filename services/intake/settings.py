@@ -28,7 +28,20 @@ class IntakeSettings(ServiceSettings):
     max_media_per_appeal: int = 10
     topics_cache_seconds: float = 60.0
     max_json_bytes: int = 256 * 1024
+    # Writes per caller per minute (429 with Retry-After), counted in the store (ratelimit.py).
     submit_rate_per_minute: int = 10
+    comment_rate_per_minute: int = 10
+    action_rate_per_minute: int = 60  # lifecycle steps, ratings, notification settings, webhooks
+    incident_rate_per_minute: int = 120  # per monitoring connector
+    upload_rate_per_minute: int = 20
+    # What one appeal may hold from people's writes (service.Capacity): 409 / 413 beyond.
+    max_comments_per_appeal: int = 200
+    max_comment_chars_per_appeal: int = 300_000
+    max_timeline_entries: int = 1000
+    # The issuer's key set: fetched off the event loop with this timeout, cached this long.
+    jwks_timeout_seconds: float = 5.0
+    jwks_cache_seconds: int = 300
+
     gauge_refresh_seconds: float = 15.0
     # Open311 api_key -> client name. Dev mode adds "dev-open311-key" when none are configured.
     open311_api_keys: dict[str, str] = Field(default_factory=dict)

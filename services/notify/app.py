@@ -11,6 +11,7 @@ from services.notify.channels import Channel, EmailChannel, FeedChannel, MailTra
 from services.notify.delivery import DeliveryEngine
 from services.notify.flows import NotifyFlows
 from services.notify.handlers import handlers
+from services.notify.outbound import AddressGuard
 from services.notify.push import VapidKeys, WebPushChannel
 from services.notify.registry import Registry
 from services.notify.schemas import ChannelName
@@ -27,6 +28,7 @@ def create_app(
     webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(settings)
+    guard = AddressGuard(allow_loopback=settings.loopback_targets_allowed)
     enabled = settings.enabled_channels
     channels: list[Channel] = [FeedChannel(runtime.db)]
     if "email" in enabled:
@@ -35,13 +37,13 @@ def create_app(
         )
     vapid = VapidKeys.from_settings(settings) if "push" in enabled else None
     if vapid is not None:
-        push = WebPushChannel(runtime.db, vapid, settings)
+        push = WebPushChannel(runtime.db, vapid, settings, guard)
         channels.append(push)
         runtime.on_shutdown(push.close)
     elif "push" in enabled:
         log.warning("Web Push is off: set NOTIFY_VAPID_PRIVATE_KEY to turn it on")
     if "webhook" in enabled:
-        webhook = WebhookChannel(runtime.db, settings.webhook_timeout, webhook_transport)
+        webhook = WebhookChannel(runtime.db, settings.webhook_timeout, guard, webhook_transport)
         channels.append(webhook)
         runtime.on_shutdown(webhook.close)
 
@@ -56,7 +58,11 @@ def create_app(
         retry_backoff_seconds=settings.retry_backoff_seconds,
     )
     registry = Registry(
-        runtime.db, clock, allow_insecure=settings.insecure_urls_allowed, push_hosts=settings.push_hosts
+        runtime.db,
+        clock,
+        allow_insecure=settings.insecure_urls_allowed,
+        allow_loopback=settings.loopback_targets_allowed,
+        push_hosts=settings.push_hosts,
     )
     flows = NotifyFlows(runtime.db, engine, registry, clock)
     runtime.consume(handlers(flows))

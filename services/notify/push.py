@@ -13,11 +13,13 @@ from pywebpush import WebPushException, webpush_async
 
 from libs.common.logging import get_logger
 from libs.common.store import Database
+from services.notify.addresses import BlockedTarget
 from services.notify.channels import (
     PUSH_SUBSCRIPTIONS,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from services.notify.outbound import AddressGuard, RedirectRefused, guarded_session
 from services.notify.rendering import push_payload
 from services.notify.schemas import ChannelName, Delivery, Notification
 from services.notify.settings import NotifySettings
@@ -26,6 +28,7 @@ log = get_logger(__name__)
 
 GONE = frozenset({404, 410})
 REFUSED = frozenset({400, 403, 413})  # a malformed message or a key the service does not accept
+NOT_PUBLIC = "push endpoint refused: not a public address"
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,9 @@ def _public_key(signer: Vapid) -> str:
 class WebPushChannel:
     name = ChannelName.PUSH
 
-    def __init__(self, db: Database, keys: VapidKeys, settings: NotifySettings) -> None:
+    def __init__(self, db: Database, keys: VapidKeys, settings: NotifySettings, guard: AddressGuard) -> None:
         self._db = db
+        self._guard = guard
         self._keys = keys
         self._subject = settings.vapid_subject
         self._ttl = settings.push_ttl_seconds
@@ -76,8 +80,14 @@ class WebPushChannel:
         if subscription is None:
             raise PermanentDeliveryError("the push subscription was removed")
         note = Notification.model_validate(delivery.content)
+        try:  # IP literals never reach aiohttp's resolver: checked here, names again at connect
+            await self._guard.check_url(subscription["endpoint"])
+        except BlockedTarget:
+            raise PermanentDeliveryError(NOT_PUBLIC) from None
+        except (OSError, ValueError):
+            raise TransientDeliveryError("push service unreachable (its host does not resolve)") from None
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = guarded_session(self._guard)
         try:
             await webpush_async(
                 {"endpoint": subscription["endpoint"], "keys": dict(subscription["keys"])},
@@ -90,14 +100,22 @@ class WebPushChannel:
                 aiohttp_session=self._session,
             )
         except WebPushException as exc:
+            # Neutral categories only (the dead-letter view shows them); the code goes to the log.
             status = exc.status_code
+            log.info("push service answered", status=status)
             if status in GONE:
                 await self._db[PUSH_SUBSCRIPTIONS].delete_one({"_id": subscription_id})
-                log.info("push subscription gone, removed", status=status)
-                raise PermanentDeliveryError(f"the push subscription is gone ({status})") from None
-            if status in REFUSED:
-                raise PermanentDeliveryError(f"the push service refused the message ({status})") from None
-            raise TransientDeliveryError(f"the push service answered {status}") from None
+                raise PermanentDeliveryError("the push subscription is gone") from None
+            if status in REFUSED or (status is not None and 300 <= status < 400):
+                raise PermanentDeliveryError("the push service refused the message") from None
+            raise TransientDeliveryError("the push service failed temporarily") from None
+        except (BlockedTarget, RedirectRefused) as exc:  # rebinding at connect time; a redirect
+            text = (
+                NOT_PUBLIC if isinstance(exc, BlockedTarget) else "the push service redirected (not followed)"
+            )
+            raise PermanentDeliveryError(text) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientDeliveryError(f"push service unreachable ({type(exc).__name__})") from None
         except ValueError as exc:  # malformed subscription keys
             raise PermanentDeliveryError(f"unusable push subscription ({type(exc).__name__})") from None
 

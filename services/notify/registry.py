@@ -46,11 +46,18 @@ class LimitReached(Exception):
 
 class Registry:
     def __init__(
-        self, db: Database, clock: Clock, *, allow_insecure: bool, push_hosts: tuple[str, ...] = ()
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        allow_insecure: bool,
+        allow_loopback: bool = False,
+        push_hosts: tuple[str, ...] = (),
     ) -> None:
         self._db = db
         self._clock = clock
         self._allow_insecure = allow_insecure
+        self._allow_loopback = allow_loopback
         self._push_hosts = push_hosts
 
     async def ensure_indexes(self) -> None:
@@ -145,7 +152,12 @@ class Registry:
         self, user_id: str, org_id: str | None, body: PushSubscriptionIn
     ) -> tuple[PushSubscriptionView, bool]:
         """Store a browser's subscription (the last account to register a browser owns it)."""
-        endpoint = check_endpoint(body.endpoint, allow_insecure=self._allow_insecure, hosts=self._push_hosts)
+        endpoint = check_endpoint(
+            body.endpoint,
+            allow_insecure=self._allow_insecure,
+            allow_loopback=self._allow_loopback,
+            hosts=self._push_hosts,
+        )
         _check_push_keys(body.keys.p256dh, body.keys.auth)
         sub_id = subscription_id(endpoint)
         collection = self._db[PUSH_SUBSCRIPTIONS]
@@ -189,7 +201,9 @@ class Registry:
     # -- webhooks -----------------------------------------------------------------------------
 
     async def add_webhook(self, body: WebhookCreate) -> WebhookCreated:
-        url = check_endpoint(body.url, allow_insecure=self._allow_insecure)
+        url = check_endpoint(
+            body.url, allow_insecure=self._allow_insecure, allow_loopback=self._allow_loopback
+        )
         events = body.events or list(WEBHOOK_EVENTS)
         unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
         if unknown:
@@ -204,6 +218,7 @@ class Registry:
             "events": events,
             "secret": body.secret or secrets.token_urlsafe(32),
             "created_by": body.created_by,
+            "monitor_id": body.monitor_id if body.scope is WebhookScope.SOCIAL else None,
             "created_at": self._clock(),
         }
         await self._db[WEBHOOKS].insert_one(doc)

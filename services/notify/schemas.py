@@ -206,7 +206,10 @@ class WebhookCreate(BaseModel):
     org_id: str | None = Field(default=None, max_length=128)
     events: list[str] | None = None  # None: every event the scope may see
     secret: str | None = Field(default=None, min_length=16, max_length=200)
-    created_by: str = Field(min_length=1, max_length=128)
+    created_by: str = Field(min_length=1, max_length=256)
+    # A monitoring connector's social webhook sees only the incidents it reported; None: all
+    # social appeals (an admin's). Set by the gateway from the caller's token, never by them.
+    monitor_id: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
     def _scope_needs_org(self) -> WebhookCreate:

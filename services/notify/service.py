@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from libs.common.events import EventType
+from services.notify.addresses import BlockedTarget, canonical_host, check_host
 from services.notify.schemas import (
     AudienceKind,
     ChannelName,
@@ -187,42 +187,53 @@ def retry_delay(attempt: int, base_seconds: float, cap_seconds: float = 3600.0) 
 
 
 def webhook_wants(
-    webhook: dict[str, object], event_type: str, org_id: str | None, appeal_channel: str | None
+    webhook: dict[str, object],
+    event_type: str,
+    org_id: str | None,
+    appeal_channel: str | None,
+    author_id: str | None = None,
 ) -> bool:
-    """Whether a registered webhook receives this event of this appeal."""
+    """Whether a registered webhook receives this event of this appeal.
+
+    A social webhook sees social appeals only, and a monitoring connector's only the incidents
+    it reported itself (`monitor_id` == the appeal's author); an admin's (`monitor_id` None)
+    sees every social appeal. Hooks stored before `monitor_id` existed belong to `created_by`.
+    """
     events = webhook.get("events") or WEBHOOK_EVENTS
     if event_type not in WEBHOOK_EVENTS or event_type not in events:  # type: ignore[operator]
         return False
     if webhook.get("scope") == WebhookScope.SOCIAL:
-        return appeal_channel == "social"
+        if appeal_channel != "social":
+            return False
+        monitor = webhook["monitor_id"] if "monitor_id" in webhook else webhook.get("created_by")
+        return monitor is None or (author_id is not None and monitor == author_id)
     return org_id is not None and webhook.get("org_id") == org_id
 
 
-def check_endpoint(url: str, *, allow_insecure: bool, hosts: tuple[str, ...] = ()) -> str:
-    """An https URL with a host name (no credentials); `hosts` limits it to those domains.
+def check_endpoint(
+    url: str, *, allow_insecure: bool, allow_loopback: bool = False, hosts: tuple[str, ...] = ()
+) -> str:
+    """An https URL with a host (no credentials) that is not a refused address in any spelling
+    (`addresses.check_host`); `hosts` limits it to those domains (outside dev). Registration checks the form
+    only: the address actually connected to is checked again at every delivery (outbound.py).
 
-    With `allow_insecure` (dev mode) plain http and loopback addresses are accepted too.
+    `allow_insecure` (dev mode) accepts plain http; `allow_loopback` (NOTIFY_ALLOW_LOOPBACK_TARGETS,
+    dev only) loopback addresses and `localhost`. Raises `InvalidEndpoint` with a neutral reason.
     """
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        host = canonical_host(parts.hostname or "")
         parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
+    except (ValueError, BlockedTarget):
         raise InvalidEndpoint("not a valid URL") from None
     if parts.scheme not in (("https", "http") if allow_insecure else ("https",)):
         raise InvalidEndpoint("the URL must use https")
     if not host or parts.username or parts.password:
         raise InvalidEndpoint("the URL needs a host and no credentials")
-    if allow_insecure:
-        return url
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is not None and not address.is_global:
-        raise InvalidEndpoint("the URL may not point at a private or local address")
-    if host == "localhost" or host.endswith(".localhost"):
-        raise InvalidEndpoint("the URL may not point at a local address")
-    if hosts and not any(host == allowed or host.endswith(f".{allowed}") for allowed in hosts):
+        check_host(host, allow_loopback=allow_loopback)
+    except BlockedTarget:
+        raise InvalidEndpoint("the URL may not point at a private or local address") from None
+    if hosts and not allow_insecure and not any(host == ok or host.endswith(f".{ok}") for ok in hosts):
         raise InvalidEndpoint("this push service is not accepted")
     return url

@@ -37,6 +37,9 @@ class NotifySettings(ServiceSettings):
     )
 
     webhook_timeout: float = 10
+    # Dev and tests only (refused outside dev): webhooks and push endpoints on loopback, e.g. the
+    # local webhook sink. Private, link-local and every other internal range stay refused.
+    allow_loopback_targets: bool = False
     # Where the citizen can open an appeal, for links in e-mails and push (e.g. https://appeals.example.org).
     app_url: str | None = None
     # How often deferred (quiet hours) and re-queued deliveries are looked for.
@@ -49,6 +52,8 @@ class NotifySettings(ServiceSettings):
         unknown = self.enabled_channels - set(KNOWN_CHANNELS)
         if unknown:
             raise ValueError(f"unknown channels {sorted(unknown)}; known: {', '.join(KNOWN_CHANNELS)}")
+        if self.allow_loopback_targets and not self.is_dev:
+            raise ValueError("NOTIFY_ALLOW_LOOPBACK_TARGETS is for dev mode only")
         if "feed" not in self.enabled_channels:
             raise ValueError("the in-app feed cannot be switched off: it is the record citizens see")
         return self
@@ -63,5 +68,10 @@ class NotifySettings(ServiceSettings):
 
     @property
     def insecure_urls_allowed(self) -> bool:
-        """Plain http and loopback endpoints (local sinks, tests): dev mode only."""
+        """Plain http endpoints (local sinks, tests): dev mode only."""
         return self.is_dev
+
+    @property
+    def loopback_targets_allowed(self) -> bool:
+        """Loopback endpoints: dev mode with NOTIFY_ALLOW_LOOPBACK_TARGETS only."""
+        return self.is_dev and self.allow_loopback_targets

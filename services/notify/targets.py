@@ -77,7 +77,7 @@ class TargetPlanner:
         key = service.event_key(appeal_id, envelope.id)
         planned: list[Planned] = []
         for hook in await self._registry.webhooks_for(org_id, channel == "social"):
-            if not service.webhook_wants(hook, envelope.type, org_id, channel):
+            if not service.webhook_wants(hook, envelope.type, org_id, channel, known.get("author_id")):
                 continue
             appeal: dict[str, Any] = {
                 "id": appeal_id,

@@ -1,7 +1,11 @@
 """Outgoing webhooks: the event as JSON, signed with the webhook's secret (see signing.py).
 
-2xx is delivered. 408, 425, 429, 5xx and network errors are retried with backoff (by the event
-consumer, then the dead-letter queue); other 4xx mean the receiver refuses it: not retried.
+The target's address is checked at every delivery and the connection pinned to the checked
+address (outbound.py); redirects are never followed. 2xx is delivered. 408, 425, 429, 5xx and
+network errors are retried with backoff (by the event consumer, then the dead-letter queue);
+3xx and other 4xx mean the receiver refuses it: not retried. What is recorded (and shown in the
+admin's dead-letter view) is a neutral category, never the receiver's status code or body:
+an internal service's answer must not be readable through us. The code goes to the log only.
 """
 
 from __future__ import annotations
@@ -11,22 +15,34 @@ import time
 
 import httpx
 
+from libs.common.logging import get_logger
 from libs.common.store import Database
 from services.notify import signing
+from services.notify.addresses import BlockedTarget
 from services.notify.channels import WEBHOOKS, PermanentDeliveryError, TransientDeliveryError
+from services.notify.outbound import AddressGuard, guarded_client
 from services.notify.schemas import ChannelName, Delivery
 
+log = get_logger(__name__)
+
 RETRYABLE = frozenset({408, 425, 429})
+NOT_PUBLIC = "webhook target refused: not a public address"
 
 
 class WebhookChannel:
     name = ChannelName.WEBHOOK
 
     def __init__(
-        self, db: Database, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        db: Database,
+        timeout: float,
+        guard: AddressGuard,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport` (tests) replaces the network; the guard's check still runs before a send."""
         self._db = db
         self._timeout = timeout
+        self._guard = guard
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -34,6 +50,12 @@ class WebhookChannel:
         webhook = await self._db[WEBHOOKS].find_one({"_id": delivery.target.get("webhook_id")})
         if webhook is None:
             raise PermanentDeliveryError("the webhook was removed")
+        try:
+            await self._guard.check_url(webhook["url"])
+        except BlockedTarget:
+            raise PermanentDeliveryError(NOT_PUBLIC) from None
+        except (OSError, ValueError):
+            raise TransientDeliveryError("webhook unreachable (its host does not resolve)") from None
         body = json.dumps(delivery.content["body"], ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(time.time())
         headers = {
@@ -45,19 +67,23 @@ class WebhookChannel:
             signing.DELIVERY_HEADER: delivery.id,
         }
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, follow_redirects=False, transport=self._transport
-            )
+            self._client = guarded_client(self._guard, self._timeout, self._transport)
         try:
-            response = await self._client.post(webhook["url"], content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            # Streamed and never read: the receiver's body is neither stored nor shown.
+            async with self._client.stream("POST", webhook["url"], content=body, headers=headers) as answer:
+                status = answer.status_code
+        except BlockedTarget:  # the name resolved elsewhere at connect time (DNS rebinding)
+            raise PermanentDeliveryError(NOT_PUBLIC) from None
+        except (httpx.HTTPError, OSError) as exc:
             raise TransientDeliveryError(f"webhook unreachable ({type(exc).__name__})") from None
-        status = response.status_code
         if 200 <= status < 300:
             return
+        log.info("webhook answered", status=status, webhook_id=webhook["_id"])
         if status >= 500 or status in RETRYABLE:
-            raise TransientDeliveryError(f"webhook answered {status}")
-        raise PermanentDeliveryError(f"webhook refused the event ({status})")
+            raise TransientDeliveryError("webhook failed temporarily (server error or busy)")
+        if 300 <= status < 400:
+            raise PermanentDeliveryError("webhook answered with a redirect (not followed)")
+        raise PermanentDeliveryError("webhook refused the event")
 
     async def close(self) -> None:
         if self._client is not None:

@@ -81,7 +81,13 @@ async def test_full_lifecycle_with_clarification_rereview_and_closing(gw: Gatewa
         "closed",
     ]
     assert [rating["score"] for rating in final["ratings"]] == [2, 5]
-    assert final["timeline"][3]["actor"] == {"role": "operator", "id": "op-1"}
+    # The citizen sees the operator's organisation, not their user id (issue 13).
+    assert final["timeline"][3]["actor"] == {
+        "role": "operator",
+        "id": None,
+        "org_id": "roads",
+        "org_name": ORGS["roads"].name,
+    }
 
     async def announced() -> bool:
         return bool(gw.events("appeal.closed", appeal["id"]))

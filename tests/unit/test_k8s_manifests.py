@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from libs.common.settings import UNPREFIXED, ServiceSettings
+from libs.common.settings import UNPREFIXED, ServiceSettings, weak_token_problem
 from libs.common.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -851,6 +852,9 @@ def test_service_settings_accept_the_production_environment(
         if key.startswith(prefixes) or key.lower() in UNPREFIXED:
             monkeypatch.delenv(key)
     env = pod_environment(production, name)
+    # The example Secret's placeholder is refused outside dev on purpose; a real one is random.
+    assert weak_token_problem(env["APPEALS_INTERNAL_TOKEN"])
+    env["APPEALS_INTERNAL_TOKEN"] = secrets.token_urlsafe(32)
     for key, value in env.items():
         if key.startswith(prefixes) or key.lower() in UNPREFIXED:
             monkeypatch.setenv(key, value)

@@ -39,7 +39,9 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     namespace = f"unit-{uuid.uuid4().hex[:8]}"
-    notify = create_notify(NotifySettings(env="dev", namespace=namespace), clock=ManualClock(NOW))
+    notify = create_notify(
+        NotifySettings(env="dev", namespace=namespace, allow_loopback_targets=True), clock=ManualClock(NOW)
+    )
     gateway = create_gateway(
         IntakeSettings(env="dev", namespace=namespace), upstream_transport=httpx.ASGITransport(app=notify)
     )

@@ -114,7 +114,7 @@ def test_endpoints_accepted() -> None:
     )
     with pytest.raises(service.InvalidEndpoint):
         service.check_endpoint("https://evil.example.org/x", allow_insecure=False, hosts=hosts)
-    assert service.check_endpoint("http://127.0.0.1:9100/hook", allow_insecure=True)
+    assert service.check_endpoint("http://127.0.0.1:9100/hook", allow_insecure=True, allow_loopback=True)
 
 
 def test_webhook_scopes() -> None:
@@ -126,6 +126,21 @@ def test_webhook_scopes() -> None:
     assert service.webhook_wants(social_hook, "appeal.answered", "org-2", "social")
     assert not service.webhook_wants(social_hook, "appeal.answered", "org-2", "web")
     assert not service.webhook_wants(social_hook, "appeal.submitted", None, "social")  # personal data
+
+
+def test_a_monitors_social_webhook_sees_only_its_own_incidents() -> None:
+    m1 = {"scope": "social", "monitor_id": "m1", "created_by": "m1", "events": None}
+    m2 = {"scope": "social", "monitor_id": "m2", "created_by": "m2", "events": None}
+    admin = {"scope": "social", "monitor_id": None, "created_by": "admin-1", "events": None}
+    legacy = {"scope": "social", "created_by": "m1", "events": None}  # stored before monitor_id
+    wants = service.webhook_wants
+    assert wants(m1, "appeal.routed", "org-1", "social", "m1")
+    assert not wants(m2, "appeal.routed", "org-1", "social", "m1")
+    assert wants(admin, "appeal.routed", "org-1", "social", "m1")  # an admin's sees every incident
+    assert wants(legacy, "appeal.routed", "org-1", "social", "m1")
+    assert not wants(legacy, "appeal.routed", "org-1", "social", "m2")
+    assert not wants(m1, "appeal.routed", "org-1", "social", None)  # author unknown: not sent
+    assert not wants(m1, "appeal.routed", "org-1", "web", "m1")  # a citizen's appeal
 
 
 def test_signatures_agree_with_the_reference_receiver() -> None:

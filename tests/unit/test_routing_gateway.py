@@ -148,3 +148,28 @@ async def test_routing_unreachable_is_a_clear_503() -> None:
         response = await client.get("/api/v1/problem-zones")
     assert response.status_code == 503
     assert "routing" in response.json()["detail"]
+
+
+async def test_an_operator_does_not_see_other_organisations_appeal_numbers_in_a_cluster(
+    gateway: httpx.AsyncClient, routing: Harness
+) -> None:
+    ids = []
+    for i, (lat, lon) in enumerate([(57.65, 43.77), (57.651, 43.77), (57.65, 43.771)]):
+        doc = await routing.submit(
+            routing.submitted(text=(f"Фонарь {i}", f"Не горит фонарь номер {i} у дома"), lat=lat, lon=lon)
+        )
+        ids.append(doc["_id"])
+    # One of the three was handed to another organisation ("not ours", an escalation...).
+    await routing.db["assignments"].update_one(
+        {"_id": ids[2]}, {"$set": {"organization": {"id": "dmg-roads", "name": "Дороги"}}}
+    )
+    city = bearer(Role.OPERATOR, "op-1", "city-admin")
+    [cluster] = (await gateway.get("/api/v1/clusters", headers=city)).json()["items"]
+    assert cluster["size"] == 3 and cluster["other_members"] == 1
+    assert {m["appeal_id"] for m in cluster["members"]} == set(ids[:2])
+    assert all(m["organization_id"] == "city-admin" for m in cluster["members"])
+    roads = bearer(Role.OPERATOR, "op-2", "dmg-roads")
+    [theirs] = (await gateway.get("/api/v1/clusters", headers=roads)).json()["items"]
+    assert [m["appeal_id"] for m in theirs["members"]] == [ids[2]] and theirs["other_members"] == 2
+    [full] = (await gateway.get("/api/v1/clusters", headers=ADMIN)).json()["items"]
+    assert len(full["members"]) == 3  # admins see every member

@@ -1,0 +1,126 @@
+"""Every service's HTTP server against slow clients, and its security headers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from libs.common.server import server_options
+from services.deadlines.app import create_app as deadlines_app
+from services.deadlines.settings import DeadlinesSettings
+from services.intake.app import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from services.media.app import create_app as media_app
+from services.media.settings import MediaSettings
+from services.notify.app import create_app as notify_app
+from services.notify.settings import NotifySettings
+from services.routing.app import create_app as routing_app
+from services.routing.settings import RoutingSettings
+from tests.infra import eventually
+
+
+def tiny_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    return app
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        tiny_app(), log_config=None, access_log=False, lifespan="off", **server_options(1, 0.5)
+    )
+    running = uvicorn.Server(config)
+    task = asyncio.create_task(running.serve(sockets=[sock]))
+
+    async def started() -> bool:
+        return running.started
+
+    await eventually(started, timeout=10, interval=0.01)
+    try:
+        yield port
+    finally:
+        running.should_exit = True
+        await task
+        sock.close()
+
+
+async def closed_after(reader: asyncio.StreamReader, limit: float) -> float:
+    """Seconds until the server closes the connection (reads until EOF), at most `limit`."""
+    started = time.monotonic()
+    while await asyncio.wait_for(reader.read(4096), timeout=limit):
+        pass
+    return time.monotonic() - started
+
+
+async def test_headers_sent_slowly_are_cut_off(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    started = time.monotonic()
+    writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+    closed = False
+    for _ in range(40):  # one header byte every 0.1 s: 4 s if it were let through
+        if writer.is_closing() or reader.at_eof():
+            break
+        try:
+            writer.write(b"X")
+            await writer.drain()
+        except ConnectionError:
+            break
+        try:
+            if await asyncio.wait_for(reader.read(1), timeout=0.1) == b"":
+                closed = True
+                break
+        except TimeoutError:
+            continue
+    took = time.monotonic() - started
+    writer.close()
+    assert closed or reader.at_eof(), "the server kept a slow client's connection open"
+    assert took < 2.0, took
+
+
+async def test_a_prompt_request_is_served_and_an_idle_connection_closed(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    assert head.startswith(b"HTTP/1.1 200")
+    # Kept alive, then idle: closed within keep-alive (1 s) + a margin.
+    assert await closed_after(reader, 3.0) < 3.0
+    writer.close()
+
+
+SERVICES: list[tuple[str, Any]] = [
+    ("intake", lambda: intake_app(IntakeSettings(env="dev"))),
+    ("routing", lambda: routing_app(RoutingSettings(env="dev"))),
+    ("deadlines", lambda: deadlines_app(DeadlinesSettings(env="dev"))),
+    ("notify", lambda: notify_app(NotifySettings(env="dev"))),
+    ("media", lambda: media_app(MediaSettings(env="dev"))),
+]
+
+
+@pytest.mark.parametrize(("name", "build"), SERVICES, ids=[name for name, _ in SERVICES])
+async def test_every_service_sends_security_headers(name: str, build: Any) -> None:
+    app = build()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        health = await client.get("/health")
+        internal = await client.get("/internal/nothing", headers={"X-Internal-Token": "wrong"})
+    assert health.headers["x-content-type-options"] == "nosniff"
+    assert health.headers["x-frame-options"] == "DENY"
+    assert "cache-control" not in health.headers
+    assert internal.headers["x-content-type-options"] == "nosniff"
+    assert internal.headers["cache-control"] == "no-store"  # a token was sent: may be personal
