@@ -53,10 +53,10 @@ def test_production_needs_a_store_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPEALS_ENV", raising=False)
     monkeypatch.delenv("MONGO_URL", raising=False)
     with pytest.raises(ValidationError, match="MONGO_URL"):
-        DemoSettings(internal_token="a-real-secret")
+        DemoSettings(internal_token=STRONG)
     assert DemoSettings(env="dev").mongo_url is None
     monkeypatch.setenv("MONGO_URL", "mongodb://db.example:27017/")
-    assert DemoSettings(internal_token="a-real-secret").mongo_url == "mongodb://db.example:27017/"
+    assert DemoSettings(internal_token=STRONG).mongo_url == "mongodb://db.example:27017/"
 
 
 def test_gateway_in_production_needs_a_jwks_url_and_has_no_dev_key(monkeypatch: pytest.MonkeyPatch) -> None:
