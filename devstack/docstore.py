@@ -32,6 +32,18 @@ SERVER = Path(__file__).with_name("docstore_server.py")
 MIN_PYTHON = (3, 13)
 
 
+def terminate(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Send `sig` and wait up to `timeout` seconds; then SIGKILL. Nothing if it already exited."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 class StoreUnavailable(RuntimeError):
     """The store's environment cannot be made, or the process did not start."""
 
@@ -144,14 +156,8 @@ class DocStore:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        if process is not None:
+            terminate(process, sig, timeout)
 
     def kill(self) -> None:
         """kill -9: what a crash of the store's machine process looks like to the services."""

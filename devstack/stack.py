@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from devstack.docstore import DocStore
+from devstack.docstore import DocStore, terminate
 from devstack.rabbit import ensure_rabbitmq
 
 SERVICES = ("routing", "deadlines", "notify", "media", "intake")
@@ -205,14 +205,8 @@ class LocalStack:
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 25) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        if process is not None:
+            terminate(process, sig, timeout)
 
     def stop(self) -> None:
         # Gateway first (no new work), infrastructure last (in-flight work can finish).
