@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The web's front-end libraries (htmx, Leaflet) from the npm registry, exactly as package-lock.json says.
+WEB_ASSETS := services/web/node_modules/.installed
 
-.PHONY: run test lint types unit integration e2e bench chaos clean
+.PHONY: run test lint types unit integration e2e bench chaos clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,12 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(WEB_ASSETS): services/web/package.json services/web/package-lock.json
+	@cd services/web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_ASSETS)
+
+install: $(STAMP) $(WEB_ASSETS)
+
+# The browser tests drive Debian's Chromium (a test tool's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
 rabbitmq:
 	@$(BIN)/python -m devstack.rabbit
 
-run: $(STAMP)
+run: $(STAMP) $(WEB_ASSETS)
 	@$(BIN)/python -m devstack
 
 lint: $(STAMP)
@@ -28,7 +38,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) rabbitmq lint types
+test: $(STAMP) $(WEB_ASSETS) chromium rabbitmq lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) rabbitmq
@@ -38,4 +48,4 @@ chaos: $(STAMP) rabbitmq
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache services/web/node_modules

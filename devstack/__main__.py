@@ -45,6 +45,7 @@ def print_urls(stack: LocalStack, workdir: Path) -> None:
     lines = [
         "",
         f"The platform is running (namespace {stack.namespace}). Ctrl-C stops all of it.",
+        f"  Web (open this):        {stack.url('web')}   residents, operators, the public map",
         f"  Gateway (public API):   {stack.url('intake')}   docs: {stack.url('intake')}/docs",
         *(f"  {name:<22}  {stack.url(name)}/ready" for name in SERVICES if name != "intake"),
         f"  S3 (moto):              {stack.s3_endpoint}",

@@ -19,7 +19,15 @@ import httpx
 from devstack.rabbit import ensure_rabbitmq
 
 SERVICES = ("routing", "deadlines", "notify", "media", "intake")
-DEFAULT_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+FRONTENDS = ("web",)  # started after the gateway, stopped first; they call only its public API
+DEFAULT_PORTS = {
+    "intake": 8000,
+    "routing": 8001,
+    "deadlines": 8002,
+    "notify": 8003,
+    "media": 8004,
+    "web": 8080,
+}
 
 
 def free_port() -> int:
@@ -71,7 +79,7 @@ class LocalStack:
     @classmethod
     def ephemeral(cls, namespace: str, workdir: Path, **kwargs: object) -> LocalStack:
         """Free ports everywhere, so parallel runs never collide."""
-        ports = {name: free_port() for name in SERVICES}
+        ports = {name: free_port() for name in (*SERVICES, *FRONTENDS)}
         return cls(namespace, workdir, ports=ports, s3_port=free_port(), smtp_port=free_port(), **kwargs)  # type: ignore[arg-type]
 
     def url(self, service: str) -> str:
@@ -129,6 +137,8 @@ class LocalStack:
             "NOTIFY_SMTP_HOST": smtp_host,
             "NOTIFY_SMTP_PORT": str(smtp_port),
             **{f"INTAKE_{name.upper()}_URL": self.url(name) for name in SERVICES if name != "intake"},
+            "WEB_GATEWAY_URL": self.url("intake"),
+            "WEB_PUBLIC_URL": self.url("web"),
             **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in self.ports.items()},
         }
         return {**env, **self.extra_env}
@@ -173,6 +183,8 @@ class LocalStack:
         ]
         for process in started:
             self.wait_ready(process)
+        for name in FRONTENDS:
+            self.wait_ready(self.start_service(name))
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 25) -> None:
         process = self.processes.pop(name, None)
@@ -188,5 +200,5 @@ class LocalStack:
     def stop(self) -> None:
         # Gateway first (no new work), infrastructure last (in-flight work can finish).
         workers = [process for name in SERVICES[:-1] for process in self.instances(name)]
-        for name in ("intake", *workers, "smtp", "s3"):
+        for name in (*FRONTENDS, "intake", *workers, "smtp", "s3"):
             self.stop_process(name)
