@@ -201,7 +201,8 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         else:
             return render(request, "error.html", 404, message="not_found")
         try:
-            await gateway_of(request).call("POST", f"/appeals/{appeal_id}/{action}", session.token, json=body)
+            path = "comments" if action == "comment" else action
+            await gateway_of(request).call("POST", f"/appeals/{appeal_id}/{path}", session.token, json=body)
         except GatewayError as exc:
             if exc.status not in (409, 422):
                 raise
