@@ -12,7 +12,15 @@ from starlette.datastructures import UploadFile
 
 from services.web.gateway import GatewayError
 from services.web.i18n import N_
-from services.web.pages import checked_form, field_errors, gateway_of, redirect, render, require_person
+from services.web.pages import (
+    checked_form,
+    field_errors,
+    gateway_of,
+    redirect,
+    render,
+    require_person,
+    topic_name,
+)
 from services.web.settings import WebSettings
 
 KINDS = ("complaint", "proposal", "question", "gratitude")
@@ -182,7 +190,9 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         if session.is_operator:
             return redirect(f"/work/appeals/{appeal_id}")
         appeal = await gateway_of(request).call("GET", f"/appeals/{appeal_id}", session.token)
-        return render(request, "appeal.html", appeal=appeal)
+        return render(
+            request, "appeal.html", appeal=appeal, topic_name=await topic_name(request, appeal["topic"])
+        )
 
     @router.post("/appeals/{appeal_id}/{action}")
     async def citizen_action(request: Request, appeal_id: str, action: str) -> Response:
@@ -210,7 +220,14 @@ def citizen_router(settings: WebSettings) -> APIRouter:
                 exc.detail = N_("This step is not possible now: the appeal has changed. Reload the page.")
             appeal = await gateway_of(request).call("GET", f"/appeals/{appeal_id}", session.token)
             errors = {action: field_errors(exc).get("text") or field_errors(exc).get("score") or exc.detail}
-            return render(request, "appeal.html", 422, appeal=appeal, errors=errors)
+            return render(
+                request,
+                "appeal.html",
+                422,
+                appeal=appeal,
+                topic_name=await topic_name(request, appeal["topic"]),
+                errors=errors,
+            )
         messages = {
             "comment": N_("Sent"),
             "rating": N_("Thank you for the rating"),

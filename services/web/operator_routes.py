@@ -11,7 +11,15 @@ from fastapi.responses import Response
 
 from services.web.gateway import GatewayError
 from services.web.i18n import N_
-from services.web.pages import checked_form, field_errors, gateway_of, redirect, render, require_person
+from services.web.pages import (
+    checked_form,
+    field_errors,
+    gateway_of,
+    redirect,
+    render,
+    require_person,
+    topic_name,
+)
 from services.web.settings import WebSettings
 
 DUE_SOON_DAYS = 3
@@ -68,13 +76,16 @@ def operator_router(settings: WebSettings) -> APIRouter:
         topics = await gateway.cached("/topics")
         filters = {"status": status, "topic": topic, "overdue": overdue, "due_soon": due_soon}
         template = "_queue.html" if request.headers.get("HX-Request") else "queue.html"
-        return render(request, template, page=page, filters=filters, topics=topics)
+        names = {t["code"]: t["name"] for t in topics}
+        return render(request, template, page=page, filters=filters, topics=topics, topic_names=names)
 
     @router.get("/appeals/{appeal_id}")
     async def card(request: Request, appeal_id: str) -> Response:
         session = require_person(request, "operator")
         appeal = await gateway_of(request).call("GET", f"/appeals/{appeal_id}", session.token)
-        return render(request, "work_appeal.html", appeal=appeal)
+        return render(
+            request, "work_appeal.html", appeal=appeal, topic_name=await topic_name(request, appeal["topic"])
+        )
 
     @router.post("/appeals/{appeal_id}/{action}")
     async def act(request: Request, appeal_id: str, action: str) -> Response:
@@ -94,7 +105,15 @@ def operator_router(settings: WebSettings) -> APIRouter:
             appeal = await gateway.call("GET", f"/appeals/{appeal_id}", session.token)
             found = field_errors(exc)
             errors = {action: next(iter(found.values())) if found else exc.detail}
-            return render(request, "work_appeal.html", 422, appeal=appeal, errors=errors, values=dict(form))
+            return render(
+                request,
+                "work_appeal.html",
+                422,
+                appeal=appeal,
+                topic_name=await topic_name(request, appeal["topic"]),
+                errors=errors,
+                values=dict(form),
+            )
         if action == "reassign":  # no longer ours: back to the queue
             return redirect("/work", message, request)
         return redirect(f"/work/appeals/{appeal_id}", message, request)

@@ -109,3 +109,12 @@ def field_errors(error: GatewayError) -> dict[str, str]:
             continue
         found[name] = FIELD_TEXTS.get(name) or ERROR_TEXTS.get(str(item.get("type")), "Check this value")
     return found
+
+
+async def topic_name(request: Request, code: str) -> str:
+    """The topic's name from the (cached) public catalogue; the code if it is not there."""
+    try:
+        topics = await gateway_of(request).cached("/topics")
+    except GatewayError:
+        return code
+    return next((str(t["name"]) for t in topics if t.get("code") == code), code)

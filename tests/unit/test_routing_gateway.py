@@ -148,3 +148,17 @@ async def test_routing_unreachable_is_a_clear_503() -> None:
         response = await client.get("/api/v1/problem-zones")
     assert response.status_code == 503
     assert "routing" in response.json()["detail"]
+
+
+async def test_everyone_gets_the_municipalities_polygons_without_internal_fields(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """`GET /api/v1/areas` (public, for maps): GeoJSON with id, name and boundary only."""
+    response = await gateway.get("/api/v1/areas")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["type"] == "FeatureCollection"
+    demograd = next(f for f in body["features"] if f["id"] == "demograd")
+    assert demograd["properties"] == {"id": "demograd", "name": "Город Демоград"}
+    assert demograd["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert all(set(f["properties"]) == {"id", "name"} for f in body["features"])
