@@ -16,6 +16,8 @@ class WebSettings(ServiceSettings):
     service_name: ClassVar[str] = "web"
 
     http_port: int = 8080
+    # The web calls no internal API: it holds no service token (nor broker or store credentials).
+    internal_token: SecretStr | None = None  # type: ignore[assignment]
     # The interface language: a catalogue under locales/ (one per deployment; "ru" ships).
     language: str = "ru"
     # The public gateway, as a mobile app would call it; the web never calls anything else.
