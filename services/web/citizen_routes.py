@@ -98,13 +98,16 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         require_person(request, "citizen")
         return await form_page(request, only=topics, values={"channel": channel})
 
-    async def upload(request: Request, token: str, photo: UploadFile) -> str:
+    async def upload_stored(request: Request, token: str, photo: UploadFile) -> dict[str, Any]:
         content = await photo.read()
         files = {
             "file": (photo.filename or "photo", content, photo.content_type or "application/octet-stream")
         }
-        stored = await gateway_of(request).call("POST", "/media", token, files=files)
-        return str(stored["id"])
+        stored: dict[str, Any] = await gateway_of(request).call("POST", "/media", token, files=files)
+        return stored
+
+    async def upload(request: Request, token: str, photo: UploadFile) -> str:
+        return str((await upload_stored(request, token, photo))["id"])
 
     @router.post("/appeals/new")
     async def submit(request: Request) -> Response:
@@ -170,10 +173,12 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         if not isinstance(photo, UploadFile):
             return JSONResponse({"error": "no file"}, status_code=422)
         try:
-            media_id = await upload(request, str(session.token), photo)
+            stored = await upload_stored(request, str(session.token), photo)
         except GatewayError as exc:
             return JSONResponse({"error": exc.detail}, status_code=exc.status if exc.status < 500 else 502)
-        return JSONResponse({"id": media_id})
+        # Where the photo was taken (media reads it from the GPS tags before stripping them, and
+        # shows it to its owner only): the form offers it; it is used only if the person agrees.
+        return JSONResponse({"id": stored["id"], "location_hint": stored.get("location_hint")})
 
     @router.get("/appeals")
     async def my_appeals(request: Request, status: str | None = None, offset: int = 0) -> Response:

@@ -45,6 +45,10 @@ ACTIONS: dict[str, tuple[str, Callable[[Any], dict[str, Any] | None], str]] = {
 }
 
 
+def templates_path(org_id: str | None) -> str:
+    return f"/organizations/{org_id}/response-templates"
+
+
 def queue_params(status: str, topic: str, overdue: str, due_soon: str, offset: int) -> dict[str, Any]:
     return {
         "status": status or None,
@@ -79,13 +83,65 @@ def operator_router(settings: WebSettings) -> APIRouter:
         names = {t["code"]: t["name"] for t in topics}
         return render(request, template, page=page, filters=filters, topics=topics, topic_names=names)
 
+    async def templates_of(request: Request) -> list[dict[str, Any]]:
+        """The organisation's saved answers; none (not an error page) if the gateway cannot say."""
+        session = require_person(request, "operator")
+        try:
+            page = await gateway_of(request).call("GET", templates_path(session.org_id), session.token)
+        except GatewayError:
+            return []
+        return list(page.get("items", []))
+
     @router.get("/appeals/{appeal_id}")
-    async def card(request: Request, appeal_id: str) -> Response:
+    async def card(request: Request, appeal_id: str, template: str = "") -> Response:
         session = require_person(request, "operator")
         appeal = await gateway_of(request).call("GET", f"/appeals/{appeal_id}", session.token)
+        templates = await templates_of(request) if "answer" in appeal.get("allowed_actions", []) else []
+        chosen = next((t for t in templates if t["id"] == template), None)
         return render(
-            request, "work_appeal.html", appeal=appeal, topic_name=await topic_name(request, appeal["topic"])
+            request,
+            "work_appeal.html",
+            appeal=appeal,
+            topic_name=await topic_name(request, appeal["topic"]),
+            templates=templates,
+            chosen=template,
+            values={"text": chosen["text"]} if chosen else None,
         )
+
+    @router.get("/templates")
+    async def templates_page(request: Request) -> Response:
+        return render(request, "templates.html", templates=await templates_of(request))
+
+    @router.post("/templates")
+    async def add_template(request: Request) -> Response:
+        session = require_person(request, "operator")
+        form = await checked_form(request)
+        body = {"title": str(form.get("title") or ""), "text": str(form.get("text") or "")}
+        try:
+            await gateway_of(request).call("POST", templates_path(session.org_id), session.token, json=body)
+        except GatewayError as exc:
+            if exc.status not in (409, 422):
+                raise
+            found = field_errors(exc)
+            errors = found or {"form": exc.detail}
+            return render(
+                request,
+                "templates.html",
+                422,
+                templates=await templates_of(request),
+                errors=errors,
+                values=body,
+            )
+        return redirect("/work/templates", N_("Template saved"), request)
+
+    @router.post("/templates/{template_id}/delete")
+    async def delete_template(request: Request, template_id: str) -> Response:
+        session = require_person(request, "operator")
+        await checked_form(request)
+        await gateway_of(request).call(
+            "DELETE", f"{templates_path(session.org_id)}/{template_id}", session.token
+        )
+        return redirect("/work/templates", N_("Template deleted"), request)
 
     @router.post("/appeals/{appeal_id}/{action}")
     async def act(request: Request, appeal_id: str, action: str) -> Response:

@@ -80,8 +80,22 @@ async def reload_until(page: Page, locator: str, text: str | re.Pattern[str], ti
         await page.reload()
 
 
-def jpeg(path: Path) -> Path:
-    from PIL import Image
+def jpeg(path: Path, gps: tuple[float, float] | None = None) -> Path:
+    """A photo; with `gps` (lat, lon in Демоград) it carries the position as a phone writes it."""
+    from PIL import ExifTags, Image
 
-    Image.new("RGB", (640, 480), (40, 120, 200)).save(path, "JPEG")
+    def dms(value: float) -> tuple[float, float, float]:
+        minutes, seconds = divmod(round(value * 3600, 2), 60)
+        degrees, minutes = divmod(minutes, 60)
+        return (float(degrees), float(minutes), float(seconds))
+
+    exif = Image.Exif()
+    if gps:
+        exif[ExifTags.Base.GPSInfo] = {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: dms(gps[0]),
+            ExifTags.GPS.GPSLongitudeRef: "E",
+            ExifTags.GPS.GPSLongitude: dms(gps[1]),
+        }
+    Image.new("RGB", (640, 480), (40, 120, 200)).save(path, "JPEG", exif=exif)
     return path

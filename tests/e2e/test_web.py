@@ -141,11 +141,22 @@ async def test_citizen_and_operator_take_an_appeal_through_its_whole_life(
     await expect(citizen.locator(".flash")).to_contain_text("повторное рассмотрение")
     await expect(citizen.locator("#appeal-status")).to_have_text("На повторном рассмотрении")
 
-    # Re-review: taken again and answered again; the citizen rates 5.
-    await operator.reload()
+    # Re-review: the operator saves an answer template, takes the appeal again and starts the
+    # answer from the template; the citizen rates 5.
+    card_url = operator.url
+    await operator.get_by_role("link", name="Шаблоны ответов").click()
+    await operator.get_by_label("Название").fill("Светильник заменён")
+    await operator.get_by_label("Текст").fill("Заменён светильник целиком, проверено вечером.")
+    await operator.get_by_role("button", name="Сохранить").click()
+    await expect(operator.get_by_role("heading", name="Светильник заменён")).to_be_visible()
+    await visit(operator, "operator-templates")
+    await operator.goto(card_url)
     await operator.get_by_role("button", name="Взять", exact=True).click()
     await expect(operator.locator("#appeal-status")).to_have_text("В работе")
-    await operator.get_by_label("Ответ гражданину").fill("Заменён светильник целиком, проверено вечером.")
+    await operator.get_by_label("Начать с сохранённого ответа").select_option(label="Светильник заменён")
+    await expect(operator.get_by_label("Ответ гражданину")).to_have_value(
+        "Заменён светильник целиком, проверено вечером."
+    )
     await operator.get_by_role("button", name="Отправить ответ").click()
     await expect(operator.locator("#appeal-status")).to_have_text("Дан ответ")
     await citizen.reload()
@@ -242,7 +253,9 @@ def host_site(web: str) -> Iterator[str]:
     server.server_close()
 
 
-async def test_widget_opens_the_form_from_another_origin(browser: Browser, web: str, host_site: str) -> None:
+async def test_widget_opens_the_form_from_another_origin(
+    browser: Browser, web: str, host_site: str, tmp_path: Path
+) -> None:
     page = await new_page(browser)
     await page.goto(host_site)
     button = page.get_by_role("link", name="Сообщить о проблеме")
@@ -265,6 +278,14 @@ async def test_widget_opens_the_form_from_another_origin(browser: Browser, web: 
     await form.get_by_label("Кратко о проблеме").fill("Яма у въезда во двор")
     await form.get_by_label("Что случилось").fill("Яма у въезда во двор дома 12, колёса проваливаются.")
     await form.get_by_label("Адрес").fill("Демоград, ул. Садовая, 12")
+    # The photo's GPS position is offered; it becomes the place only when the person accepts it.
+    await form.get_by_label(re.compile("Добавить фотографии")).set_input_files(
+        jpeg(tmp_path / "pothole.jpg", gps=(57.6561, 43.7652))
+    )
+    await expect(form.get_by_label("Широта")).to_have_value("")
+    await form.get_by_role("button", name="Взять место из фотографии").click()
+    await expect(form.get_by_label("Широта")).to_have_value(re.compile(r"^57\.656"))
+    await expect(form.get_by_label("Долгота")).to_have_value(re.compile(r"^43\.765"))
     await form.get_by_role("button", name="Отправить обращение").click()
     await expect(form.locator(".flash.success")).to_contain_text("Обращение принято")
     await shot(page, "widget-host")

@@ -372,3 +372,26 @@ async def test_oidc_refuses_an_id_token_with_another_nonce(world: FakeWorld) -> 
         response = await web.get(world.authorize(login.headers["location"]))
         assert response.status_code == 400
         assert (await web.get("/appeals")).status_code == 303  # still signed out
+
+
+def test_every_text_of_the_interface_has_its_russian_translation() -> None:
+    """The message ids in the templates and the code (`_()`, `N_()`) are all in the ru catalogue."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+
+    from services.web.i18n import translations
+
+    root = Path(__file__).resolve().parents[2] / "services" / "web"
+    method_map = [("templates/**.html", "jinja2"), ("**.py", "python")]
+    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    found = {
+        message if isinstance(message, str) else message[0]
+        for _, _, message, _, _ in extract_from_dir(
+            str(root), method_map, options_map=options, keywords={"_": None, "N_": None}
+        )
+    }
+    assert len(found) > 150
+    catalogue = translations("ru")
+    untranslated = sorted(m for m in found if catalogue.gettext(m) == m)
+    assert not untranslated, untranslated

@@ -33,6 +33,23 @@
     });
   }
 
+  // The photo knows where it was taken: offer that place; it is used only when the person agrees.
+  function offerPlace(item, hint) {
+    var lat = document.getElementById("lat"), lon = document.getElementById("lon");
+    if (!lat || !lon) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "use-photo-place";
+    button.textContent = document.getElementById("previews").getAttribute("data-use-place");
+    button.addEventListener("click", function () {
+      lat.value = hint.lat.toFixed(6);
+      lon.value = hint.lon.toFixed(6);
+      document.dispatchEvent(new CustomEvent("appeal:point", { detail: hint }));
+      button.disabled = true;
+    });
+    item.appendChild(button);
+  }
+
   // Photos: previews at once, each uploaded with a progress bar; the form then sends media ids.
   function photos() {
     var input = document.getElementById("photos");
@@ -71,6 +88,7 @@
             hidden.value = answer.id;
             form.appendChild(hidden);
             item.className = "uploaded";
+            if (answer.location_hint) offerPlace(item, answer.location_hint);
           } else {
             item.className = "failed";
             var note = document.createElement("span");
@@ -105,6 +123,11 @@
       }).addTo(map);
       if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds());
     }).catch(function () {});
+    document.addEventListener("appeal:point", function (e) {
+      var point = [e.detail.lat, e.detail.lon];
+      place(point);
+      map.setView(point, Math.max(map.getZoom(), 12));
+    });
     map.on("click", function (e) {
       lat.value = e.latlng.lat.toFixed(6);
       lon.value = e.latlng.lng.toFixed(6);
@@ -112,7 +135,23 @@
     });
   }
 
+  // Saved answers: choosing one fills the answer box at once (without script: the "use it" button).
+  function templatePick() {
+    var select = document.getElementById("template");
+    if (!select) return;
+    var target = document.getElementById(select.getAttribute("data-target"));
+    Array.prototype.forEach.call(document.querySelectorAll(".no-js-only"), function (el) { el.hidden = true; });
+    select.addEventListener("change", function () {
+      var option = select.options[select.selectedIndex];
+      if (target && option && option.getAttribute("data-text")) {
+        target.value = option.getAttribute("data-text");
+        target.focus();
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    templatePick();
     topicFilter();
     photos();
     pickMap();
