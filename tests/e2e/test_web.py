@@ -53,8 +53,8 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def new_page(browser: Browser, viewport: dict[str, int] = DESKTOP) -> Page:
-    context = await browser.new_context(viewport=viewport, locale="ru-RU")  # type: ignore[arg-type]
+async def new_page(browser: Browser, viewport: dict[str, int] = DESKTOP, javascript: bool = True) -> Page:
+    context = await browser.new_context(viewport=viewport, locale="ru-RU", java_script_enabled=javascript)  # type: ignore[arg-type]
     page = await context.new_page()
     errors: list[str] = []
     page.on(
@@ -304,3 +304,26 @@ async def test_pages_at_phone_width(browser: Browser, web: str) -> None:
     await page.goto(f"{web}/widget")
     await check_accessibility(page, "widget")
     await shot(page, "widget-docs")
+
+
+async def test_without_javascript_a_citizen_sends_an_appeal_with_a_photo(
+    browser: Browser, web: str, tmp_path: Path
+) -> None:
+    """Progressive enhancement: the plain HTML form, the photo posted with it, the point typed in."""
+    page = await new_page(browser, PHONE, javascript=False)
+    await sign_in(page, web, unique("dmitry"), next_url="/appeals/new")
+    await expect(page.locator("#pick-map")).to_be_hidden()  # the map needs script; the fields do not
+    await page.get_by_label("Вопрос").check()
+    await page.get_by_label("Тема", exact=True).select_option("roads.potholes")
+    await page.get_by_label("Кратко о проблеме").fill("Когда отремонтируют дорогу?")
+    await page.get_by_label("Что случилось").fill("Дорога на улице Лесной разбита, когда ремонт?")
+    await page.get_by_label("Широта").fill("57.6571")
+    await page.get_by_label("Долгота").fill("43.7646")
+    await page.get_by_label(re.compile("Добавить фотографии")).set_input_files(jpeg(tmp_path / "road.jpg"))
+    await page.get_by_role("button", name="Отправить обращение").click()
+    await expect(page.locator(".flash.success")).to_contain_text("Обращение принято")
+    await expect(page.locator(".photos img")).to_have_count(1)
+    await reload_until(page, "#appeal-status", "Направлено в организацию")
+    await visit(page, "phone-appeal", check=False)  # axe itself is a script: it ran on these pages above
+    await page.get_by_role("link", name="Мои обращения").click()
+    await visit(page, "phone-my-appeals", check=False)
