@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 $(WEB_ASSETS): services/web/package.json services/web/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && apt-get install -y npm; }
 	@cd services/web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(WEB_ASSETS)
 
