@@ -50,10 +50,14 @@ def security_headers(settings: WebSettings) -> dict[str, str]:
     }
 
 
-def create_app(settings: WebSettings, gateway_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """`gateway_transport` lets tests answer for the gateway in-process."""
+def create_app(
+    settings: WebSettings,
+    gateway_transport: httpx.AsyncBaseTransport | None = None,
+    oidc_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The transports let tests answer for the gateway and the OIDC issuer in-process."""
     gateway = Gateway(settings, gateway_transport)
-    oidc = OidcClient(settings, gateway_transport)
+    oidc = OidcClient(settings, oidc_transport)
     codec = SessionCodec(settings.session_secret.get_secret_value(), settings.session_max_age_seconds)
     cookie_name = COOKIE_SECURE_NAME if settings.secure_cookies else COOKIE_PLAIN_NAME
     headers = security_headers(settings)

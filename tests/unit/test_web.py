@@ -1,188 +1,20 @@
 """The web frontend without a browser: its security (CSRF, cookie, CSP, no token in pages or
-URLs, safe redirects), errors next to the fields, the widget's topic filter, and the OIDC
-authorization-code + PKCE sign-in against a fake issuer. The gateway and the issuer are fakes
-answering through an httpx transport."""
+URLs, safe redirects), errors next to the fields, the widget's topic filter and the message
+catalogue. The gateway is a fake answering through an httpx transport (tests/unit/web_fakes.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
-from collections.abc import AsyncIterator
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
 
-from services.web.app import create_app
 from services.web.citizen_routes import appeal_body, topic_groups
 from services.web.gateway import GatewayError
 from services.web.pages import field_errors, safe_next
 from services.web.session import Session, SessionCodec
-from services.web.settings import WebSettings
+from tests.unit.web_fakes import DEV_TOKEN, TOPICS, FakeWorld, client_for, csrf_of, dev_sign_in, web, world
 
-ISSUER = "https://issuer.test"
-TOPICS = [
-    {
-        "code": "roads.potholes",
-        "name": "Ямы",
-        "category": "Дороги",
-        "category_code": "roads",
-        "answer_sla_days": 30,
-    },
-    {
-        "code": "roads.bridges",
-        "name": "Мосты",
-        "category": "Дороги",
-        "category_code": "roads",
-        "answer_sla_days": 30,
-    },
-    {
-        "code": "health.appointment",
-        "name": "Запись",
-        "category": "Здоровье",
-        "category_code": "health",
-        "answer_sla_days": 10,
-    },
-]
-DEV_TOKEN = "dev.jwt.token-value-that-must-never-be-shown"
-
-
-class FakeWorld:
-    """The gateway's public API and an OIDC issuer, as far as these tests need them."""
-
-    def __init__(self) -> None:
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
-        self.codes: dict[str, dict[str, str]] = {}
-        self.appeal_requests: list[dict[str, Any]] = []
-        self.submit_status = 201
-        self.id_token_nonce: str | None = None  # None: echo the nonce the client sent
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        if url.host == "issuer.test":
-            return self.issuer(request)
-        path = url.path.removeprefix("/api/v1")
-        if path == "/topics":
-            return httpx.Response(200, json=TOPICS)
-        if path == "/dev/tokens":
-            return httpx.Response(200, json={"access_token": DEV_TOKEN, "token_type": "bearer"})
-        if path == "/appeals" and request.method == "POST":
-            self.appeal_requests.append(
-                {"body": json.loads(request.content), "headers": dict(request.headers)}
-            )
-            if self.submit_status == 422:
-                errors = [
-                    {
-                        "loc": ["body", "summary"],
-                        "msg": "String should have at least 3 characters",
-                        "type": "string_too_short",
-                    }
-                ]
-                return httpx.Response(
-                    422, json={"status": 422, "detail": "summary: too short", "errors": errors}
-                )
-            return httpx.Response(201, json={"id": "a1", "number": "2026-000042", "status": "received"})
-        if path == "/appeals" and request.method == "GET":
-            auth = request.headers.get("authorization", "")
-            if not auth.startswith("Bearer "):
-                return httpx.Response(401, json={"status": 401, "detail": "no token"})
-            return httpx.Response(200, json={"items": [], "total": 0, "limit": 20, "offset": 0})
-        return httpx.Response(404, json={"status": 404, "detail": "not here"})
-
-    def issuer(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/.well-known/openid-configuration":
-            return httpx.Response(
-                200,
-                json={
-                    "issuer": ISSUER,
-                    "authorization_endpoint": f"{ISSUER}/authorize",
-                    "token_endpoint": f"{ISSUER}/token",
-                    "jwks_uri": f"{ISSUER}/jwks",
-                },
-            )
-        if request.url.path == "/jwks":
-            return httpx.Response(200, json=KeySet([self.key]).as_dict(private=False))
-        if request.url.path == "/token":
-            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-            grant = self.codes.pop(form.get("code", ""), None)
-            verifier = form.get("code_verifier", "")
-            challenge = (
-                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-            )
-            if (
-                grant is None
-                or grant["challenge"] != challenge
-                or form.get("grant_type") != "authorization_code"
-            ):
-                return httpx.Response(400, json={"error": "invalid_grant"})
-            claims = {
-                "iss": ISSUER,
-                "aud": "web-client",
-                "sub": "oidc-user-7",
-                "exp": 4102444800,
-                "iat": 1700000000,
-                "nonce": self.id_token_nonce or grant["nonce"],
-                "name": "Ольга",
-                "role": "citizen",
-            }
-            id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
-            return httpx.Response(
-                200,
-                json={
-                    "access_token": "issuer-access-token",
-                    "token_type": "Bearer",
-                    "id_token": id_token,
-                    "expires_in": 300,
-                },
-            )
-        return httpx.Response(404)
-
-    def authorize(self, url: str) -> str:
-        """The issuer's login page, answered at once: a code bound to the PKCE challenge."""
-        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-        assert query["response_type"] == "code" and query["code_challenge_method"] == "S256"
-        code = f"code-{len(self.codes)}"
-        self.codes[code] = {"challenge": query["code_challenge"], "nonce": query["nonce"]}
-        return f"/auth/callback?code={code}&state={query['state']}"
-
-
-@pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
-
-
-async def client_for(world: FakeWorld, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    values = {"env": "dev", "gateway_url": "http://gateway.test", "public_url": "http://web.test", **settings}
-    app = create_app(WebSettings(**values), httpx.MockTransport(world.handle))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://web.test") as client,
-    ):
-        yield client
-
-
-@pytest.fixture
-async def web(world: FakeWorld) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in client_for(world):
-        yield client
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF field in the form"
-    return match.group(1)
-
-
-async def dev_sign_in(web: httpx.AsyncClient, sub: str = "resident-anna") -> httpx.Response:
-    page = await web.get("/signin")
-    return await web.post(
-        "/signin", data={"csrf_token": csrf_of(page.text), "person": sub, "next": "/appeals"}
-    )
+__all__ = ["web", "world"]  # fixtures
 
 
 async def test_every_form_post_without_the_csrf_token_is_refused(web: httpx.AsyncClient) -> None:
@@ -327,51 +159,6 @@ def test_the_form_becomes_the_gateway_appeal() -> None:
     body = appeal_body(form, ["m1"])
     assert body["location"] == {"address": "ул. Мира, 5", "lat": 57.65, "lon": 43.77}
     assert body["contact"] == {} and body["channel"] == "widget" and body["media_ids"] == ["m1"]
-
-
-async def test_oidc_sign_in_with_authorization_code_and_pkce(world: FakeWorld) -> None:
-    settings = {
-        "oidc_issuer": ISSUER,
-        "oidc_client_id": "web-client",
-        "env": "production",
-        "session_secret": "a-real-secret-for-this-test",
-        "internal_token": "x" * 20,
-    }
-    async for web in client_for(world, **settings):
-        login = await web.get("/auth/login?next=/appeals")
-        assert login.status_code == 303
-        location = login.headers["location"]
-        assert location.startswith(f"{ISSUER}/authorize?")
-        query = parse_qs(urlsplit(location).query)
-        assert query["redirect_uri"] == ["http://web.test/auth/callback"] and query["client_id"] == [
-            "web-client"
-        ]
-        assert "code_verifier" not in location  # only the challenge leaves the server
-
-        # A forged state is refused; the real one signs the person in.
-        callback = world.authorize(location)
-        forged = re.sub(r"state=[^&]+", "state=forged", callback)
-        assert (await web.get(forged)).status_code == 400
-        login = await web.get("/auth/login?next=/appeals")
-        done = await web.get(world.authorize(login.headers["location"]))
-        assert done.status_code == 303 and done.headers["location"] == "/appeals"
-        page = await web.get("/appeals")
-        assert page.status_code == 200 and "Ольга" in page.text
-        assert "issuer-access-token" not in page.text
-        # In production the dev sign-in does not exist.
-        assert (
-            await web.post("/signin", data={"csrf_token": csrf_of(page.text), "person": "x"})
-        ).status_code == 404
-
-
-async def test_oidc_refuses_an_id_token_with_another_nonce(world: FakeWorld) -> None:
-    world.id_token_nonce = "replayed-nonce"
-    settings = {"oidc_issuer": ISSUER, "oidc_client_id": "web-client"}
-    async for web in client_for(world, **settings):
-        login = await web.get("/auth/login")
-        response = await web.get(world.authorize(login.headers["location"]))
-        assert response.status_code == 400
-        assert (await web.get("/appeals")).status_code == 303  # still signed out
 
 
 def test_every_text_of_the_interface_has_its_russian_translation() -> None:
