@@ -112,6 +112,13 @@ async def test_citizen_and_operator_take_an_appeal_through_its_whole_life(
     await sign_in(operator, web, unique("op"), "operator", "city-admin", next_url="/work")
     await expect(operator.get_by_role("heading", name="Очередь организации")).to_be_visible()
     await visit(operator, "operator-queue")
+    # The filters (htmx swaps the table in place; the same form works as a plain GET without script).
+    await operator.get_by_label("Просрочено").check()
+    await expect(operator.get_by_text("С такими фильтрами ничего нет.")).to_be_visible()
+    await expect(operator).to_have_url(re.compile(r"overdue=1"))
+    await operator.get_by_label("Просрочено").uncheck()
+    await operator.get_by_label("Статус").select_option("routed")
+    await expect(operator.get_by_role("link", name=number)).to_be_visible()
     await operator.get_by_role("link", name=number).click()
     await visit(operator, "operator-card")
     await operator.get_by_role("button", name="Взять", exact=True).click()
@@ -188,6 +195,12 @@ async def test_citizen_and_operator_take_an_appeal_through_its_whole_life(
     )
     await expect(public.locator("path.area-demograd.zone-active")).to_have_count(1)
     await visit(public, "public-map")
+
+    # Still not satisfied after rating: escalation to the supervising organisation.
+    await citizen.goto(appeal_url)
+    await citizen.get_by_role("button", name="Эскалация").click()
+    await expect(citizen.locator(".flash")).to_contain_text("Запрошена эскалация")
+    await reload_until(citizen, "#appeal-org", "Администрация Демонстрационной области")
     for page in (citizen, operator, public):
         assert not page.csp_errors, page.csp_errors  # type: ignore[attr-defined]
 
