@@ -28,7 +28,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        print("Starting RabbitMQ check, local S3 (moto), SMTP sink and the five services...", flush=True)
+        print(
+            "Starting RabbitMQ check, local S3 (moto), SMTP sink, the five services and the website...",
+            flush=True,
+        )
         stack.start()
         if args.demo_appeals:
             seed_demo(stack.url("intake"), args.demo_appeals)
