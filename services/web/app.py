@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 import httpx
@@ -27,6 +28,8 @@ from services.web.settings import HERE, WebSettings
 from services.web.texts import template_globals
 
 log = get_logger(__name__)
+# Static files and the probes need no session (and no cookie minted for every probe).
+NO_SESSION_PATHS = ("/static/", "/vendor/", "/health", "/ready", "/metrics")
 
 
 def security_headers(settings: WebSettings) -> dict[str, str]:
@@ -87,15 +90,17 @@ def create_app(
     async def session_and_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        raw = request.cookies.get(cookie_name)
-        session = codec.loads(raw) or Session()
+        loaded = codec.loads(request.cookies.get(cookie_name))
+        session = loaded or Session()
+        before = asdict(session) if loaded else None
         request.state.session = session
         response = await call_next(request)
-        value = codec.dumps(session)
-        if value != raw and not request.url.path.startswith(("/static/", "/vendor/")):
+        # Written only when it changed (sign-in, flash, sign-out) or was missing: the session
+        # then lives at most WEB_SESSION_MAX_AGE_SECONDS from sign-in, not from the last click.
+        if asdict(session) != before and not request.url.path.startswith(NO_SESSION_PATHS):
             response.set_cookie(
                 cookie_name,
-                value,
+                codec.dumps(session),
                 max_age=settings.session_max_age_seconds,
                 path="/",
                 secure=settings.secure_cookies,

@@ -272,8 +272,15 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         session = require_person(request)
         gateway = gateway_of(request)
         kind = variant if variant in ("thumb", "web", "original") else "thumb"
-        url = await gateway.media_link(session.token, media_id, kind)
-        content, content_type = await gateway.fetch_media(url, settings.max_photo_bytes * 2)
+        try:
+            url = await gateway.media_link(session.token, media_id, kind)
+            content, content_type = await gateway.fetch_media(url, settings.max_photo_bytes * 2)
+        except GatewayError as exc:
+            # A fresh upload's smaller copies may still be in the making: show the original.
+            if kind == "original" or exc.status in (401, 403):
+                raise
+            url = await gateway.media_link(session.token, media_id, "original")
+            content, content_type = await gateway.fetch_media(url, settings.max_photo_bytes * 2)
         if not content_type.startswith("image/"):
             content_type = "application/octet-stream"
         headers = {"Cache-Control": "private, max-age=300", "Content-Disposition": "inline"}

@@ -182,3 +182,25 @@ def test_every_text_of_the_interface_has_its_russian_translation() -> None:
     catalogue = translations("ru")
     untranslated = sorted(m for m in found if catalogue.gettext(m) == m)
     assert not untranslated, untranslated
+
+
+async def test_the_session_ends_its_lifetime_after_sign_in_not_after_the_last_click(
+    web: httpx.AsyncClient,
+) -> None:
+    """The cookie is rewritten only when the session changes, so its age counts from sign-in."""
+    signed = await dev_sign_in(web)
+    assert "set-cookie" in signed.headers
+    page = await web.get("/appeals")
+    assert page.status_code == 200 and "set-cookie" not in page.headers
+    assert "set-cookie" not in (await web.get("/health")).headers
+
+
+async def test_photos_come_through_the_web_and_the_signed_link_stays_on_the_server(
+    web: httpx.AsyncClient,
+) -> None:
+    assert (await web.get("/media/m1")).status_code == 303  # signed out: sign in first
+    await dev_sign_in(web)
+    photo = await web.get("/media/m1?variant=thumb")  # no thumbnail: the original instead
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content.startswith(b"\xff\xd8")
+    assert "Signature" not in str(photo.headers)

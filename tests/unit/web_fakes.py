@@ -61,7 +61,13 @@ class FakeWorld:
         url = request.url
         if f"{url.scheme}://{url.netloc.decode()}" == self.issuer_url:
             return self.issuer(request)
+        if url.host == "files.test":  # the object store behind a signed link
+            return httpx.Response(200, content=b"\xff\xd8jpeg", headers={"content-type": "image/jpeg"})
         path = url.path.removeprefix("/api/v1")
+        if path.startswith("/media/") and request.method == "GET":
+            if url.params.get("variant") == "thumb":  # copies not made (yet): media says 404
+                return httpx.Response(404, json={"status": 404, "detail": "variant missing"})
+            return httpx.Response(307, headers={"location": "http://files.test/m1?X-Amz-Signature=secret"})
         if path == "/topics":
             return httpx.Response(200, json=TOPICS)
         if path == "/dev/tokens":
