@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for all five services; docker-compose.yml chooses the service with `command:`
+# One image for all five services and the website (services.web); docker-compose.yml chooses the service with `command:`
 # (`python -m services.<name>`). Build: docker build -t citizen-appeals .
 
 # --- build: a virtualenv with the pinned dependencies and the project, no build tools in the final image
@@ -22,6 +22,13 @@ COPY services ./services
 COPY devstack ./devstack
 RUN pip install -c constraints.txt .
 
+# The website's front-end libraries (htmx, Leaflet) from the npm registry, exactly as its
+# package-lock.json pins them; only node_modules reaches the final image, not node itself.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends npm \
+    && rm -rf /var/lib/apt/lists/* \
+    && cd services/web && npm ci --no-audit --no-fund
+
 # --- runtime
 FROM python:3.11-slim
 
@@ -40,6 +47,8 @@ RUN groupadd --system --gid 10001 appeals \
         --shell /usr/sbin/nologin appeals
 
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /src/services/web/node_modules /app/web/node_modules
+ENV WEB_NODE_MODULES=/app/web/node_modules
 
 WORKDIR /app
 # The event catalogue the gateway serves at /api/v1/events/asyncapi.yaml.
@@ -47,7 +56,7 @@ COPY docs/asyncapi.yaml ./docs/asyncapi.yaml
 # Numeric, so that orchestrators enforcing runAsNonRoot can verify it.
 USER 10001:10001
 
-# intake (public gateway) 8000; routing 8001, deadlines 8002, notify 8003, media 8004 (internal).
-EXPOSE 8000 8001 8002 8003 8004
+# intake (public gateway) 8000; routing 8001, deadlines 8002, notify 8003, media 8004 (internal); web 8080.
+EXPOSE 8000 8001 8002 8003 8004 8080
 
 CMD ["python", "-m", "services.intake"]

@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STORE_STAMP := .venv-store/.installed
+# The web's front-end libraries (htmx, Leaflet) from the npm registry, exactly as package-lock.json says.
+WEB_ASSETS := services/web/node_modules/.installed
 
-.PHONY: run test lint types unit integration e2e bench chaos clean store
+.PHONY: run test lint types unit integration e2e bench chaos clean store chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +22,21 @@ $(STORE_STAMP): $(STAMP) devstack/docstore-requirements.txt devstack/docstore_se
 
 store: $(STORE_STAMP)
 
-install: $(STAMP) $(STORE_STAMP)
+$(WEB_ASSETS): services/web/package.json services/web/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && apt-get install -y npm; }
+	@cd services/web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_ASSETS)
+
+install: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS)
+
+# The browser tests drive Debian's Chromium (a test tool's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
 rabbitmq:
 	@$(BIN)/python -m devstack.rabbit
 
-run: $(STAMP) $(STORE_STAMP)
+run: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS)
 	@$(BIN)/python -m devstack
 
 lint: $(STAMP)
@@ -35,7 +46,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(STORE_STAMP) rabbitmq lint types
+test: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) chromium rabbitmq lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) $(STORE_STAMP) rabbitmq
@@ -45,4 +56,4 @@ chaos: $(STAMP) $(STORE_STAMP) rabbitmq
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache services/web/node_modules

@@ -156,7 +156,9 @@ class ChaosRun:
         self._index = 0
         self._started = time.monotonic()
         self.mail = MailSink("127.0.0.1", free_port())
-        self.stack = LocalStack.ephemeral(self.namespace, workdir, smtp=(self.mail.host, self.mail.port))
+        self.stack = LocalStack.ephemeral(
+            self.namespace, workdir, smtp=(self.mail.host, self.mail.port), frontends=()
+        )
         self.stack.extra_env.update(
             {
                 "RABBIT_URL": rabbit_url,

@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> None:
     workdir = ROOT / "var" / "bench" / "stack"
     shutil.rmtree(workdir, ignore_errors=True)
     sink = TimedMailSink("127.0.0.1", free_port())
-    stack = LocalStack.ephemeral(namespace, workdir, smtp=(sink.host, sink.port))
+    stack = LocalStack.ephemeral(namespace, workdir, smtp=(sink.host, sink.port), frontends=())
     # Belt and braces: every appeal has its own citizen anyway.
     stack.extra_env.update({"RABBIT_URL": rabbit_url, "INTAKE_SUBMIT_RATE_PER_MINUTE": "1000000"})
     levels: list[Level] = []

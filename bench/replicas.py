@@ -247,7 +247,9 @@ def start_stack(
     mongo_url: str | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> LocalStack:
-    stack = LocalStack.ephemeral(f"replicas-{uuid.uuid4().hex[:8]}", workdir, smtp=(sink.host, sink.port))
+    stack = LocalStack.ephemeral(
+        f"replicas-{uuid.uuid4().hex[:8]}", workdir, smtp=(sink.host, sink.port), frontends=()
+    )
     stack.replicas = dict(replicas)
     if rabbit_url:
         stack.extra_env["RABBIT_URL"] = rabbit_url

@@ -29,7 +29,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         print(
-            "Starting RabbitMQ check, the local store, local S3 (moto), SMTP sink and the five services...",
+            "Starting RabbitMQ check, the local store, local S3 (moto), SMTP sink, the five services and the website...",
             flush=True,
         )
         stack.start()
@@ -48,6 +48,7 @@ def print_urls(stack: LocalStack, workdir: Path) -> None:
     lines = [
         "",
         f"The platform is running (namespace {stack.namespace}). Ctrl-C stops all of it.",
+        f"  Web (open this):        {stack.url('web')}   residents, operators, the public map",
         f"  Gateway (public API):   {stack.url('intake')}   docs: {stack.url('intake')}/docs",
         *(f"  {name:<22}  {stack.url(name)}/ready" for name in SERVICES if name != "intake"),
         f"  Store (MongoDB wire):   {stack.mongo_url}"

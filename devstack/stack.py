@@ -21,7 +21,15 @@ from devstack.docstore import DocStore, terminate
 from devstack.rabbit import ensure_rabbitmq
 
 SERVICES = ("routing", "deadlines", "notify", "media", "intake")
-DEFAULT_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+FRONTENDS = ("web",)  # started after the gateway, stopped first; they call only its public API
+DEFAULT_PORTS = {
+    "intake": 8000,
+    "routing": 8001,
+    "deadlines": 8002,
+    "notify": 8003,
+    "media": 8004,
+    "web": 8080,
+}
 
 
 def free_port() -> int:
@@ -72,11 +80,13 @@ class LocalStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # The local store process, started unless MONGO_URL is given (environment or extra_env).
     store: DocStore | None = None
+    # The websites started after the gateway: harnesses that only drive the API leave them out.
+    frontends: tuple[str, ...] = FRONTENDS
 
     @classmethod
     def ephemeral(cls, namespace: str, workdir: Path, **kwargs: object) -> LocalStack:
         """Free ports everywhere, so parallel runs never collide."""
-        ports = {name: free_port() for name in SERVICES}
+        ports = {name: free_port() for name in (*SERVICES, *FRONTENDS)}
         return cls(
             namespace,
             workdir,
@@ -151,6 +161,8 @@ class LocalStack:
             # The local webhook sink and test push services listen on loopback (dev only).
             "NOTIFY_ALLOW_LOOPBACK_TARGETS": "true",
             **{f"INTAKE_{name.upper()}_URL": self.url(name) for name in SERVICES if name != "intake"},
+            "WEB_GATEWAY_URL": self.url("intake"),
+            "WEB_PUBLIC_URL": self.url("web"),
             **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in self.ports.items()},
         }
         return {**env, **self.extra_env}
@@ -202,6 +214,8 @@ class LocalStack:
         ]
         for process in started:
             self.wait_ready(process)
+        for name in self.frontends:
+            self.wait_ready(self.start_service(name))
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 25) -> None:
         process = self.processes.pop(name, None)
@@ -211,7 +225,7 @@ class LocalStack:
     def stop(self) -> None:
         # Gateway first (no new work), infrastructure last (in-flight work can finish).
         workers = [process for name in SERVICES[:-1] for process in self.instances(name)]
-        for name in ("intake", *workers, "smtp", "s3"):
+        for name in (*self.frontends, "intake", *workers, "smtp", "s3"):
             self.stop_process(name)
         if self.store is not None:
             self.store.stop()

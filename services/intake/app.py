@@ -22,6 +22,7 @@ from services.intake.scheduled import gauge_loop
 from services.intake.service import Capacity
 from services.intake.settings import IntakeSettings
 from services.intake.stats_routes import stats_router
+from services.intake.template_routes import template_router
 from services.intake.upstream import Upstream
 
 DESCRIPTION = """The public gateway of the citizen appeals platform.
@@ -74,6 +75,7 @@ def create_app(
         open311_router(flows, upstream, runtime.db, settings),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),
+        template_router(runtime.db, clock),
     ]
     if settings.is_dev:
         routers.append(dev_router(settings))

@@ -42,6 +42,7 @@ class RoutingAdminClient:
     def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._routing = InternalService("routing", settings.routing_url, settings, transport)
         self._zones: tuple[float, Any] | None = None
+        self._areas: tuple[float, dict[str, Any]] | None = None
 
     async def close(self) -> None:
         await self._routing.close()
@@ -58,6 +59,24 @@ class RoutingAdminClient:
         headers = {"X-Actor": actor} if actor else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
         return await self._routing.call(method, path, *parts, params=query, json=json, headers=headers)
+
+    async def public_areas(self) -> dict[str, Any]:
+        """The municipalities as a GeoJSON FeatureCollection: id, name and boundary only (the
+        routing aliases and the answering organisation stay internal). Cached like problem zones."""
+        if self._areas is None or time.monotonic() - self._areas[0] > PROBLEM_ZONES_CACHE_SECONDS:
+            areas = await self.call("GET", "/catalogue/{}", CatalogueEntity.AREAS.value)
+            features = [
+                {
+                    "type": "Feature",
+                    "id": area["id"],
+                    "properties": {"id": area["id"], "name": area["name"]},
+                    "geometry": area["geometry"],
+                }
+                for area in areas
+                if area.get("active", True)
+            ]
+            self._areas = (time.monotonic(), {"type": "FeatureCollection", "features": features})
+        return self._areas[1]
 
     async def problem_zones(self) -> Any:
         """Public and read often: cached briefly."""
@@ -187,6 +206,11 @@ def catalogue_router(
         """Where problems concentrate: appeals per area and topic over the recent period and the
         hotspots (clusters of several appeals, centre rounded to ~100 m). No personal data."""
         return await client.problem_zones()
+
+    @public.get("/areas")
+    async def areas() -> dict[str, Any]:
+        """The municipalities' boundaries (GeoJSON, WGS 84) with their ids and names, for maps."""
+        return await client.public_areas()
 
     router.include_router(admin)
     router.include_router(public)

@@ -457,3 +457,25 @@ def test_docker_compose_refuses_to_run_without_the_secrets(tmp_path: Path) -> No
     result = docker_compose("config", "-q", env_file=empty)
     assert result.returncode != 0
     assert "required variable" in result.stderr
+
+
+def test_the_website_is_published_and_holds_no_backend_secret(
+    services: dict[str, Any], resolved: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web = services["web"]
+    assert web["command"] == ["python", "-m", "services.web"]
+    assert web["ports"] == ["8080:8080"]
+    assert web["depends_on"] == {"intake": {"condition": "service_healthy"}}
+    env = environment(resolved["services"]["web"])
+    assert not {"RABBIT_URL", "MONGO_URL", "APPEALS_INTERNAL_TOKEN"} & set(env), "least privilege"
+    assert env["WEB_GATEWAY_URL"] == "http://intake:8000"
+    for key in list(os.environ):
+        if key.startswith(("WEB_", "APPEALS_")):
+            monkeypatch.delenv(key)
+    for key, value in {**dockerfile_env(), **env}.items():
+        monkeypatch.setenv(key, value)
+    from services.web.settings import WebSettings
+
+    settings = WebSettings()
+    assert not settings.is_dev and settings.http_port == 8080 and settings.oidc_enabled
+    assert settings.node_modules.as_posix() == "/app/web/node_modules"

@@ -43,6 +43,23 @@ RUNTIME = ROOT / "libs" / "common" / "runtime.py"
 K8S_VERSION = "1.31"
 RENDERS = {"base": BASE, "production": PRODUCTION}
 APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+# The website: a client of the gateway's public API only (no broker, store or internal token).
+FRONTEND_PORTS = {"web": 8080}
+DEPLOYED = {**APP_PORTS, **FRONTEND_PORTS}
+WEB_PAGES = (
+    "/",
+    "/appeals",
+    "/work",
+    "/map",
+    "/feed",
+    "/media",
+    "/signin",
+    "/signout",
+    "/auth",
+    "/widget",
+    "/static",
+    "/vendor",
+)
 CONSUMERS = ("routing", "deadlines", "notify", "media")  # scaled by KEDA on their queue; intake on CPU
 CONFIG_MAP = "appeals-config"
 SECRET = "appeals-secrets"
@@ -717,12 +734,12 @@ def uvicorn_drain_seconds() -> int:
     return int(match.group(1))
 
 
-def test_exactly_the_five_services_are_deployed(rendered: list[dict[str, Any]]) -> None:
-    assert set(of_kind(rendered, "Deployment")) == set(APP_PORTS)
+def test_exactly_the_five_services_and_the_website_are_deployed(rendered: list[dict[str, Any]]) -> None:
+    assert set(of_kind(rendered, "Deployment")) == set(DEPLOYED)
 
 
 @pytest.mark.parametrize("render_name", sorted(RENDERS))
-@pytest.mark.parametrize("name", sorted(APP_PORTS))
+@pytest.mark.parametrize("name", sorted(DEPLOYED))
 def test_deployment_runs_its_module_safely(render_name: str, name: str) -> None:
     objects = render(render_name)
     deployment = of_kind(objects, "Deployment")[name]
@@ -739,7 +756,7 @@ def test_deployment_runs_its_module_safely(render_name: str, name: str) -> None:
         assert suffix and suffix != ":latest", "production pins the image (tag or digest)"
 
     port = int(config(objects)[f"{name.upper()}_HTTP_PORT"])
-    assert port == APP_PORTS[name]
+    assert port == DEPLOYED[name]
     assert [item["containerPort"] for item in container["ports"]] == [port]
     for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
         get = container[probe]["httpGet"]
@@ -777,7 +794,7 @@ def test_deployment_runs_its_module_safely(render_name: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("render_name", sorted(RENDERS))
-@pytest.mark.parametrize("name", sorted(APP_PORTS))
+@pytest.mark.parametrize("name", sorted(DEPLOYED))
 def test_deployment_environment_comes_from_the_config_map_and_the_secret(render_name: str, name: str) -> None:
     objects = render(render_name)
     container = the_container(of_kind(objects, "Deployment")[name])
@@ -789,7 +806,11 @@ def test_deployment_environment_comes_from_the_config_map_and_the_secret(render_
         ref = item["valueFrom"]["secretKeyRef"]
         assert ref["name"] == SECRET
         from_secret[item["name"]] = ref["key"]
-    assert set(REQUIRED_SECRET_ENV) <= set(from_secret), f"{name}: broker, store and internal token"
+    if name in FRONTEND_PORTS:  # least privilege: the website holds no broker, store or service secret
+        assert not set(REQUIRED_SECRET_ENV) & set(from_secret), f"{name} must not get {REQUIRED_SECRET_ENV}"
+        assert "WEB_SESSION_SECRET" in from_secret
+    else:
+        assert set(REQUIRED_SECRET_ENV) <= set(from_secret), f"{name}: broker, store and internal token"
     assert all(env == key for env, key in from_secret.items()), "the Secret's keys are the variable names"
 
 
@@ -832,7 +853,7 @@ def pod_environment(objects: list[dict[str, Any]], name: str) -> dict[str, str]:
 
 
 def test_every_config_map_key_is_a_setting_some_service_reads(production: list[dict[str, Any]]) -> None:
-    prefixes = {f"{name.upper()}_": field_names(settings_class(name)) for name in APP_PORTS}
+    prefixes = {f"{name.upper()}_": field_names(settings_class(name)) for name in DEPLOYED}
     prefixes["APPEALS_"] = field_names(ServiceSettings)
     unknown = []
     for key in config(production):
@@ -842,7 +863,7 @@ def test_every_config_map_key_is_a_setting_some_service_reads(production: list[d
     assert not unknown, f"no settings field reads {unknown}: rename the key or the field"
 
 
-@pytest.mark.parametrize("name", sorted(APP_PORTS))
+@pytest.mark.parametrize("name", sorted(DEPLOYED))
 def test_service_settings_accept_the_production_environment(
     production: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
@@ -868,8 +889,11 @@ def test_service_settings_accept_the_production_environment(
 
     settings = cls()
     assert not settings.is_dev
-    assert settings.http_port == APP_PORTS[name]
+    assert settings.http_port == DEPLOYED[name]
     assert settings.http_host == "0.0.0.0"
+    if name in FRONTEND_PORTS:
+        assert settings.log_json is True
+        return
     assert settings.queue_kind == "quorum"
     assert settings.namespace == config(production)["APPEALS_NAMESPACE"]
     assert settings.log_json is True
@@ -889,8 +913,8 @@ def test_each_deployment_has_a_cluster_ip_service_on_its_port(rendered: list[dic
         assert service["spec"]["selector"].items() <= labels.items()
         container = the_container(deployment)
         (port,) = service["spec"]["ports"]
-        assert port["port"] == APP_PORTS[name]
-        assert port_number(container, port["targetPort"]) == APP_PORTS[name]
+        assert port["port"] == DEPLOYED[name]
+        assert port_number(container, port["targetPort"]) == DEPLOYED[name]
 
 
 def test_gateway_reaches_the_internal_services_by_their_services(rendered: list[dict[str, Any]]) -> None:
@@ -924,11 +948,12 @@ def test_consumer_scales_on_the_length_of_its_own_queue(rendered: list[dict[str,
     assert (refs["host"]["name"], refs["host"]["key"]) == (SECRET, "RABBIT_URL"), "the services' broker"
 
 
-def test_intake_scales_on_cpu(rendered: list[dict[str, Any]]) -> None:
-    hpa = of_kind(rendered, "HorizontalPodAutoscaler")["intake"]
+@pytest.mark.parametrize("name", ["intake", *FRONTEND_PORTS])
+def test_http_only_deployments_scale_on_cpu(rendered: list[dict[str, Any]], name: str) -> None:
+    hpa = of_kind(rendered, "HorizontalPodAutoscaler")[name]
     assert hpa["apiVersion"] == "autoscaling/v2"
     target = hpa["spec"]["scaleTargetRef"]
-    assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", "Deployment", "intake")
+    assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", "Deployment", name)
     assert hpa["spec"]["minReplicas"] >= 2
     assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
     resources = [m["resource"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"]
@@ -978,6 +1003,18 @@ def test_only_the_gateway_api_is_public(production: list[dict[str, Any]]) -> Non
         for path in rule["http"]["paths"]
     }
     assert not exposed & (set(APP_PORTS) - {"intake"}), "routing, deadlines, notify and media stay internal"
+
+
+def test_the_website_is_public_but_not_its_ops_endpoints(production: list[dict[str, Any]]) -> None:
+    web = of_kind(production, "Ingress")["web"]
+    paths = [path for rule in web["spec"]["rules"] for path in rule["http"]["paths"]]
+    assert {path["backend"]["service"]["name"] for path in paths} == {"web"}
+    public = {path["path"]: path["pathType"] for path in paths}
+    assert set(public) == set(WEB_PAGES)
+    assert public["/"] == "Exact", "a Prefix / would publish /metrics, /ready and /health"
+    assert web["spec"]["tls"], "HTTPS only (the session cookie is Secure)"
+    assert config(production)["WEB_PUBLIC_URL"].startswith("https://")
+    assert urlsplit(config(production)["WEB_GATEWAY_URL"]).hostname == "intake"
 
 
 def in_cluster(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

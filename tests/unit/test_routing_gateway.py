@@ -173,3 +173,17 @@ async def test_an_operator_does_not_see_other_organisations_appeal_numbers_in_a_
     assert [m["appeal_id"] for m in theirs["members"]] == [ids[2]] and theirs["other_members"] == 2
     [full] = (await gateway.get("/api/v1/clusters", headers=ADMIN)).json()["items"]
     assert len(full["members"]) == 3  # admins see every member
+
+
+async def test_everyone_gets_the_municipalities_polygons_without_internal_fields(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """`GET /api/v1/areas` (public, for maps): GeoJSON with id, name and boundary only."""
+    response = await gateway.get("/api/v1/areas")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["type"] == "FeatureCollection"
+    demograd = next(f for f in body["features"] if f["id"] == "demograd")
+    assert demograd["properties"] == {"id": "demograd", "name": "Город Демоград"}
+    assert demograd["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert all(set(f["properties"]) == {"id", "name"} for f in body["features"])
