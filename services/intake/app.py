@@ -38,7 +38,14 @@ def create_app(
     """`upstream_transport` lets tests answer for routing, media and notify in-process."""
     runtime = ServiceRuntime(settings, outbox_collections=(APPEALS,))
     upstream = Upstream(settings, upstream_transport)
-    flows = AppealFlows(runtime.db, runtime.relay, clock, upstream, settings.max_media_per_appeal)
+    flows = AppealFlows(
+        runtime.db,
+        runtime.relay,
+        clock,
+        upstream,
+        settings.max_media_per_appeal,
+        smtputf8=settings.mail_smtputf8,
+    )
     writer = AppealWriter(runtime.db, runtime.relay, clock)
     limiter = SubmitRateLimit(runtime.db, clock, settings.submit_rate_per_minute)
     runtime.consume(handlers(writer))
@@ -54,7 +61,7 @@ def create_app(
         incident_router(flows),
         media_router(flows, settings, runtime, upstream_transport),
         public_router(upstream, settings),
-        notify_router(notify_gateway),
+        notify_router(notify_gateway, smtputf8=settings.mail_smtputf8),
         open311_router(flows, upstream, runtime.db, settings),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),

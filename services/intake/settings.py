@@ -29,6 +29,9 @@ class IntakeSettings(ServiceSettings):
     topics_cache_seconds: float = 60.0
     max_json_bytes: int = 256 * 1024
     submit_rate_per_minute: int = 10
+    # Whether notify's mail relay supports SMTPUTF8 (RFC 6531): only then are addresses with a
+    # non-ASCII local part (`иван@example.org`) accepted. APPEALS_MAIL_SMTPUTF8 sets intake and notify.
+    mail_smtputf8: bool = False
     gauge_refresh_seconds: float = 15.0
     # Open311 api_key -> client name. Dev mode adds "dev-open311-key" when none are configured.
     open311_api_keys: dict[str, str] = Field(default_factory=dict)
