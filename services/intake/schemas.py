@@ -33,6 +33,9 @@ class AppealStatus(StrEnum):
     ANSWERED = "answered"
     REREVIEW = "rereview"
     CLOSED = "closed"
+    # Every organisation it could go to said "not ours": the regional control centre decides who
+    # answers. The answer deadline stays the one the citizen was given.
+    NEEDS_TRIAGE = "needs_triage"
 
 
 class AppealKind(StrEnum):

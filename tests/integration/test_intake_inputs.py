@@ -4,13 +4,16 @@ invisible characters in texts, internationalised e-mail addresses."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from libs.common.auth import Role
-from tests.integration.gateway_harness import Gateway, running_gateway
+from libs.common.events import AppealRoutedV1, DeadlineArmedV1, EventType, RoutingReason, TimerKind
+from tests.infra import eventually
+from tests.integration.gateway_harness import ORGS, Gateway, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +116,52 @@ async def test_emoji_sequences_keep_their_joiners(gw: Gateway) -> None:
 async def test_a_text_of_only_invisible_characters_is_empty(gw: Gateway) -> None:
     response = await submit(gw, summary="\u200b\u200b\u200b\u2060\u2060")
     assert response.status_code == 422
+
+
+async def test_not_ours_keeps_the_due_date_and_the_control_centre_queue_is_a_status(gw: Gateway) -> None:
+    citizen, operator = gw.token("citizen-9"), gw.token("op-9", Role.OPERATOR, "region")
+    appeal = await gw.submit(citizen)
+    await gw.route(appeal)
+    path = f"/api/v1/appeals/{appeal['id']}"
+    due = datetime(2026, 12, 24, 20, 59, 59, tzinfo=UTC)
+    armed = DeadlineArmedV1(
+        appeal_id=appeal["id"],
+        number=appeal["number"],
+        timer=TimerKind.ANSWER,
+        due_at=due,
+        organization=ORGS["roads"],
+        armed_at=datetime.now(UTC),
+    )
+    await gw.publish(EventType.DEADLINE_ARMED, armed, appeal["id"], "deadlines")
+
+    async def due_set() -> Any:
+        body = (await gw.client.get(path, headers=citizen)).json()
+        return body if body.get("due_at") else None
+
+    await eventually(due_set)
+    roads = gw.token("op-roads", Role.OPERATOR, "roads")
+    refused = await gw.client.post(f"{path}/reassign", headers=roads, json={"reason": "Не наша дорога"})
+    assert refused.status_code == 200 and refused.json()["status"] == "received"
+    assert refused.json()["due_at"] is not None  # "not ours" never clears the citizen's due date
+
+    triage = AppealRoutedV1(
+        appeal_id=appeal["id"],
+        number=appeal["number"],
+        topic="roads.potholes",
+        organization=ORGS["region"],
+        rule="reassignment:exhausted",
+        answer_sla_days=30,
+        routed_at=datetime.now(UTC),
+        reason=RoutingReason.TRIAGE,
+        previous_organization=ORGS["roads"],
+    )
+    await gw.publish(EventType.APPEAL_ROUTED, triage, appeal["id"], "routing")
+
+    async def waiting() -> Any:
+        body = (await gw.client.get(path, headers=citizen)).json()
+        return body if body["status"] == "needs_triage" else None
+
+    body = await eventually(waiting)
+    assert body["due_at"].startswith("2026-12-24")
+    again = await gw.client.post(f"{path}/reassign", headers=operator, json={"reason": "И не наша"})
+    assert again.status_code == 409  # nobody left to pass it to: the control centre decides
