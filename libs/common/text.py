@@ -29,27 +29,26 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import regex
 from confusable_homoglyphs import categories, confusables
 
-# Kept at the door: needed by emoji sequences (ZWJ), Persian/Indic orthography (ZWNJ).
-_MEANINGFUL_FORMAT = frozenset("\u200c\u200d")
-# Invisible characters that are not Cf but render as nothing (Hangul fillers, the grapheme joiner).
-_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
-_VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+# Removed for checks: every format character (Cf), controls but tab and line breaks, the invisible
+# fillers that are not Cf (grapheme joiner, Hangul fillers, braille blank), variation selectors.
+_INVISIBLE_CHARS = r"\p{Cf}\p{Cc}\u034f\u115f\u1160\u3164\uffa0\u2800\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_INVISIBLE = regex.compile(rf"[[{_INVISIBLE_CHARS}]--[\t\n\r]]", regex.V1)
+# Kept at the door: ZWNJ/ZWJ (emoji sequences, Persian and Indic orthography), variation selectors.
+_INVISIBLE_STORED = regex.compile(
+    rf"[[{_INVISIBLE_CHARS}]--[\t\n\r\u200c\u200d\ufe00-\ufe0f\U000e0100-\U000e01ef]]", regex.V1
+)
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _LINE_BREAKS = re.compile(r"\s*\n\s*")
 _WORD = re.compile(r"[^\W\d_]+")
+_CYRILLIC = re.compile("[\u0400-\u052f]")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_GREEK = re.compile("[\u0370-\u03ff]")
 
 _RUSSIAN = frozenset("абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ")
 _BASIC_LATIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def _is_cyrillic(ch: str) -> bool:
-    return "\u0400" <= ch <= "\u052f"
-
-
-def _is_latin(ch: str) -> bool:
-    return ch.isascii() and ch.isalpha()
 
 
 @lru_cache(maxsize=1)
@@ -86,35 +85,28 @@ def strip_invisible(text: str, *, keep_joiners: bool = False) -> str:
     """Without format characters (Cf), invisible fillers and controls other than \\t \\n \\r.
 
     keep_joiners: keep ZWJ/ZWNJ and variation selectors (what the door stores)."""
-    out = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if category == "Cf" and not (keep_joiners and ch in _MEANINGFUL_FORMAT):
-            continue
-        if category == "Cc" and ch not in "\t\n\r":
-            continue
-        if ch in _INVISIBLE:
-            continue
-        out.append(ch)
-    result = "".join(out)
-    return result if keep_joiners else _VARIATION_SELECTORS.sub("", result)
+    return str((_INVISIBLE_STORED if keep_joiners else _INVISIBLE).sub("", text))
 
 
 def fold_confusables(text: str) -> str:
     """Mixed-script words folded into their majority script; see the module docstring."""
     to_cyrillic, to_latin = _tables()
-    letters = [ch for ch in text if ch.isalpha()]
-    mostly_cyrillic = sum(map(_is_cyrillic, letters)) > sum(map(_is_latin, letters))
+    cyrillic, latin = len(_CYRILLIC.findall(text)), len(_ASCII_LETTER.findall(text))
+    if not (cyrillic and latin) and not _GREEK.search(text):
+        return text  # one script only (most texts): no word can be mixed or disguised
+    mostly_cyrillic = cyrillic > latin
 
     def fold(match: re.Match[str]) -> str:
         word = match.group(0)
-        cyrillic = sum(map(_is_cyrillic, word))
-        latin = len(word) - cyrillic
-        if cyrillic and latin:
-            return word.translate(to_cyrillic if cyrillic >= latin else to_latin)
-        if latin and mostly_cyrillic and all(ord(ch) in to_cyrillic for ch in word):
-            return word.translate(to_cyrillic)
-        return word
+        cyrillic = 0 if word.isascii() else len(_CYRILLIC.findall(word))
+        if cyrillic == len(word):
+            return word
+        if not cyrillic:  # Latin (or Greek): folded only if it is all Cyrillic look-alikes
+            if mostly_cyrillic and all(ord(ch) in to_cyrillic for ch in word):
+                return word.translate(to_cyrillic)
+            return word if word.isascii() else word.translate(to_latin)
+        # Mixed (Latin, Greek or other look-alikes among Cyrillic letters): the majority wins.
+        return word.translate(to_cyrillic if cyrillic >= len(word) - cyrillic else to_latin)
 
     return _WORD.sub(fold, text)
 
