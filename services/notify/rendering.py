@@ -13,7 +13,7 @@ from functools import cache
 import regex
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from libs.common.contacts import InvalidEmail, check_email
+from libs.common.contacts import NEEDS_SMTPUTF8, InvalidEmail, check_email
 from services.notify.schemas import Notification
 
 # RFC 8291 §4 / RFC 8188: a push message is one aes128gcm record of at most 4096 bytes; its header
@@ -136,8 +136,9 @@ def parse_address(raw: str, *, smtputf8: bool = False) -> Address:
     the doors apply); the domain is IDNA-encoded; a non-ASCII local part only with `smtputf8`."""
     try:
         checked = check_email(raw, smtputf8=smtputf8)
-    except InvalidEmail as exc:
-        raise InvalidAddress(str(exc)) from None
+    except InvalidEmail as exc:  # the validator's text may quote parts of the address: not kept
+        reason = str(exc) if str(exc) == NEEDS_SMTPUTF8 else "not a deliverable e-mail address"
+        raise InvalidAddress(reason) from None
     local, _, domain = checked.deliver_to.rpartition("@")
     return Address(username=local, domain=domain)
 

@@ -326,3 +326,25 @@ async def test_internationalised_addresses_arrive_over_smtputf8(
             assert doc is not None and doc["status"] == "sent"
     finally:
         sink.stop()
+
+
+async def test_a_relay_without_smtputf8_fails_such_an_address_at_once_and_says_why(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    """A misconfiguration (APPEALS_MAIL_SMTPUTF8 set, the relay lacks it): no 24 h of retries."""
+    sink = MailSink("127.0.0.1", free_port(), smtputf8=False)
+    sink.start()
+    try:
+        async with running_notify(rabbit_url, mongo_url, namespace, sink.port, mail_smtputf8=True) as notify:
+            await notify.publish(submitted("appeal-6", "2026-000782", email="иван@example.org"))
+            await notify.publish(armed("appeal-6", "2026-000782"))
+
+            async def failed() -> Any:
+                doc = await notify.db["deliveries"].find_one({"_id": f"appeal-6:registered:email:{AUTHOR}"})
+                return doc if doc is not None and doc["status"] == "failed" else None
+
+            doc = await eventually(failed, timeout=15)
+            assert doc["permanent"] is True and "SMTPUTF8" in doc["error"] and "иван" not in doc["error"]
+            assert sink.snapshot() == []
+    finally:
+        sink.stop()
