@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from prometheus_client import Gauge
 
 from libs.common.http import CorrelationMiddleware, ReadyCheck, install_problem_handlers, ops_router
 from libs.common.logging import configure_logging, get_logger
@@ -26,6 +27,10 @@ from libs.common.topology import Topology
 from libs.common.tracing import Tracing, TracingMiddleware
 
 log = get_logger(__name__)
+
+BROKER_CONNECTED = Gauge(
+    "appeals_broker_connected", "1 while the service's broker answers (updated by /ready)", ["service"]
+)
 
 Hook = Callable[[], Awaitable[None]]
 # First broker connection: retried after 0.5 s, doubling up to 30 s, for as long as it takes.
@@ -154,9 +159,11 @@ class ServiceRuntime:
     async def broker_state(self) -> str:
         """ "up" or "down", for `/ready`'s body: reported, never gating (docs/operations.md)."""
         try:
-            return "up" if await self.broker_ready() else "down"
+            up = await self.broker_ready()
         except Exception:
-            return "down"
+            up = False
+        BROKER_CONNECTED.labels(self.name).set(1 if up else 0)
+        return "up" if up else "down"
 
     def create_app(self, *routers: APIRouter, title: str, description: str = "") -> FastAPI:
         @asynccontextmanager

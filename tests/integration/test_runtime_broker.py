@@ -111,6 +111,7 @@ async def test_a_consumer_started_without_its_broker_serves_then_consumes_when_i
             ready = await http.get("/ready")
             assert ready.status_code == 200, ready.text  # HTTP needs the store only
             assert ready.json()["broker"] == "down" and ready.json()["checks"] == {"store": True}
+            assert 'appeals_broker_connected{service="notify"} 0.0' in (await http.get("/metrics")).text
 
             await proxy.open()  # the broker is back
 
@@ -118,6 +119,8 @@ async def test_a_consumer_started_without_its_broker_serves_then_consumes_when_i
                 return bool((await http.get("/ready")).json()["broker"] == "up")
 
             await eventually(broker_up, timeout=20)
+            metrics = (await http.get("/metrics")).text
+            assert 'appeals_broker_connected{service="notify"} 1.0' in metrics
             publisher = create_broker(rabbit_url, prefetch=8)
             await publisher.connect()
             try:
