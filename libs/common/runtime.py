@@ -36,6 +36,9 @@ Hook = Callable[[], Awaitable[None]]
 # First broker connection: retried after 0.5 s, doubling up to 30 s, for as long as it takes.
 CONNECT_FIRST_DELAY = 0.5
 CONNECT_MAX_DELAY = 30.0
+# One attempt: an address that accepts TCP but never speaks AMQP would otherwise hang start-up.
+# aio-pika's own timeout: cancelling its connect from outside leaks a reconnecting connection.
+CONNECT_TIMEOUT = 10.0
 S = TypeVar("S", bound=ServiceSettings)
 
 
@@ -54,7 +57,7 @@ class ServiceRuntime:
         self.tracing = tracing or Tracing.create(
             self.name, settings.otel_exporter, settings.otel_endpoint, namespace=settings.namespace
         )
-        self.broker = create_broker(settings.rabbit_url, settings.prefetch)
+        self.broker = create_broker(settings.rabbit_url, settings.prefetch, connect_timeout=CONNECT_TIMEOUT)
         self.bus = EventBus(self.broker, self.topology, self.tracing)
         self.store: Store = open_store(settings.mongo_url, settings.database_name)
         self.db = self.store.db
@@ -133,7 +136,7 @@ class ServiceRuntime:
         self._tasks += [asyncio.create_task(loop(), name=f"{self.name}-loop") for loop in loops]
 
     async def _connect_broker(self) -> None:
-        await self.broker.connect()
+        await self.broker.connect()  # bounded by CONNECT_TIMEOUT (aio-pika's own, which cleans up)
         await self.broker.declare_exchange(self.topology.events_exchange)
         if self.consumer is not None:
             await self.consumer.declare()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
+from libs.common import runtime
 from libs.common.auth import Role, issue_dev_token
 from libs.common.events import DeadlineArmedV1, EventType, OrganizationRef, TimerKind, new_event
 from libs.common.messaging import EventBus, create_broker
@@ -43,7 +44,8 @@ def free_port() -> int:
 
 
 class BrokerProxy:
-    """Forwards a loopback port to the real broker once `open()` is called; refused before."""
+    """Forwards a loopback port to the real broker once `open()` is called; refused before, or,
+    after `silence()`, accepted and never answered (a black-holed broker address)."""
 
     def __init__(self, rabbit_url: str) -> None:
         target = urlsplit(rabbit_url)
@@ -55,7 +57,15 @@ class BrokerProxy:
         self._server: asyncio.Server | None = None
 
     async def open(self) -> None:
+        await self.close()
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def silence(self) -> None:
+        async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader.read()  # holds the connection, says nothing
+
+        self._server = await asyncio.start_server(mute, "127.0.0.1", self.port)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -137,6 +147,27 @@ async def test_a_consumer_started_without_its_broker_serves_then_consumes_when_i
                 await eventually(consumed, timeout=15)
             finally:
                 await publisher.stop()
+
+
+async def test_a_broker_address_that_never_answers_does_not_hang_start_up(
+    namespace: str, proxy: BrokerProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "CONNECT_TIMEOUT", 1.0)
+    await proxy.silence()
+    settings = NotifySettings(env="dev", namespace=namespace, rabbit_url=proxy.url, channels="feed")
+    app = create_notify(settings)
+    started = time.monotonic()
+    async with app.router.lifespan_context(app):
+        assert time.monotonic() - started < 5  # not the minutes an AMQP handshake may wait
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notify") as http:
+            assert (await http.get("/ready")).json()["broker"] == "down"
+            await proxy.open()  # the address starts answering: the next attempt connects
+
+            async def broker_up() -> bool:
+                return bool((await http.get("/ready")).json()["broker"] == "up")
+
+            await eventually(broker_up, timeout=20)
 
 
 async def test_the_gateway_stays_ready_and_accepts_appeals_while_the_broker_is_down(
