@@ -39,6 +39,8 @@ class _Handler:
         self._sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self._sink.refuse_with is not None:  # a relay that is "down" for a while (tests)
+            return self._sink.refuse_with
         raw = envelope.original_content or envelope.content
         self._sink._received(raw if isinstance(raw, bytes) else str(raw).encode(), list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
@@ -54,12 +56,17 @@ class MailSink:
         directory: str | Path | None = None,
         *,
         echo: bool = False,
+        smtputf8: bool = True,
     ) -> None:
         self.host = host
+        self.smtputf8 = smtputf8  # offers SMTPUTF8 (RFC 6531), as Postfix and Mailpit do
+        # Set to an SMTP reply (e.g. "451 4.3.0 try again later") to refuse every message.
+        self.refuse_with: str | None = None
         self.port = port
         self.directory = Path(directory) if directory is not None else None
         self.echo = echo
         self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []  # each message's envelope recipients (RCPT TO)
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._controller: Controller | None = None
@@ -69,7 +76,9 @@ class MailSink:
             return
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-        controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        controller = Controller(
+            _Handler(self), hostname=self.host, port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         controller.start()  # returns once the server answers on the port
         self._controller = controller
 
@@ -135,6 +144,7 @@ class MailSink:
             (self.directory / name).write_bytes(raw)
         with self._lock:
             self.messages.append(message)
+            self.recipients.append(list(rcpt_tos))
         if self.echo:
             print(
                 f"{now:%H:%M:%S} to={', '.join(rcpt_tos)} subject={message['subject']!r} -> {name}",

@@ -48,6 +48,9 @@ class RoutingReason(StrEnum):
     INITIAL = "initial"
     REASSIGNMENT = "reassignment"
     ESCALATION = "escalation"
+    # Every candidate refused ("not ours"): the regional control centre decides; the answer
+    # deadline stays where it was (docs/routing.md).
+    TRIAGE = "triage"
 
 
 class EscalationReason(StrEnum):

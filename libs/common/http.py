@@ -212,10 +212,14 @@ class BodyLimitMiddleware:
 
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+StateReport = Callable[[], Awaitable[str]]
 
 
-def ops_router(checks: dict[str, ReadyCheck]) -> APIRouter:
-    """`/health` (the process answers), `/ready` (its broker and store answer), `/metrics`."""
+def ops_router(checks: dict[str, ReadyCheck], reports: dict[str, StateReport] | None = None) -> APIRouter:
+    """`/health` (the process answers), `/ready`, `/metrics`.
+
+    `/ready` is 200 when every check answers (the store, and what a service adds), else a 503
+    problem; `reports` (the broker) are stated in the body either way and never gate it."""
     router = APIRouter(tags=["ops"])
 
     @router.get("/health")
@@ -230,10 +234,11 @@ def ops_router(checks: dict[str, ReadyCheck]) -> APIRouter:
                 results[name] = bool(await check())
             except Exception:
                 results[name] = False
+        states: dict[str, Any] = {name: await report() for name, report in (reports or {}).items()}
         if all(results.values()):
-            return JSONResponse({"status": "ready", "checks": results})
+            return JSONResponse({"status": "ready", "checks": results, **states})
         failing = ", ".join(name for name, ok in results.items() if not ok)
-        return problem_response(503, f"not ready: {failing} unreachable", checks=results)
+        return problem_response(503, f"not ready: {failing} unreachable", checks=results, **states)
 
     @router.get("/metrics")
     async def metrics() -> Response:

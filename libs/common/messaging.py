@@ -33,12 +33,15 @@ PUBLISHED = Counter("appeals_events_published_total", "Events published (confirm
 HANDLER_SECONDS = Histogram("appeals_handler_seconds", "Event handler latency", ["service", "type"])
 
 
-def create_broker(url: str, prefetch: int) -> RabbitBroker:
-    """A broker whose channels confirm publishes and limit unacked deliveries."""
+def create_broker(url: str, prefetch: int, *, connect_timeout: float | None = None) -> RabbitBroker:
+    """A broker whose channels confirm publishes and limit unacked deliveries.
+
+    connect_timeout: seconds one connection attempt may take (None: no limit, aio-pika's default)."""
     return RabbitBroker(
         url,
         default_channel=Channel(prefetch_count=prefetch, publisher_confirms=True),
         logger=None,
+        timeout=connect_timeout,
     )
 
 

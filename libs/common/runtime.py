@@ -1,6 +1,10 @@
 """Wiring every service repeats: store, broker, consumer, outbox relay, HTTP app, lifecycle.
 
 Nothing connects at import time: connections open in the FastAPI lifespan and close with it.
+The broker is connected in the background, retried with backoff until it answers: a service
+started while RabbitMQ is away serves HTTP (`/health`, and `/ready` once its store answers) and
+starts consuming when the broker comes. `/ready` gates on what serving HTTP needs, the store (and
+any check a service adds); the broker's state is reported in its body (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from prometheus_client import Gauge
 
 from libs.common.http import (
     CorrelationMiddleware,
@@ -29,7 +34,17 @@ from libs.common.tracing import Tracing, TracingMiddleware
 
 log = get_logger(__name__)
 
+BROKER_CONNECTED = Gauge(
+    "appeals_broker_connected", "1 while the service's broker answers (updated by /ready)", ["service"]
+)
+
 Hook = Callable[[], Awaitable[None]]
+# First broker connection: retried after 0.5 s, doubling up to 30 s, for as long as it takes.
+CONNECT_FIRST_DELAY = 0.5
+CONNECT_MAX_DELAY = 30.0
+# One attempt: an address that accepts TCP but never speaks AMQP would otherwise hang start-up.
+# aio-pika's own timeout: cancelling its connect from outside leaks a reconnecting connection.
+CONNECT_TIMEOUT = 10.0
 S = TypeVar("S", bound=ServiceSettings)
 
 
@@ -48,7 +63,7 @@ class ServiceRuntime:
         self.tracing = tracing or Tracing.create(
             self.name, settings.otel_exporter, settings.otel_endpoint, namespace=settings.namespace
         )
-        self.broker = create_broker(settings.rabbit_url, settings.prefetch)
+        self.broker = create_broker(settings.rabbit_url, settings.prefetch, connect_timeout=CONNECT_TIMEOUT)
         self.bus = EventBus(self.broker, self.topology, self.tracing)
         self.store: Store = open_store(settings.mongo_url, settings.database_name)
         self.db = self.store.db
@@ -58,7 +73,8 @@ class ServiceRuntime:
         self._shutdown: list[Hook] = []
         self._loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._ready_checks: dict[str, ReadyCheck] = {"broker": self.broker_ready, "store": self.store.ping}
+        self._ready_checks: dict[str, ReadyCheck] = {"store": self.store.ping}
+        self.broker_connected = asyncio.Event()  # set once connected, declared and consuming
 
     def consume(self, handlers: Mapping[str, Handler]) -> None:
         self.consumer = EventConsumer(
@@ -86,19 +102,57 @@ class ServiceRuntime:
         self._loops.append(loop)
 
     async def start(self) -> None:
+        """Store hooks, then the broker: connected here when it answers (so nothing published
+        after start is missed), else in the background with backoff while HTTP serves."""
         await self.relay.ensure_indexes()
         for hook in self._startup:
             await hook()
-        await self.broker.connect()
+        try:
+            await self._connect_broker()
+        except Exception as exc:
+            self._tasks = [asyncio.create_task(self._keep_connecting(exc), name=f"{self.name}-broker")]
+        else:
+            self._run_loops(attempts=1)
+        log.info("service started", durable_store=self.store.durable, namespace=self.settings.namespace)
+
+    async def _keep_connecting(self, error: Exception) -> None:
+        delay, attempt = CONNECT_FIRST_DELAY, 1
+        while True:
+            log.warning(
+                "broker unreachable, retrying",
+                attempt=attempt,
+                retry_in_seconds=delay,
+                error=f"{type(error).__name__}: {error}",
+            )
+            await asyncio.sleep(delay)
+            delay, attempt = min(delay * 2, CONNECT_MAX_DELAY), attempt + 1
+            try:
+                await self._connect_broker()
+            except Exception as exc:  # refused, unreachable, bad credentials: all worth a retry
+                error = exc
+            else:
+                self._run_loops(attempts=attempt)
+                return
+
+    def _run_loops(self, *, attempts: int) -> None:
+        self.broker_connected.set()
+        if attempts > 1:
+            log.info("broker connected, consuming", attempts=attempts)
+        loops = [lambda: self.relay.run(self.settings.outbox_sweep_seconds), *self._loops]
+        self._tasks += [asyncio.create_task(loop(), name=f"{self.name}-loop") for loop in loops]
+
+    async def _connect_broker(self) -> None:
+        await self.broker.connect()  # bounded by CONNECT_TIMEOUT (aio-pika's own, which cleans up)
         await self.broker.declare_exchange(self.topology.events_exchange)
         if self.consumer is not None:
             await self.consumer.declare()
         await self.broker.start()
-        loops = [lambda: self.relay.run(self.settings.outbox_sweep_seconds), *self._loops]
-        self._tasks = [asyncio.create_task(loop(), name=f"{self.name}-loop") for loop in loops]
-        log.info("service started", durable_store=self.store.durable, namespace=self.settings.namespace)
 
     async def stop(self) -> None:
+        first = list(self._tasks)  # the connecting task may add the loops before it sees the cancel
+        for task in first:
+            task.cancel()
+        await asyncio.gather(*first, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -109,7 +163,16 @@ class ServiceRuntime:
         self.tracing.shutdown()  # flushes the spans still queued
 
     async def broker_ready(self) -> bool:
-        return await self.broker.ping(timeout=2.0)
+        return self.broker_connected.is_set() and await self.broker.ping(timeout=2.0)
+
+    async def broker_state(self) -> str:
+        """ "up" or "down", for `/ready`'s body: reported, never gating (docs/operations.md)."""
+        try:
+            up = await self.broker_ready()
+        except Exception:
+            up = False
+        BROKER_CONNECTED.labels(self.name).set(1 if up else 0)
+        return "up" if up else "down"
 
     def create_app(self, *routers: APIRouter, title: str, description: str = "") -> FastAPI:
         @asynccontextmanager
@@ -126,7 +189,7 @@ class ServiceRuntime:
         app.add_middleware(SecurityHeadersMiddleware)
         if self.tracing.enabled:  # outermost: the server span covers everything else
             app.add_middleware(TracingMiddleware, tracing=self.tracing)
-        app.include_router(ops_router(self._ready_checks))
+        app.include_router(ops_router(self._ready_checks, {"broker": self.broker_state}))
         for router in routers:
             app.include_router(router)
         app.state.runtime = self

@@ -16,6 +16,7 @@ from libs.common.events import (
     DeadlineArmedV1,
     DeadlineExtensionRequestedV1,
     EventType,
+    RoutingReason,
     TimerKind,
 )
 from services.deadlines.dates import (
@@ -93,10 +94,17 @@ def _end(timer: Timer | None, state: TimerState, at: datetime) -> None:
         timer.state, timer.ended_at, timer.warnings = state, at, []
 
 
+# Moves that must not give the organisations more time than the citizen was promised.
+KEEPS_DEADLINE = (RoutingReason.REASSIGNMENT, RoutingReason.TRIAGE)
+
+
 def routed(
     clock: AppealClock | None, event: AppealRoutedV1, correlation_id: str, now: datetime, policy: Policy
 ) -> Outcome:
-    """Routed (first time, reassigned or escalated): a fresh answer deadline at that organisation."""
+    """Routed: the first time and on escalation a fresh answer deadline at that organisation; on a
+    reassignment ("not ours") or the control centre's triage the deadlines the citizen was given
+    stay as they are (an answer timer keeps its due date, paused or fired ones stay so) and move
+    with the appeal: re-arming there would let "not ours" push the due date forward for ever."""
     responded = clock is not None and any(a.first_response_at for a in clock.assignments)
     fields = {
         "number": event.number,
@@ -111,6 +119,21 @@ def routed(
         "correlation_id": correlation_id,
         "closed_at": None,
     }
+    answer = clock.timers.get(str(TimerKind.ANSWER)) if clock is not None else None
+    owed = answer is not None and answer.state in (*ACTIVE, TimerState.FIRED)  # running, paused or overdue
+    if clock is not None and owed and event.reason in KEEPS_DEADLINE:
+        clock = clock.model_copy(update=fields, deep=True)
+        if clock.assignments and clock.current.ended_at is None:
+            clock.current.ended_at = event.routed_at
+        clock.assignments.append(
+            Assignment(organization=event.organization, topic=event.topic, received_at=event.routed_at)
+        )
+        kept = [
+            _armed_event(clock, timer, now)
+            for timer in clock.timers.values()
+            if timer.state == TimerState.ARMED and timer.kind != TimerKind.RATING_WINDOW
+        ]  # announced again for the new organisation, with the same due dates
+        return Outcome(clock, kept, note=f"moved to {event.organization.id}, deadlines kept ({event.reason})")
     if clock is None:
         clock = AppealClock(appeal_id=event.appeal_id, **fields)
     else:

@@ -40,7 +40,14 @@ def create_app(
     """`upstream_transport` lets tests answer for routing, media and notify in-process."""
     runtime = ServiceRuntime(settings, outbox_collections=(APPEALS,))
     upstream = Upstream(settings, upstream_transport)
-    flows = AppealFlows(runtime.db, runtime.relay, clock, upstream, settings.max_media_per_appeal)
+    flows = AppealFlows(
+        runtime.db,
+        runtime.relay,
+        clock,
+        upstream,
+        settings.max_media_per_appeal,
+        smtputf8=settings.mail_smtputf8,
+    )
     capacity = Capacity(
         max_comments=settings.max_comments_per_appeal,
         max_comment_chars=settings.max_comment_chars_per_appeal,
@@ -71,7 +78,7 @@ def create_app(
         incident_router(flows, limiter),
         media_router(flows, settings, runtime, upstream_transport, limiter),
         public_router(upstream, settings),
-        notify_router(notify_gateway, limiter),
+        notify_router(notify_gateway, limiter, smtputf8=settings.mail_smtputf8),
         open311_router(flows, upstream, runtime.db, settings),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),

@@ -180,6 +180,20 @@ def catalogue_router(
         require_role(principal, Role.ADMIN)
         return await client.call("POST", "/moderation/{}", appeal_id, json=body, actor=principal.sub)
 
+    @admin.get("/triage")
+    async def triage_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
+        """The regional control centre's queue: appeals every candidate organisation refused."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("GET", "/triage", params={"limit": limit, "offset": offset})
+
+    @admin.post("/triage/{appeal_id}")
+    async def triage_decision(
+        appeal_id: Id, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
+    ) -> Any:
+        """`{"organization_id": ..., "comment": ...}`: who answers; the due date stays as it was."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("POST", "/triage/{}", appeal_id, json=body, actor=principal.sub)
+
     public = APIRouter(prefix="/api/v1", tags=["problem zones"])
 
     @public.get("/clusters")

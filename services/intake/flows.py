@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from libs.common.auth import Principal, Role
 from libs.common.clock import Clock
+from libs.common.contacts import InvalidEmail, normalized_email
 from libs.common.events import AppealSubmittedV1, EventType, SourcePost
 from libs.common.http import Problem
 from libs.common.logging import get_logger
@@ -39,9 +40,17 @@ SUBMITTED_FIELDS = ("kind", "channel", "topic", "summary", "description", "locat
 
 class AppealFlows:
     def __init__(
-        self, db: Database, relay: OutboxRelay, clock: Clock, upstream: Upstream, max_media: int
+        self,
+        db: Database,
+        relay: OutboxRelay,
+        clock: Clock,
+        upstream: Upstream,
+        max_media: int,
+        *,
+        smtputf8: bool = False,
     ) -> None:
         self._db = db
+        self._smtputf8 = smtputf8
         self._relay = relay
         self._clock = clock
         self._upstream = upstream
@@ -83,7 +92,16 @@ class AppealFlows:
         source_post: SourcePost | None = None,
         author_id: str | None = None,
     ) -> tuple[Document, bool]:
-        """Store a new appeal and its `appeal.submitted` event in one write."""
+        """Store a new appeal and its `appeal.submitted` event in one write.
+
+        Every door comes through here, so the contact e-mail is checked here too (422 when notify
+        could not deliver to it: libs.common.contacts); doors with their own error format check first."""
+        if contact := request.get("contact"):
+            try:
+                email = normalized_email(contact.get("email"), smtputf8=self._smtputf8)
+            except InvalidEmail as exc:
+                raise Problem(422, f"contact.email: {exc}") from None
+            request = {**request, "contact": {**contact, "email": email}}
         now = self._clock()
         appeal_id = uuid.uuid4().hex
         number = await self._next_number(now.year)

@@ -10,12 +10,14 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.auth import Principal, Role
+from libs.common.contacts import InvalidEmail, check_email
 from libs.common.http import Offset, Problem
 from services.intake.internal import Id, InternalService
 from services.intake.ratelimit import RateLimit, WriteKind
+from services.intake.schemas import EmailAddressText
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
@@ -73,8 +75,8 @@ class WebhookIn(BaseModel):
 class OrgContactsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    operator_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
-    supervisor_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    operator_emails: list[EmailAddressText] = Field(default_factory=list, max_length=10)
+    supervisor_emails: list[EmailAddressText] = Field(default_factory=list, max_length=10)
     lang: str = Field(default="ru", pattern="^(ru|en)$")
     quiet_hours: QuietHoursIn | None = None
 
@@ -99,7 +101,9 @@ def _webhook_owner(principal: Principal) -> dict[str, str]:
     return {}
 
 
-def notify_router(notify: NotifyGateway, limiter: RateLimit | None = None) -> APIRouter:
+def notify_router(
+    notify: NotifyGateway, limiter: RateLimit | None = None, *, smtputf8: bool = False
+) -> APIRouter:
     """Writes (preferences, push subscriptions, webhooks, contacts) count as the caller's actions."""
 
     async def count_write(principal: CurrentPrincipal) -> None:
@@ -230,11 +234,17 @@ def notify_router(notify: NotifyGateway, limiter: RateLimit | None = None) -> AP
     async def set_org_contacts(org_id: Id, body: OrgContactsIn, principal: CurrentPrincipal) -> Any:
         """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue)."""
         check_org(principal, org_id)
+        document = body.model_dump(mode="json")
+        for field in ("operator_emails", "supervisor_emails"):
+            try:  # the same rule as every door: only what notify can deliver to
+                document[field] = [check_email(a, smtputf8=smtputf8).normalized for a in document[field]]
+            except InvalidEmail as exc:
+                raise Problem(422, f"{field}: {exc}") from None
         return await notify.call(
             "PUT",
             "organizations/{}/contacts",
             org_id,
-            json=body.model_dump(mode="json"),
+            json=document,
             params={"updated_by": principal.sub},
         )
 

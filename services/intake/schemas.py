@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, model_validator
 
 from libs.common.auth import OrgId, Role
 from libs.common.events import Location
+from libs.common.text import for_storage
+
+
+def _as_stored(value: object) -> object:
+    return for_storage(value) if isinstance(value, str) else value
+
+
+# A citizen's or an operator's free text: kept as written, less the invisible characters that can
+# only hide or reorder it (zero-width spaces, bidi controls, soft hyphens; docs/routing.md). Lengths
+# count what is kept, so a text of nothing but such characters is refused as empty.
+Text = Annotated[str, BeforeValidator(_as_stored)]
+EmailAddressText = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"})]
 
 
 class AppealStatus(StrEnum):
@@ -20,6 +33,9 @@ class AppealStatus(StrEnum):
     ANSWERED = "answered"
     REREVIEW = "rereview"
     CLOSED = "closed"
+    # Every organisation it could go to said "not ours": the regional control centre decides who
+    # answers. The answer deadline stays the one the citizen was given.
+    NEEDS_TRIAGE = "needs_triage"
 
 
 class AppealKind(StrEnum):
@@ -37,7 +53,9 @@ class Channel(StrEnum):
 
 
 class Contact(BaseModel):
-    email: EmailStr | None = None
+    # Checked by the flow against libs.common.contacts (what notify can deliver); not EmailStr,
+    # which would quietly turn "Name <a@b.org>" into "a@b.org" and let non-ASCII local parts in.
+    email: EmailAddressText | None = None
 
 
 class PlaceIn(Location):
@@ -55,8 +73,8 @@ class AppealCreate(BaseModel):
 
     kind: AppealKind
     topic: str = Field(min_length=1, max_length=100)
-    summary: str = Field(min_length=3, max_length=200)
-    description: str = Field(min_length=1, max_length=5000)
+    summary: Text = Field(min_length=3, max_length=200)
+    description: Text = Field(min_length=1, max_length=5000)
     location: PlaceIn
     media_ids: list[str] = Field(default_factory=list)
     contact: Contact = Field(default_factory=Contact)
@@ -203,7 +221,7 @@ class MediaCreated(BaseModel):
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    text: str = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
 
 
 class RatingIn(BaseModel):
@@ -213,18 +231,18 @@ class RatingIn(BaseModel):
 
 class ClarificationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    question: str = Field(min_length=3, max_length=2000)
+    question: Text = Field(min_length=3, max_length=2000)
 
 
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    text: str = Field(min_length=3, max_length=10000)
+    text: Text = Field(min_length=3, max_length=10000)
     media_ids: list[str] = Field(default_factory=list, max_length=10)
 
 
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str = Field(min_length=3, max_length=1000)
+    reason: Text = Field(min_length=3, max_length=1000)
 
 
 class ExtendIn(ReasonIn):
@@ -237,8 +255,8 @@ class IncidentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     network: str = Field(min_length=1, max_length=50, examples=["vk"])
     post_url: HttpUrl
-    author_handle: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=5000)
+    author_handle: Text = Field(min_length=1, max_length=200)
+    text: Text = Field(min_length=1, max_length=5000)
     topic: str = Field(min_length=1, max_length=100)
     location: Location | None = None
     found_at: datetime

@@ -19,6 +19,7 @@ class Action(StrEnum):
     SUBMIT = "submit"
     # decided by routing
     ROUTE = "route"
+    TRIAGE = "triage"  # nobody would take it: the regional control centre's queue
     REJECT = "reject"
     ESCALATE = "escalate"
     # operators
@@ -43,6 +44,8 @@ OPEN = (S.ROUTED, S.IN_WORK, S.CLARIFICATION_REQUESTED, S.REREVIEW)
 TRANSITIONS: dict[tuple[S, Action], S] = {
     (S.RECEIVED, Action.ROUTE): S.ROUTED,
     (S.RECEIVED, Action.REJECT): S.REJECTED,
+    (S.RECEIVED, Action.TRIAGE): S.NEEDS_TRIAGE,
+    (S.NEEDS_TRIAGE, Action.ROUTE): S.ROUTED,  # the control centre named who answers
     (S.ROUTED, Action.TAKE): S.IN_WORK,
     (S.REREVIEW, Action.TAKE): S.IN_WORK,
     (S.ROUTED, Action.REASSIGN): S.RECEIVED,
@@ -62,7 +65,7 @@ TRANSITIONS: dict[tuple[S, Action], S] = {
         (status, Action.EXTEND): status
         for status in (S.ROUTED, S.IN_WORK, S.CLARIFICATION_REQUESTED, S.REREVIEW)
     },
-    **{(status, Action.COMMENT): status for status in (S.RECEIVED, *OPEN, S.ANSWERED)},
+    **{(status, Action.COMMENT): status for status in (S.RECEIVED, S.NEEDS_TRIAGE, *OPEN, S.ANSWERED)},
     **{(status, Action.REQUEST_ESCALATION): status for status in (*OPEN, S.ANSWERED)},
 }
 

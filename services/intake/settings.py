@@ -42,6 +42,9 @@ class IntakeSettings(ServiceSettings):
     jwks_timeout_seconds: float = 5.0
     jwks_cache_seconds: int = 300
 
+    # Whether notify's mail relay supports SMTPUTF8 (RFC 6531): only then are addresses with a
+    # non-ASCII local part (`иван@example.org`) accepted. APPEALS_MAIL_SMTPUTF8 sets intake and notify.
+    mail_smtputf8: bool = False
     gauge_refresh_seconds: float = 15.0
     # Open311 api_key -> client name. Dev mode adds "dev-open311-key" when none are configured.
     open311_api_keys: dict[str, str] = Field(default_factory=dict)

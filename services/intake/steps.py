@@ -81,11 +81,12 @@ def answer(principal: Principal, text: str, media_ids: list[str]) -> Planner:
 
 
 def reassign(principal: Principal, reason: str) -> Planner:
-    """'Not ours': the appeal leaves this organisation's queue and goes back to routing."""
+    """'Not ours': the appeal leaves this organisation's queue and goes back to routing. Its due
+    dates stay: a reassignment never gives anyone more time than the citizen was promised."""
 
     def plan(appeal: Document, now: datetime) -> Step:
         event = ReassignRequestedV1(**fact(appeal, now), operator_id=principal.sub, reason=reason)
-        changes = {"organization": None, "due_at": None, "first_response_due_at": None, "overdue": False}
+        changes = {"organization": None}
         return Step(Action.REASSIGN, changes, [(EventType.APPEAL_REASSIGN_REQUESTED, event)], reason)
 
     return plan
@@ -180,6 +181,8 @@ def routed(payload: AppealRoutedV1) -> Planner:
         if payload.reason is RoutingReason.ESCALATION:
             changes |= {"escalation_pending": False, "rereview_round": 0}
             return Step(Action.ESCALATE, changes, comment=payload.organization.name)
+        if payload.reason is RoutingReason.TRIAGE:
+            return Step(Action.TRIAGE, changes, comment=payload.organization.name)
         return Step(Action.ROUTE, changes, comment=payload.organization.name)
 
     return plan

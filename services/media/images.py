@@ -128,12 +128,34 @@ def _without_metadata(image: Image.Image) -> Image.Image:
     return image
 
 
+_SIXTEEN_BIT = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """The picture in an 8-bit mode with its brightness kept, for JPEG/PNG web copies.
+
+    Pillow's `convert` clips high-bit-depth samples instead of scaling them: a 16-bit greyscale
+    PNG (0..65535) became all white. 16-bit integer modes are scaled by 255/65535 (PNG's 16-bit
+    samples, PNG spec §12.5); float images (`F`) are read as 0..1 when they fit, else clipped to
+    0..255. Every other mode is returned unchanged (its own `convert` is right)."""
+    if image.mode in _SIXTEEN_BIT:
+        wide = image if image.mode == "I" else image.convert("I")
+        return wide.point(lambda v: v * (255 / 65535)).convert("L")
+    if image.mode == "F":
+        low, high = image.getextrema()
+        scale = 255.0 if low >= 0.0 and high <= 1.0 else 1.0  # type: ignore[operator]
+        return image.point(lambda v: v * scale).convert("L")
+    return image
+
+
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
 
 
 def _encode(image: Image.Image, label: str, options: dict[str, Any]) -> bytes:
     modes = _SAVE_MODES.get(label)
+    if image.mode in ("I", "F") or (modes and image.mode in _SIXTEEN_BIT):
+        image = eight_bit(image)  # PNG cannot store these; JPEG/WebP take 8-bit only
     if modes and image.mode not in modes:
         image = image.convert("RGBA" if _has_alpha(image) and "RGBA" in modes else "RGB")
     out = io.BytesIO()
@@ -145,7 +167,7 @@ def _variants(image: Image.Image, limits: Limits) -> list[Rendition]:
     """A web-size copy and a thumbnail: JPEG, or PNG when the picture has transparency."""
     alpha = _has_alpha(image)
     label, content_type = ("PNG", ContentType.PNG) if alpha else ("JPEG", ContentType.JPEG)
-    current = image.convert("RGBA" if alpha else "RGB")  # a copy: `thumbnail` works in place
+    current = eight_bit(image).convert("RGBA" if alpha else "RGB")  # a copy: `thumbnail` works in place
     out = []
     for variant, px in ((Variant.WEB, limits.web_px), (Variant.THUMB, limits.thumb_px)):
         current.thumbnail((px, px), Image.Resampling.LANCZOS)  # never enlarges

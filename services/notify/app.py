@@ -33,7 +33,12 @@ def create_app(
     channels: list[Channel] = [FeedChannel(runtime.db)]
     if "email" in enabled:
         channels.append(
-            EmailChannel(settings.mail_from, transport or SmtpTransport(settings), settings.app_url)
+            EmailChannel(
+                settings.mail_from,
+                transport or SmtpTransport(settings),
+                settings.app_url,
+                smtputf8=settings.mail_smtputf8,
+            )
         )
     vapid = VapidKeys.from_settings(settings) if "push" in enabled else None
     if vapid is not None:
@@ -54,8 +59,9 @@ def create_app(
         {ChannelName(channel.name): channel for channel in channels},
         clock,
         lease_seconds=lease,
-        max_attempts=settings.max_attempts,
-        retry_backoff_seconds=settings.retry_backoff_seconds,
+        retry_backoff_seconds=settings.delivery_retry_seconds,
+        retry_max_delay_seconds=settings.delivery_retry_max_seconds,
+        retry_window_seconds=settings.delivery_retry_window_hours * 3600,
     )
     registry = Registry(
         runtime.db,

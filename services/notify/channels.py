@@ -66,8 +66,11 @@ class FeedChannel:
 class EmailChannel:
     name = ChannelName.EMAIL
 
-    def __init__(self, mail_from: str, transport: MailTransport, app_url: str | None = None) -> None:
+    def __init__(
+        self, mail_from: str, transport: MailTransport, app_url: str | None = None, *, smtputf8: bool = False
+    ) -> None:
         self._from = mail_from
+        self._smtputf8 = smtputf8  # the relay takes non-ASCII local parts (RFC 6531)
         self._domain = parseaddr(mail_from)[1].rpartition("@")[2] or "appeals.local"
         self._transport = transport
         self._app_url = app_url
@@ -75,7 +78,7 @@ class EmailChannel:
     async def send(self, delivery: Delivery) -> None:
         note = Notification.model_validate(delivery.content)
         try:
-            to = parse_address(str(delivery.target.get("email") or ""))
+            to = parse_address(str(delivery.target.get("email") or ""), smtputf8=self._smtputf8)
         except InvalidAddress as exc:
             raise PermanentDeliveryError(str(exc)) from None
         message = build_message(
@@ -107,6 +110,10 @@ class SmtpTransport:
                 use_tls=s.smtp_use_tls,
                 timeout=s.smtp_timeout,
             )
+        except aiosmtplib.SMTPNotSupported:
+            # A non-ASCII local part and a relay without SMTPUTF8: retrying cannot help. The doors
+            # refuse such addresses unless APPEALS_MAIL_SMTPUTF8 says the relay supports it.
+            raise PermanentDeliveryError("the mail relay does not support SMTPUTF8") from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             if codes and all(code >= 500 for code in codes):

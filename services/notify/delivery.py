@@ -1,10 +1,13 @@
 """The delivery log: every (notification or event) × channel × target is sent once in effect.
 
 A delivery is recorded before it is sent, claimed with a lease (so two workers never send it at
-the same time), and settled as sent or failed. A transient failure raises DeliveryFailed, so the
-event consumer retries the event with backoff and finally dead-letters it; the retry skips
-whatever was already sent. A deferred delivery (quiet hours, an admin's re-queue) waits for its
-`not_before` and is sent by the scheduled loop, which retries it with backoff on its own.
+the same time), and settled as sent or failed. A transient failure (SMTP relay down, a webhook's
+503, a push service's 5xx) is not the event's to retry: the delivery is deferred in this log with
+its own exponential backoff (`retry_backoff_seconds` doubling up to `retry_max_delay_seconds`)
+and the event is acknowledged once that is stored. The scheduled loop sends deferred deliveries
+(quiet hours, backoff, an admin's re-queue) when their `not_before` comes; a delivery still
+failing `retry_window_seconds` (24 h) after its first failure is parked (`failed`) for an admin.
+An hour-long mail outage therefore needs no human: every e-mail of that hour goes out after it.
 """
 
 from __future__ import annotations
@@ -47,16 +50,18 @@ class DeliveryEngine:
         clock: Clock,
         *,
         lease_seconds: float = 30.0,
-        max_attempts: int = 5,
-        retry_backoff_seconds: float = 0.5,
+        retry_backoff_seconds: float = 30.0,
+        retry_max_delay_seconds: float = 1800.0,
+        retry_window_seconds: float = 24 * 3600.0,
     ) -> None:
         self._db = db
         self._log = db[DELIVERIES]
         self._channels = dict(channels)
         self._clock = clock
         self._lease = lease_seconds
-        self._max_attempts = max_attempts
         self._backoff = retry_backoff_seconds
+        self._max_delay = retry_max_delay_seconds
+        self._window = timedelta(seconds=retry_window_seconds)
 
     def runs(self, channel: ChannelName) -> bool:
         return channel in self._channels
@@ -66,7 +71,10 @@ class DeliveryEngine:
         await self._log.create_index([("status", ASCENDING), ("failed_at", DESCENDING)])
 
     async def dispatch(self, planned: Sequence[Planned]) -> None:
-        """Every delivery gets its chance even if an earlier one fails; then the first failure raises."""
+        """Every delivery gets its chance even if an earlier one fails; then the first failure raises.
+
+        A transient channel failure does not raise: the delivery is deferred with backoff (stored)
+        and the event is done. DeliveryFailed is left for a delivery another worker still holds."""
         failures: list[DeliveryFailed] = []
         for delivery, not_before in planned:
             if not self.runs(delivery.channel):
@@ -96,10 +104,7 @@ class DeliveryEngine:
             if not await self._claim(delivery, wait=False):
                 continue
             tried += 1
-            try:
-                await self._send_to_the_end(delivery)
-            except DeliveryFailed:
-                await self._reschedule(delivery.id)
+            await self._send_to_the_end(delivery)  # a failure defers it again, or parks it
         return tried
 
     async def failed(self, limit: int, offset: int) -> tuple[list[Document], int]:
@@ -118,7 +123,7 @@ class DeliveryEngine:
                     "permanent": False,
                     "attempts": 0,
                 },
-                "$unset": {"lease_until": ""},
+                "$unset": {"lease_until": "", "first_failed_at": ""},
             },
         )
         return result.matched_count == 1
@@ -196,10 +201,8 @@ class DeliveryEngine:
             log.warning("delivery impossible", error=str(exc), **_where(delivery))
             return
         except Exception as exc:
-            error = _describe(exc)
-            await self._settle_failed(delivery.id, error)
-            log.warning("delivery failed", error=error, **_where(delivery))
-            raise DeliveryFailed(f"{delivery.channel} delivery of {delivery.key} failed: {error}") from None
+            await self._defer_after_failure(delivery, _describe(exc))
+            return
         await self._log.update_one(
             {"_id": delivery.id},
             {
@@ -223,23 +226,37 @@ class DeliveryEngine:
             },
         )
 
-    async def _reschedule(self, delivery_id: str) -> None:
-        doc = await self._log.find_one({"_id": delivery_id}) or {}
+    async def _defer_after_failure(self, delivery: Delivery, error: str) -> None:
+        """A transient failure: try again after the backoff, or park it once the window is over."""
+        now = self._clock()
+        doc = await self._log.find_one({"_id": delivery.id}) or {}
         attempts = int(doc.get("attempts", 1))
-        if attempts >= self._max_attempts:
-            await self._log.update_one(
-                {"_id": delivery_id},
-                {"$set": {"error": f"gave up after {attempts} attempts: {doc.get('error')}"}},
-            )
+        first = doc.get("first_failed_at") or now
+        if first.tzinfo is None:  # the store gives naive UTC back
+            first = first.replace(tzinfo=UTC)
+        not_before = now + retry_delay(attempts, self._backoff, self._max_delay)
+        if not_before - first > self._window:
+            await self._settle_failed(delivery.id, f"gave up after {attempts} attempts: {error}")
+            log.error("delivery parked for an admin", attempts=attempts, error=error, **_where(delivery))
             return
         await self._log.update_one(
-            {"_id": delivery_id, "status": DeliveryStatus.FAILED},
+            {"_id": delivery.id},
             {
                 "$set": {
                     "status": DeliveryStatus.DEFERRED,
-                    "not_before": self._clock() + retry_delay(attempts, self._backoff),
-                }
+                    "not_before": not_before,
+                    "error": error,
+                    "first_failed_at": first,
+                },
+                "$unset": {"lease_until": ""},
             },
+        )
+        log.warning(
+            "delivery failed, deferred",
+            error=error,
+            attempts=attempts,
+            retry_in_seconds=(not_before - now).total_seconds(),
+            **_where(delivery),
         )
 
 

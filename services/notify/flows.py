@@ -116,7 +116,11 @@ class NotifyFlows:
         contacts = await self.registry.org_contacts(org.id)
         note = messages.new_appeal(routed, contacts.lang, event_id=envelope.id, now=self._clock())
         citizen: CitizenNote | None = None
-        if routed.reason is not RoutingReason.INITIAL:
+        previous = routed.previous_organization
+        if routed.reason is RoutingReason.TRIAGE:
+            citizen = lambda r, _: messages.control_centre(r, routed, event_id=envelope.id, now=self._clock())  # noqa: E731
+        elif routed.reason is not RoutingReason.INITIAL and (previous is None or previous.id != org.id):
+            # "transferred to another organisation" only when it is another one
             citizen = lambda r, _: messages.transferred(r, routed, event_id=envelope.id, now=self._clock())  # noqa: E731
         await self._announce(envelope, routed.appeal_id, citizen=citizen, org=[(note, contacts)])
 

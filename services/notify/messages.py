@@ -91,6 +91,20 @@ def transferred(
     )
 
 
+def control_centre(
+    recipient: Recipient, routed: AppealRoutedV1, *, event_id: str, now: datetime
+) -> Notification:
+    return _to_citizen(
+        K.CONTROL_CENTRE,
+        recipient,
+        appeal_id=routed.appeal_id,
+        number=routed.number,
+        event_id=event_id,
+        now=now,
+        key_parts=(event_id,),
+    )
+
+
 def taken(
     recipient: Recipient, payload: AppealTakenV1, org_name: str | None, *, event_id: str, now: datetime
 ) -> Notification:

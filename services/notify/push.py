@@ -89,9 +89,13 @@ class WebPushChannel:
         if self._session is None:
             self._session = guarded_session(self._guard)
         try:
+            data = push_payload(note, app_url=self._app_url)  # bounded to one 4096-byte record
+        except ValueError as exc:
+            raise PermanentDeliveryError(str(exc)) from None
+        try:
             await webpush_async(
                 {"endpoint": subscription["endpoint"], "keys": dict(subscription["keys"])},
-                data=push_payload(note, app_url=self._app_url),
+                data=data,
                 vapid_private_key=self._keys.signer,
                 vapid_claims={"sub": self._subject},  # a fresh dict: pywebpush adds aud and exp to it
                 ttl=self._ttl,
@@ -106,6 +110,8 @@ class WebPushChannel:
             if status in GONE:
                 await self._db[PUSH_SUBSCRIPTIONS].delete_one({"_id": subscription_id})
                 raise PermanentDeliveryError("the push subscription is gone") from None
+            if status == 413:  # should never happen: push_payload bounds the size; a bug if it does
+                log.error("push service: payload too large", status=status, bytes=len(data.encode()))
             if status in REFUSED or (status is not None and 300 <= status < 400):
                 raise PermanentDeliveryError("the push service refused the message") from None
             raise TransientDeliveryError("the push service failed temporarily") from None

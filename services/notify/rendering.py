@@ -10,12 +10,20 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cache
 
+import regex
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from libs.common.contacts import NEEDS_SMTPUTF8, InvalidEmail, check_email
 from services.notify.schemas import Notification
 
-# Push services accept about 4 KiB of encrypted payload; keep the clear text well below.
-PUSH_TEXT_LIMIT = 1500
+# RFC 8291 §4 / RFC 8188: a push message is one aes128gcm record of at most 4096 bytes; its header
+# takes 86 (16 salt + 4 record size + 1 key length + 65 sender key), the GCM tag 16 and the padding
+# delimiter 1: at most 3993 bytes of JSON, counted after UTF-8 encoding.
+PUSH_RECORD_BYTES = 4096
+PUSH_PLAINTEXT_BYTES = PUSH_RECORD_BYTES - 86 - 16 - 1
+PUSH_TEXT_LIMIT = 1500  # characters: a readable notification; the byte bound is enforced separately
+_GRAPHEME = regex.compile(r"\X")
+_ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -65,38 +73,74 @@ def render_email(notification: Notification, *, app_url: str | None = None) -> R
     )
 
 
-def push_payload(notification: Notification, *, app_url: str | None = None) -> str:
-    """JSON the service worker shows: title and text, the appeal, where a tap leads."""
+def push_payload(
+    notification: Notification, *, app_url: str | None = None, max_bytes: int = PUSH_PLAINTEXT_BYTES
+) -> str:
+    """JSON the service worker shows: title and text, the appeal, where a tap leads.
+
+    Its UTF-8 encoding is at most `max_bytes` (3993: what fits one 4096-byte aes128gcm record,
+    RFC 8291): the text, then if need be the title, is cut at a grapheme boundary (an emoji with
+    its modifiers, a letter with its accents stays whole) and ends with "…"."""
     text = notification.body
     if notification.detail:
         text = f"{text}\n\n{notification.detail}"
-    if len(text) > PUSH_TEXT_LIMIT:
-        text = text[: PUSH_TEXT_LIMIT - 1].rstrip() + "…"
-    return json.dumps(
-        {
-            "id": notification.id,
-            "kind": str(notification.kind),
-            "title": notification.title,
-            "body": text,
-            "appeal_id": notification.appeal_id,
-            "number": notification.number,
-            "urgent": notification.urgent,
-            "lang": notification.lang,
-            "url": appeal_link(notification, app_url),
-        },
-        ensure_ascii=False,
-    )
+    fields = {
+        "id": notification.id,
+        "kind": str(notification.kind),
+        "title": notification.title,
+        "body": _cut(text, PUSH_TEXT_LIMIT),
+        "appeal_id": notification.appeal_id,
+        "number": notification.number,
+        "urgent": notification.urgent,
+        "lang": notification.lang,
+        "url": appeal_link(notification, app_url),
+    }
+    for name in ("body", "title"):
+        if _size(fields) <= max_bytes:
+            break
+        fields[name] = _fit(fields, name, max_bytes)
+    payload = json.dumps(fields, ensure_ascii=False)
+    if len(payload.encode()) > max_bytes:  # ids and the link alone are too long: never sent cut
+        raise ValueError(f"push payload of {len(payload.encode())} bytes exceeds {max_bytes}")
+    return payload
 
 
-def parse_address(raw: str) -> Address:
-    """One plain `user@domain`, or InvalidAddress: never a list, a display name or a line break."""
+def _size(fields: dict[str, object]) -> int:
+    return len(json.dumps(fields, ensure_ascii=False).encode())
+
+
+def _cut(text: str, graphemes: int) -> str:
+    """The first `graphemes` user-perceived characters, with "…" when something was cut."""
+    parts = _GRAPHEME.findall(text)
+    if len(parts) <= graphemes:
+        return text
+    return "".join(parts[: max(0, graphemes - 1)]).rstrip() + _ELLIPSIS
+
+
+def _fit(fields: dict[str, object], name: str, max_bytes: int) -> str:
+    """The longest cut of fields[name] (whole graphemes + "…") with which the JSON fits."""
+    text = str(fields[name])
+    low, high = 0, len(_GRAPHEME.findall(text))
+    while low < high:  # the largest count of graphemes that fits: binary search on the size
+        middle = (low + high + 1) // 2
+        if _size({**fields, name: _cut(text, middle)}) <= max_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return _cut(text, low) if low else ""
+
+
+def parse_address(raw: str, *, smtputf8: bool = False) -> Address:
+    """One plain `user@domain` as the envelope and the To header carry it, or InvalidAddress:
+    never a list, a display name or a line break. The rule is `libs.common.contacts` (the same
+    the doors apply); the domain is IDNA-encoded; a non-ASCII local part only with `smtputf8`."""
     try:
-        address = Address(addr_spec=raw.strip())
-    except Exception as exc:  # the parser raises several unrelated types for bad input
-        raise InvalidAddress("not a single e-mail address") from exc
-    if not address.domain:
-        raise InvalidAddress("an e-mail address needs a domain")
-    return address
+        checked = check_email(raw, smtputf8=smtputf8)
+    except InvalidEmail as exc:  # the validator's text may quote parts of the address: not kept
+        reason = str(exc) if str(exc) == NEEDS_SMTPUTF8 else "not a deliverable e-mail address"
+        raise InvalidAddress(reason) from None
+    local, _, domain = checked.deliver_to.rpartition("@")
+    return Address(username=local, domain=domain)
 
 
 def build_message(

@@ -23,6 +23,7 @@ class NotificationKind(StrEnum):
     REGISTERED = "registered"
     REJECTED = "rejected"
     TRANSFERRED = "transferred"
+    CONTROL_CENTRE = "control_centre"  # nobody would take it: the regional control centre decides
     TAKEN = "taken"
     CLARIFICATION_REQUESTED = "clarification_requested"
     ANSWERED = "answered"

@@ -24,6 +24,9 @@ class NotifySettings(ServiceSettings):
     smtp_use_tls: bool = False
     mail_from: str = "Обращения граждан <no-reply@appeals.local>"
     smtp_timeout: float = 10
+    # The relay supports SMTPUTF8 (RFC 6531): addresses with a non-ASCII local part are delivered.
+    # Set it for every service at once with APPEALS_MAIL_SMTPUTF8: intake's door reads the same.
+    mail_smtputf8: bool = False
 
     # Web Push (VAPID). The private key: PEM, or base64url of the raw 32-byte key or of its DER.
     # Unset in dev mode: an ephemeral pair is made at start (subscriptions die with the process).
@@ -42,8 +45,14 @@ class NotifySettings(ServiceSettings):
     allow_loopback_targets: bool = False
     # Where the citizen can open an appeal, for links in e-mails and push (e.g. https://appeals.example.org).
     app_url: str | None = None
-    # How often deferred (quiet hours) and re-queued deliveries are looked for.
+    # How often deferred (quiet hours, backoff) and re-queued deliveries are looked for.
     deferred_poll_seconds: float = 5.0
+    # A channel's transient failure (relay down, 5xx): the delivery is retried after this delay,
+    # doubling up to the maximum, for this many hours after its first failure; then it is parked
+    # for an admin (/internal/dead-letters). The event itself is not retried for it.
+    delivery_retry_seconds: float = 30.0
+    delivery_retry_max_seconds: float = 1800.0
+    delivery_retry_window_hours: float = 24.0
 
     @model_validator(mode="after")
     def _check(self) -> NotifySettings:

@@ -35,6 +35,19 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
             "Appeal No. {number} has been transferred to {organization}.",
         ),
     },
+    K.CONTROL_CENTRE: {
+        "ru": (
+            "Обращение № {number} передано в региональный центр управления",
+            "Организации, которым могло быть направлено обращение № {number}, сообщили, что вопрос "
+            "не в их ведении. Региональный центр управления определит, кто ответит. "
+            "Срок ответа остаётся прежним.",
+        ),
+        "en": (
+            "Appeal No. {number} passed to the regional control centre",
+            "The organisations appeal No. {number} could go to said it is not theirs to answer. "
+            "The regional control centre will decide who answers. The answer deadline stays the same.",
+        ),
+    },
     K.TAKEN: {
         "ru": (
             "Обращение № {number} принято в работу",

@@ -2,7 +2,9 @@
 
 One assignment document per appeal (`_id` = appeal id) holds the decision, its history and the
 outbox: every change and the event announcing it are one document write. Moves (reassignment,
-escalation) are applied once per event id (`applied`) and guarded by a revision counter.
+escalation) are applied once per event id (`applied`) and guarded by a revision counter. When
+every candidate has refused, the appeal waits in the regional control centre's queue
+(`needs_triage`) instead of being passed round again; the control centre names who answers.
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ from services.routing.catalogue import CatalogueStore
 from services.routing.clusters import ASSIGNMENTS, ClusterFlows
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import Change, apply, rejected, routed
-from services.routing.schemas import AssignmentStatus, ModerationDecision, ModerationDecisionIn
+from services.routing.schemas import (
+    AssignmentStatus,
+    ModerationDecision,
+    ModerationDecisionIn,
+    TriageDecisionIn,
+)
 from services.routing.service import (
+    EXHAUSTED,
     CompiledCatalogue,
     Move,
     Place,
@@ -196,10 +204,23 @@ class RoutingFlows:
             previous = doc["organization"]
             now = self._clock()
             level = move.escalation_level
+            # Nobody left to pass it to: the control centre's queue, not another round.
+            triage = reason is RoutingReason.REASSIGNMENT and move.rule == EXHAUSTED
             change = routed(
-                doc, cc, move.organization, move.rule, level, reason, previous, now, actor, move.note
+                doc,
+                cc,
+                move.organization,
+                move.rule,
+                level,
+                RoutingReason.TRIAGE if triage else reason,
+                previous,
+                now,
+                actor,
+                move.note,
             )
             fields, event, entry = change
+            if triage:
+                fields["status"] = AssignmentStatus.NEEDS_TRIAGE
             entry["comment"] = comment
             update: dict[str, Any] = {
                 "$set": fields,
@@ -216,6 +237,51 @@ class RoutingFlows:
                 await self._relay.flush(ASSIGNMENTS, doc["_id"])
                 return
         raise RuntimeError(f"assignment {envelope.subject} kept changing; will retry")
+
+    # -- the regional control centre's queue: appeals every candidate refused -----------------
+
+    async def triage_queue(self, limit: int, offset: int) -> tuple[list[Document], int]:
+        query = {"status": AssignmentStatus.NEEDS_TRIAGE}
+        total = await self._db[ASSIGNMENTS].count_documents(query)
+        cursor = self._db[ASSIGNMENTS].find(query, HIDDEN).sort("decided_at", ASCENDING)
+        return await cursor.skip(offset).limit(limit).to_list(limit), total
+
+    async def decide_triage(self, appeal_id: str, body: TriageDecisionIn, actor: str) -> Document:
+        """The control centre names the organisation that answers (even one that refused before).
+        A reassignment: the answer deadline the citizen was given stays (services/deadlines)."""
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
+        if doc is None:
+            raise Problem(404, f"no appeal {appeal_id} in routing")
+        if doc["status"] != AssignmentStatus.NEEDS_TRIAGE:
+            raise Problem(
+                409, f"appeal {appeal_id} is not waiting for the control centre (it is {doc['status']})"
+            )
+        cc = await self._catalogue.current()
+        org = cc.organizations.get(body.organization_id)
+        if org is None or not org.active:
+            raise Problem(422, f"no active organisation {body.organization_id!r} in the catalogue")
+        now = self._clock()
+        level = int(doc.get("escalation_level", 0))
+        fields, event, entry = routed(
+            doc,
+            cc,
+            org,
+            "triage:control-centre",
+            level,
+            RoutingReason.REASSIGNMENT,
+            doc["organization"],
+            now,
+            f"control-centre:{actor}",
+        )
+        entry["comment"] = body.comment
+        result = await self._db[ASSIGNMENTS].update_one(
+            {"_id": appeal_id, "status": AssignmentStatus.NEEDS_TRIAGE},
+            {"$set": fields, "$inc": {"revision": 1}, "$push": {"history": entry, "outbox": event}},
+        )
+        if not result.modified_count:
+            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
+        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        return await self.assignment(appeal_id)
 
     # -- the manual moderation queue ----------------------------------------------------------
 

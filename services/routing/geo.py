@@ -20,6 +20,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from libs.common.text import for_checks
 from services.routing.schemas import Area
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -42,7 +43,9 @@ class Located:
 
 
 def normalize_address(text: str) -> str:
-    return text.lower().replace("ё", "е")
+    """The form addresses and area names are matched in: `libs.common.text.for_checks` (NFKC,
+    invisible characters removed, look-alike letters folded, case folded) and ё read as е."""
+    return for_checks(text).replace("ё", "е")
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -6,7 +6,10 @@ repeats the same author's earlier appeal; borderline cases (rude but not obscene
 problems, link spam) wait for a moderator. Obfuscation is seen through by comparing every word's
 skeletons: Latin look-alikes and digits read as Cyrillic (`xyй`, `6ля`) and the reverse for English
 (`f0ck`), repeated letters collapsed (`бляяять`), separators removed (`х.у.й`, `f u c k`), masks
-matched against known words (`бл*ть`). Reasons are in Russian, for the citizen.
+matched against known words (`бл*ть`). Every check reads the text through
+`libs.common.text.for_checks` first (NFKC, invisible characters removed, mixed-script words folded,
+case kept for the skeletons), so `ху\u200bй`, `ｆｕｃｋ` and `хyй` are the words they look like. Reasons are in Russian,
+for the citizen.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+
+from libs.common.text import for_checks
 
 
 class Verdict(StrEnum):
@@ -208,7 +213,8 @@ def words(text: str) -> list[str]:
 
 
 def vocabulary(text: str) -> str | None:
-    """'obscene', 'rude' or None for the words of a text."""
+    """'obscene', 'rude' or None for the words of a text (normalised here: any text may be given)."""
+    text = for_checks(text, casefold=False)  # the skeletons read `B` as `в`, `b` as `б`
     if _masked_obscene(text.lower()):
         return "obscene"
     found = {word_class(token) for token in words(text) if any(ch.isalpha() for ch in token)}
@@ -216,8 +222,9 @@ def vocabulary(text: str) -> str | None:
 
 
 def fingerprint(summary: str, description: str) -> str:
-    """The same text, whatever the case, spacing or punctuation: spam repeats are found by this."""
-    text = f"{summary}\n{description}".lower().replace("ё", "е")
+    """The same text, whatever the case, spacing, punctuation, invisible characters or look-alike
+    letters: spam repeats are found by this. Returns a SHA-256 hex digest."""
+    text = for_checks(f"{summary}\n{description}").replace("ё", "е")
     normal = " ".join(re.findall(r"\w+", text))
     return hashlib.sha256(normal.encode()).hexdigest()
 
@@ -230,7 +237,10 @@ def moderate(
     min_letters: int = 8,
     min_words: int = 2,
 ) -> Outcome:
-    """Decide on an appeal's text. `repeat_of`: the number of the author's same earlier appeal."""
+    """Decide on an appeal's text. `repeat_of`: the number of the author's same earlier appeal.
+
+    The text is compared in its `for_checks` form; the citizen's own text is never changed here."""
+    summary, description = for_checks(summary, casefold=False), for_checks(description, casefold=False)
     text = f"{summary}\n{description}"
     if not any(ch.isalpha() for ch in description) and not any(ch.isalpha() for ch in summary):
         return Outcome(Verdict.REJECT, ReasonCode.EMPTY, "empty")

@@ -19,6 +19,7 @@ from services.routing.schemas import (
     PreviewView,
     ProblemZones,
     TopicView,
+    TriageDecisionIn,
 )
 from services.routing.service import Place, decide
 from services.routing.settings import RoutingSettings
@@ -118,6 +119,18 @@ def internal_router(
         appeal_id: str, body: ModerationDecisionIn, actor: Actor = "internal"
     ) -> dict[str, Any]:
         return await flows.decide_held(appeal_id, body, actor)
+
+    @router.get("/triage")
+    async def triage_queue(limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+        """Appeals every candidate organisation refused, oldest first: the control centre decides."""
+        items, total = await flows.triage_queue(limit, offset)
+        return {"items": [{**i, "appeal_id": i.pop("_id")} for i in items], "total": total}
+
+    @router.post("/triage/{appeal_id}")
+    async def triage_decision(
+        appeal_id: str, body: TriageDecisionIn, actor: Actor = "internal"
+    ) -> dict[str, Any]:
+        return await flows.decide_triage(appeal_id, body, actor)
 
     @router.get("/clusters")
     async def cluster_list(

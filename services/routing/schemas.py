@@ -24,6 +24,7 @@ class AssignmentStatus(StrEnum):
     ROUTED = "routed"
     REJECTED = "rejected"
     HELD = "held"  # waiting for a moderator
+    NEEDS_TRIAGE = "needs_triage"  # every candidate refused: the regional control centre decides
 
 
 class Contacts(BaseModel):
@@ -173,6 +174,15 @@ class PreviewView(BaseModel):
 class ModerationDecision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
+
+
+class TriageDecisionIn(BaseModel):
+    """The control centre's decision on an appeal nobody would take: which organisation answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: str = Field(min_length=1, max_length=128)
+    comment: str | None = Field(default=None, max_length=1000)
 
 
 class ModerationDecisionIn(BaseModel):

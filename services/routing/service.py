@@ -178,10 +178,14 @@ def decide(
     )
 
 
+EXHAUSTED = "reassignment:exhausted"  # no candidate left: the control centre's queue (flows)
+
+
 def reassignment(
     cc: CompiledCatalogue, topic_code: str, place: Place, current: str, refused: set[str], level: int
 ) -> Move:
-    """The next candidate that has not refused; none left: the region default and its supervisor."""
+    """The next candidate that has not refused; none left: `EXHAUSTED`, the region's default
+    organisation (the regional control centre) with its supervisor named in the note."""
     excluded = refused | {current}
     topic = cc.topics.get(topic_code)
     found = candidates(cc, topic, cc.locate(place), place) if topic else [Candidate(cc.default, "fallback")]
@@ -193,8 +197,8 @@ def reassignment(
             return Move(candidate.organization, f"reassignment:{candidate.rule}", level, note)
     supervisor = cc.default.supervisor
     whom = f"{supervisor.title} ({supervisor.email})" if supervisor and supervisor.email else "куратор"
-    note = f"все возможные исполнители отказались; решение за регионом, уведомить: {whom}"
-    return Move(cc.default, "reassignment:exhausted", level, note)
+    note = f"все возможные исполнители отказались; решение за региональным центром управления ({whom})"
+    return Move(cc.default, EXHAUSTED, level, note)
 
 
 def escalation(cc: CompiledCatalogue, current: str, level: int) -> Move:

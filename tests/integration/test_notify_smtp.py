@@ -65,7 +65,14 @@ async def running_notify(
         mongo_url=mongo_url,
         smtp_port=smtp_port,
         smtp_timeout=2,
-        **{"retry_backoff_seconds": 0.2, "max_attempts": 6, **overrides},
+        **{
+            "retry_backoff_seconds": 0.2,
+            "max_attempts": 6,
+            "delivery_retry_seconds": 0.2,
+            "delivery_retry_max_seconds": 0.5,
+            "deferred_poll_seconds": 0.1,
+            **overrides,
+        },
     )
     app = create_app(settings)
     publisher = create_broker(rabbit_url, prefetch=8)
@@ -91,7 +98,9 @@ async def _delete_namespace(rabbit_url: str, namespace: str) -> None:
             await channel.exchange_delete(exchange)
 
 
-def submitted(appeal_id: str, number: str, channel: str = "web", source_post: Any = None) -> Envelope:
+def submitted(
+    appeal_id: str, number: str, channel: str = "web", source_post: Any = None, email: str = ADDRESS
+) -> Envelope:
     payload = AppealSubmittedV1(
         appeal_id=appeal_id,
         number=number,
@@ -103,7 +112,7 @@ def submitted(appeal_id: str, number: str, channel: str = "web", source_post: An
         description="Глубокая яма у подъезда",
         location=Location(lat=55.73, lon=37.58, address="Москва, ул. Тимура Фрунзе, 11"),
         author_id=AUTHOR,
-        contact_email=ADDRESS,
+        contact_email=email,
         submitted_at=datetime.now(UTC),
     )
     return new_event(
@@ -201,11 +210,11 @@ async def test_email_waits_for_smtp_to_come_up(
             await notify.publish(submitted("appeal-2", "2026-000778"))
             await notify.publish(armed("appeal-2", "2026-000778"))
 
-            async def email_failed() -> bool:
+            async def email_deferred() -> bool:
                 doc = await notify.db["deliveries"].find_one({"_id": f"appeal-2:registered:email:{AUTHOR}"})
-                return doc is not None and doc["status"] == "failed"
+                return doc is not None and doc["status"] == "deferred"
 
-            await eventually(email_failed, timeout=15)
+            await eventually(email_deferred, timeout=15)
             # The feed does not wait for the e-mail.
             page = (
                 await notify.http.get(f"/internal/feed/{AUTHOR}", headers={"X-Internal-Token": DEV_SECRET})
@@ -227,28 +236,119 @@ async def test_email_waits_for_smtp_to_come_up(
         sink.stop()
 
 
-async def test_smtp_never_up_ends_in_dead_letter_queue(
+async def test_smtp_never_up_is_parked_for_an_admin_after_its_window_not_dead_lettered(
     rabbit_url: str, mongo_url: str | None, namespace: str
 ) -> None:
     port = free_port()  # nobody listens here
     async with running_notify(
-        rabbit_url, mongo_url, namespace, port, max_attempts=3, retry_backoff_seconds=0.05
+        rabbit_url, mongo_url, namespace, port, delivery_retry_window_hours=1.5 / 3600
     ) as notify:
+        armed_count = handled(EventType.DEADLINE_ARMED)
+        before = armed_count()
         await notify.publish(submitted("appeal-3", "2026-000779"))
         await notify.publish(armed("appeal-3", "2026-000779"))
+        await wait_handled(armed_count, before + 1)  # acked once the e-mail's retries are stored
 
-        async def parked() -> list[aio_pika.abc.AbstractIncomingMessage]:
-            connection = await aio_pika.connect(rabbit_url)
-            async with connection:
-                channel = await connection.channel()
-                queue = await channel.get_queue(f"{namespace}.notify.dlq")
-                message = await queue.get(fail=False, no_ack=True)
-                return [message] if message is not None else []
+        async def parked() -> Any:
+            doc = await notify.db["deliveries"].find_one({"_id": f"appeal-3:registered:email:{AUTHOR}"})
+            return doc if doc is not None and doc["status"] == "failed" else None
 
-        [message] = await eventually(parked, timeout=15)
-        reason = str(message.headers["x-dead-letter-reason"])
-        assert "gave up after 3 attempts" in reason
-        assert "appeal-3:registered" in reason
-        assert ADDRESS not in reason  # no personal data in broker headers or logs
-        delivery = await notify.db["deliveries"].find_one({"_id": f"appeal-3:registered:email:{AUTHOR}"})
-        assert delivery is not None and delivery["status"] == "failed" and delivery["attempts"] == 3
+        delivery = await eventually(parked, timeout=15)
+        assert delivery["attempts"] >= 3 and "gave up after" in delivery["error"]
+        assert ADDRESS not in delivery["error"]  # no personal data in the admin's view or logs
+        page = (
+            await notify.http.get("/internal/dead-letters", headers={"X-Internal-Token": DEV_SECRET})
+        ).json()
+        assert [item["id"] for item in page["items"]] == [f"appeal-3:registered:email:{AUTHOR}"]
+        connection = await aio_pika.connect(rabbit_url)
+        async with connection:  # the event itself was handled, not dead-lettered
+            channel = await connection.channel()
+            queue = await channel.get_queue(f"{namespace}.notify.dlq")
+            assert await queue.get(fail=False, no_ack=True) is None
+
+
+async def test_a_relay_that_refuses_then_accepts_gets_the_email_without_an_admin(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    sink = MailSink("127.0.0.1", free_port())
+    sink.refuse_with = "451 4.3.0 Mail server temporarily rejected message"
+    sink.start()
+    try:
+        # The event's own retry budget (2 attempts) is far shorter than the outage.
+        async with running_notify(
+            rabbit_url, mongo_url, namespace, sink.port, max_attempts=2, retry_backoff_seconds=0.05
+        ) as notify:
+            await notify.publish(submitted("appeal-4", "2026-000780"))
+            await notify.publish(armed("appeal-4", "2026-000780"))
+            key = f"appeal-4:registered:email:{AUTHOR}"
+
+            async def retried_a_few_times() -> bool:
+                doc = await notify.db["deliveries"].find_one({"_id": key})
+                return doc is not None and doc["status"] == "deferred" and doc["attempts"] >= 3
+
+            await eventually(retried_a_few_times, timeout=15)
+            assert sink.snapshot() == []
+            sink.refuse_with = None  # the relay is back
+            [message] = await sink.wait_for(lambda msgs: len(msgs) >= 1, timeout=15)
+            assert "2026-000780" in message["Subject"]
+
+            async def sent() -> bool:
+                doc = await notify.db["deliveries"].find_one({"_id": key})
+                return doc is not None and doc["status"] == "sent"
+
+            await eventually(sent, timeout=5)
+            await asyncio.sleep(QUIET)
+            assert len(sink.snapshot()) == 1
+            assert (
+                await notify.http.get("/internal/dead-letters", headers={"X-Internal-Token": DEV_SECRET})
+            ).json()["total"] == 0
+    finally:
+        sink.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "envelope_to"),
+    [("иван@example.org", "иван@example.org"), ("user@пример.рф", "user@xn--e1afmkfd.xn--p1ai")],
+)
+async def test_internationalised_addresses_arrive_over_smtputf8(
+    rabbit_url: str, mongo_url: str | None, namespace: str, address: str, envelope_to: str
+) -> None:
+    sink = MailSink("127.0.0.1", free_port(), smtputf8=True)
+    sink.start()
+    try:
+        async with running_notify(rabbit_url, mongo_url, namespace, sink.port, mail_smtputf8=True) as notify:
+            await notify.publish(submitted("appeal-5", "2026-000781", email=address))
+            await notify.publish(armed("appeal-5", "2026-000781"))
+            [message] = await sink.wait_for(lambda msgs: len(msgs) >= 1, timeout=15)
+            assert message["To"] == envelope_to
+            assert sink.recipients == [[envelope_to]]
+
+            async def sent() -> bool:  # settled just after the relay accepted it
+                doc = await notify.db["deliveries"].find_one({"_id": f"appeal-5:registered:email:{AUTHOR}"})
+                return doc is not None and doc["status"] == "sent"
+
+            await eventually(sent, timeout=5)
+    finally:
+        sink.stop()
+
+
+async def test_a_relay_without_smtputf8_fails_such_an_address_at_once_and_says_why(
+    rabbit_url: str, mongo_url: str | None, namespace: str
+) -> None:
+    """A misconfiguration (APPEALS_MAIL_SMTPUTF8 set, the relay lacks it): no 24 h of retries."""
+    sink = MailSink("127.0.0.1", free_port(), smtputf8=False)
+    sink.start()
+    try:
+        async with running_notify(rabbit_url, mongo_url, namespace, sink.port, mail_smtputf8=True) as notify:
+            await notify.publish(submitted("appeal-6", "2026-000782", email="иван@example.org"))
+            await notify.publish(armed("appeal-6", "2026-000782"))
+
+            async def failed() -> Any:
+                doc = await notify.db["deliveries"].find_one({"_id": f"appeal-6:registered:email:{AUTHOR}"})
+                return doc if doc is not None and doc["status"] == "failed" else None
+
+            doc = await eventually(failed, timeout=15)
+            assert doc["permanent"] is True and "SMTPUTF8" in doc["error"] and "иван" not in doc["error"]
+            assert sink.snapshot() == []
+    finally:
+        sink.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from libs.common.events import (
     AppealRoutedV1,
     DeadlineExtensionRequestedV1,
@@ -153,8 +155,9 @@ def test_rereview_chain_gives_a_fresh_deadline_at_the_same_organisation() -> Non
     assert clock.timer(TimerKind.RATING_WINDOW).due_at == second + timedelta(days=30)  # type: ignore[union-attr]
 
 
-def test_reassignment_rearms_for_the_new_organisation() -> None:
-    clock = service.clarification_requested(armed(), T0 + timedelta(days=1)).clock
+def test_reassignment_keeps_the_due_date_and_announces_it_to_the_new_organisation() -> None:
+    clock = armed()
+    due = answer(clock).due_at
     other = OrganizationRef(id="org-parks", name="Парки")
     later = T0 + timedelta(days=2)
     outcome = service.routed(
@@ -165,11 +168,56 @@ def test_reassignment_rearms_for_the_new_organisation() -> None:
         POLICY,
     )
     clock = outcome.clock
-    assert answer(clock).state == TimerState.ARMED
-    assert answer(clock).due_at == datetime(2026, 3, 14, 23, 59, 59, tzinfo=UTC)
+    assert answer(clock).state == TimerState.ARMED and answer(clock).due_at == due
     assert [a.organization.id for a in clock.assignments] == ["org-roads", "org-parks"]
     assert clock.assignments[0].ended_at == later
-    assert outcome.events[0][1].organization == other  # type: ignore[attr-defined]
+    [(_, event)] = outcome.events
+    assert event.organization == other and event.due_at == due  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("reason", [RoutingReason.REASSIGNMENT, RoutingReason.TRIAGE])
+def test_not_ours_again_and_again_never_moves_the_due_date(reason: RoutingReason) -> None:
+    clock = armed()
+    due = answer(clock).due_at
+    for day in range(1, 9):  # eight refusals, a day apart
+        at = T0 + timedelta(days=day)
+        org = OrganizationRef(id=f"org-{day % 2}", name="Орг")
+        clock = service.routed(
+            clock, routed_event(organization=org, routed_at=at, reason=reason), "c", at, POLICY
+        ).clock
+        assert answer(clock).due_at == due
+
+
+def test_an_overdue_appeal_stays_overdue_when_passed_on() -> None:
+    clock = armed()
+    after = answer(clock).due_at + timedelta(minutes=1)  # type: ignore[operator]
+    clock = fire(clock, after).clock
+    assert answer(clock).state == TimerState.FIRED
+    moved = service.routed(
+        clock,
+        routed_event(
+            organization=OrganizationRef(id="x", name="X"), routed_at=after, reason=RoutingReason.TRIAGE
+        ),
+        "c",
+        after,
+        POLICY,
+    )
+    assert answer(moved.clock).state == TimerState.FIRED and moved.events == []
+
+
+def test_a_paused_deadline_stays_paused_when_passed_on() -> None:
+    clock = service.clarification_requested(armed(), T0 + timedelta(days=1)).clock
+    later = T0 + timedelta(days=2)
+    outcome = service.routed(
+        clock,
+        routed_event(
+            organization=OrganizationRef(id="x", name="X"), routed_at=later, reason=RoutingReason.REASSIGNMENT
+        ),
+        "c",
+        later,
+        POLICY,
+    )
+    assert answer(outcome.clock).state == TimerState.PAUSED and outcome.events == []
 
 
 def extension(days: int = 5, org: OrganizationRef | None = ORG) -> DeadlineExtensionRequestedV1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -39,7 +39,6 @@ from libs.common.events import (
 from libs.common.store import Database
 from services.notify.app import create_app
 from services.notify.channels import PermanentDeliveryError, SmtpTransport
-from services.notify.delivery import DeliveryFailed
 from services.notify.flows import RecipientUnknown
 from services.notify.schemas import OrgContacts, Preferences, QuietHours
 from services.notify.settings import NotifySettings
@@ -63,9 +62,10 @@ class FakeRelay:
 
 
 class Notify:
-    def __init__(self, app: FastAPI, relay: FakeRelay) -> None:
+    def __init__(self, app: FastAPI, relay: FakeRelay, clock: ManualClock) -> None:
         self.app = app
         self.relay = relay
+        self.clock = clock
         runtime = app.state.runtime
         self.db: Database = runtime.db
         self._handlers = runtime.consumer.handlers
@@ -83,7 +83,8 @@ class Notify:
 def notify() -> Notify:
     relay = FakeRelay()
     settings = NotifySettings(env="dev", namespace=f"unit-{uuid.uuid4().hex[:8]}", mongo_url=None)
-    return Notify(create_app(settings, clock=ManualClock(NOW), transport=relay), relay)
+    clock = ManualClock(NOW)
+    return Notify(create_app(settings, clock=clock, transport=relay), relay, clock)
 
 
 def submitted(appeal_id: str = "a1", email: str | None = "citizen@example.org", lang: str = "ru") -> Envelope:
@@ -205,18 +206,21 @@ async def test_rejection_is_notified(notify: Notify) -> None:
     assert notify.relay.sent[0]["Subject"] == "Обращение № 2026-000123 отклонено"
 
 
-async def test_smtp_failure_raises_without_personal_data_then_retry_sends_once(notify: Notify) -> None:
+async def test_smtp_failure_is_deferred_without_personal_data_then_sent_once(notify: Notify) -> None:
     notify.relay.failures.append(aiosmtplib.SMTPConnectError("cannot reach citizen@example.org"))
     await notify.deliver(submitted())
     event = armed()
-    with pytest.raises(DeliveryFailed) as failed:
-        await notify.deliver(event)
-    assert "example.org" not in str(failed.value)
+    await notify.deliver(event)  # no exception: the event is done once the retry is stored
     delivery = await notify.db["deliveries"].find_one({"_id": "a1:registered:email:citizen-1"})
-    assert delivery is not None and delivery["status"] == "failed"
+    assert delivery is not None and delivery["status"] == "deferred"
+    assert "example.org" not in delivery["error"]
     assert len(await notify.feed()) == 1  # the feed did not wait for the e-mail
 
-    await notify.deliver(event)  # the consumer's retry
+    await notify.deliver(event)  # a redelivered event does not jump the schedule
+    engine = notify.app.state.flows.engine
+    assert await engine.run_due() == 0 and notify.relay.sent == []
+    notify.clock.advance(timedelta(seconds=30))
+    assert await engine.run_due() == 1
     await notify.deliver(event)
     assert len(notify.relay.sent) == 1
     assert len(await notify.feed()) == 1
@@ -378,15 +382,31 @@ async def test_an_unknown_citizen_does_not_hold_back_the_organisation(notify: No
     assert [item["kind"] for item in await notify.feed()] == ["rereview"]
 
 
-async def test_failed_deliveries_are_listed_without_addresses_and_can_be_requeued(notify: Notify) -> None:
-    notify.relay.failures.append(aiosmtplib.SMTPConnectError("cannot reach citizen@example.org"))
+async def test_a_relay_down_for_hours_backs_off_and_parks_after_a_day_then_admin_requeues(
+    notify: Notify,
+) -> None:
+    notify.relay.failures.extend(
+        aiosmtplib.SMTPConnectError("cannot reach citizen@example.org") for _ in range(100)
+    )
     await notify.deliver(submitted())
-    with pytest.raises(DeliveryFailed):
-        await notify.deliver(armed())
+    await notify.deliver(armed())
     engine = notify.app.state.flows.engine
+    key = "a1:registered:email:citizen-1"
+    delays = []
+    while (doc := await notify.db["deliveries"].find_one({"_id": key})) and doc["status"] == "deferred":
+        due = doc["not_before"].replace(tzinfo=UTC)
+        delays.append((due - notify.clock()).total_seconds())
+        notify.clock.advance(due - notify.clock())
+        assert await engine.run_due() == 1
+    assert delays[:7] == [30, 60, 120, 240, 480, 960, 1800]  # doubling, capped at 30 min
+    assert set(delays[7:]) == {1800}
+    assert doc is not None and doc["status"] == "failed" and doc["permanent"] is False
+    first = doc["first_failed_at"].replace(tzinfo=UTC)
+    assert timedelta(hours=23) < notify.clock() - first <= timedelta(hours=24)  # a day, then parked
     [failed], total = await engine.failed(10, 0)
-    assert total == 1 and failed["_id"] == "a1:registered:email:citizen-1"
-    assert "example.org" not in failed["error"]
+    assert total == 1 and failed["_id"] == key
+    assert "example.org" not in failed["error"] and "gave up after" in failed["error"]
+    notify.relay.failures.clear()
     assert await engine.requeue(failed["_id"])
     assert await engine.run_due() == 1
     assert len(notify.relay.sent) == 1

@@ -197,6 +197,7 @@ def every_kind(lang: str) -> list[Notification]:
         messages.rereview_task(rereview, "org-1", lang, **e),
         messages.due_soon(warning, lang, "Europe/Moscow", **e),
         messages.overdue(overdue, lang, "Europe/Moscow", **e),
+        messages.control_centre(r, routed, **e),
     ]
 
 

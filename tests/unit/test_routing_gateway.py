@@ -187,3 +187,23 @@ async def test_everyone_gets_the_municipalities_polygons_without_internal_fields
     assert demograd["properties"] == {"id": "demograd", "name": "Город Демоград"}
     assert demograd["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert all(set(f["properties"]) == {"id", "name"} for f in body["features"])
+
+
+async def test_the_control_centre_queue_through_the_gateway(
+    gateway: httpx.AsyncClient, routing: Harness
+) -> None:
+    from tests.unit.test_triage import POTHOLE, refuse
+
+    appeal = await routing.submit(routing.submitted(topic="roads.potholes", text=POTHOLE))
+    for _ in range(4):
+        await refuse(routing, appeal["_id"])
+    operator = bearer(Role.OPERATOR, "op-1", "region-admin")
+    assert (await gateway.get("/api/v1/admin/triage", headers=operator)).status_code == 403
+    queue = (await gateway.get("/api/v1/admin/triage", headers=ADMIN)).json()
+    assert queue["total"] == 1 and queue["items"][0]["appeal_id"] == appeal["_id"]
+    assert queue["items"][0]["status"] == "needs_triage"
+    decided = await gateway.post(
+        f"/api/v1/admin/triage/{appeal['_id']}", json={"organization_id": "city-admin"}, headers=ADMIN
+    )
+    assert decided.status_code == 200 and decided.json()["organization"]["id"] == "city-admin"
+    assert decided.json()["history"][-1]["actor"] == "control-centre:admin-1"
