@@ -1,7 +1,7 @@
 """`make chaos`: prove that nothing is lost or doubled under faults and bad input.
 
     .venv/bin/python -m bench.chaos [--faults broker,smtp,kill:routing,...] [--before 8] [--after 8]
-                                    [--rate 5] [--broker-outage 5] [--smtp-outage 8] [--timeout 420]
+                                    [--rate 5] [--broker-outage 5] [--smtp-outage 8] [--timeout 1500]
 
 Starts its own stack (five services as OS processes, moto S3, an in-process SMTP sink it can
 stop) under a fresh namespace on the shared RabbitMQ, streams appeals through the gateway and,
@@ -36,7 +36,7 @@ def parse(argv: list[str] | None) -> tuple[Plan, float]:
     parser.add_argument("--rate", type=float, default=5.0, help="appeals per second")
     parser.add_argument("--broker-outage", type=float, default=5.0, help="seconds RabbitMQ stays stopped")
     parser.add_argument("--smtp-outage", type=float, default=8.0, help="seconds the SMTP server stays down")
-    parser.add_argument("--timeout", type=float, default=420.0, help="the whole run, seconds")
+    parser.add_argument("--timeout", type=float, default=1500.0, help="the whole run, seconds")
     args = parser.parse_args(argv)
     faults = tuple(fault.strip() for fault in args.faults.split(",") if fault.strip())
     if unknown := [fault for fault in faults if fault not in ALL_FAULTS]:
