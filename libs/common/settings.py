@@ -74,6 +74,7 @@ class ServiceSettings(BaseSettings):
     # hide_input_in_errors: a refused setting must not print the secrets given with it
     model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
     service_name: ClassVar[str] = "service"
+    uses_store: ClassVar[bool] = True  # False for a frontend that keeps nothing (the web)
 
     env: Environment = Environment.PRODUCTION
     namespace: str = "appeals"
@@ -118,7 +119,8 @@ class ServiceSettings(BaseSettings):
         ]
         if weak:
             raise ValueError(f"set real secrets outside dev mode: {', '.join(sorted(weak))}")
-        if problem := weak_token_problem(self.internal_token.get_secret_value()):
+        token: SecretStr | None = self.internal_token  # None where a service calls no internal API
+        if token is not None and (problem := weak_token_problem(token.get_secret_value())):
             raise ValueError(f"internal_token (APPEALS_INTERNAL_TOKEN) is too weak: {problem}")
         return self
 
@@ -126,7 +128,7 @@ class ServiceSettings(BaseSettings):
     def _require_store(self) -> ServiceSettings:
         # Without MONGO_URL a service keeps its data in its own memory: a unit-test convenience,
         # never a deployment (`make run` and the tests start the local store process instead).
-        if not self.is_dev and not self.mongo_url:
+        if self.uses_store and not self.is_dev and not self.mongo_url:
             raise ValueError("set MONGO_URL outside dev mode: the in-process store is not durable")
         return self
 

@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 
 class WebSettings(ServiceSettings):
     service_name: ClassVar[str] = "web"
+    uses_store: ClassVar[bool] = False
 
     http_port: int = 8080
     # The web calls no internal API: it holds no service token (nor broker or store credentials).

@@ -21,7 +21,6 @@ async def test_oidc_sign_in_with_authorization_code_and_pkce(world: FakeWorld) -
         "oidc_client_id": "web-client",
         "env": "production",
         "session_secret": "a-real-secret-for-this-test",
-        "internal_token": "x" * 20,
     }
     async for web in client_for(world, **settings):
         login = await web.get("/auth/login?next=/appeals")
