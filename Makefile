@@ -13,7 +13,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The official AsyncAPI parser (npm) the tests validate the served document with; exact versions
+# from package-lock.json, no install scripts (one dependency's would phone home).
+ASYNCAPI_CHECK := tests/interop/asyncapi
+NODE_STAMP := $(ASYNCAPI_CHECK)/node_modules/.installed
+
+$(NODE_STAMP): $(ASYNCAPI_CHECK)/package.json $(ASYNCAPI_CHECK)/package-lock.json
+	@cd $(ASYNCAPI_CHECK) && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 rabbitmq:
 	@$(BIN)/python -m devstack.rabbit
@@ -28,7 +37,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) rabbitmq lint types
+test: $(STAMP) $(NODE_STAMP) rabbitmq lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) rabbitmq
