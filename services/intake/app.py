@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from libs.common.auth import TokenVerifier
 from libs.common.clock import Clock, system_clock
 from libs.common.http import BodyLimitMiddleware
+from libs.common.openapi import document_problems
 from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
@@ -55,19 +56,20 @@ def create_app(
         media_router(flows, settings, runtime, upstream_transport),
         public_router(upstream, settings),
         notify_router(notify_gateway),
-        open311_router(flows, upstream, runtime.db, settings),
+        open311_router(flows, upstream, runtime.db, settings, clock),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),
     ]
     if settings.is_dev:
         routers.append(dev_router(settings))
     app = runtime.create_app(*routers, title="Citizen appeals API", description=DESCRIPTION)
-    install_open311_errors(app)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_json_bytes,
         limits={"/api/v1/media": MEDIA_BODY_LIMIT},  # media_routes caps uploads itself
     )
+    install_open311_errors(app)  # after the body limit: its 413 leaves in Open311's format too
+    document_problems(app)
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
