@@ -125,6 +125,14 @@ def retarget(document: Any, namespace: str, written_for: str = DEFAULT_NAMESPACE
 YAML_MEDIA_TYPE = "application/yaml"
 
 
+# What a reader of the served YAML finds (the document is an AsyncAPI 3.0 object).
+ASYNCAPI_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["asyncapi", "info", "channels", "operations"],
+    "properties": {"asyncapi": {"type": "string", "pattern": "^3[.]"}, "info": {"type": "object"}},
+}
+
+
 class YamlResponse(Response):
     """A YAML document; as a route's `response_class` it also puts the media type in OpenAPI."""
 

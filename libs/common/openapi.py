@@ -18,6 +18,7 @@ Open311 paths keep Open311's own error format; `open311_responses` documents tho
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -83,7 +84,7 @@ def open311_responses(*statuses: int, success: dict[str, Any] | None = None) -> 
     extension), and each error status as GeoReport v2's error list, in JSON and XML too."""
     content = {"application/json": {"schema": success or {}}, "text/xml": {"schema": XML_DOCUMENT}}
     responses: dict[int | str, Any] = {200: {"description": "OK", "content": content}}
-    for status in statuses:
+    for status in (*statuses, 500):
         responses[status] = {
             "description": HTTPStatus(status).phrase,
             "content": {
@@ -113,11 +114,19 @@ def _open311(path: str) -> bool:
     return path.startswith("/open311/")
 
 
-def document_problems(app: FastAPI) -> None:
+def document_problems(
+    app: FastAPI,
+    extra: Mapping[tuple[str, str], Iterable[int]] | None = None,
+    upstream_prefixes: Iterable[str] = (),
+) -> None:
     """Make `app.openapi()` document every operation's errors as they are really sent.
 
     FastAPI's own 422 (`HTTPValidationError`, `application/json`) is replaced by the problem
-    schema; Open311 operations are left with their own error format (`open311_responses`)."""
+    schema; Open311 operations are left with their own error format (`open311_responses`).
+    `extra`: (method, path template) -> more statuses it answers (e.g. 429 of a rate limit);
+    operations under `upstream_prefixes` ask another service and answer 503 when it is down."""
+    extras = {(method.lower(), path): tuple(statuses) for (method, path), statuses in (extra or {}).items()}
+    prefixes = tuple(upstream_prefixes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -143,7 +152,13 @@ def document_problems(app: FastAPI) -> None:
                     ) == {"$ref": "#/components/schemas/HTTPValidationError"}:
                         del responses["422"]
                     continue
-                for status in _common_statuses(operation):
+                for status, response in responses.items():  # `responses={409: {"description"}}`
+                    if status[:1] in ("4", "5") and "content" not in response:
+                        response["content"] = problem_response_doc(int(status))["content"]
+                statuses = [*_common_statuses(operation), *extras.get((method, path), ())]
+                if prefixes and path.startswith(prefixes):
+                    statuses.append(503)
+                for status in statuses:
                     current = responses.get(str(status))
                     if current is None or "HTTPValidationError" in str(current):
                         responses[str(status)] = problem_response_doc(status)

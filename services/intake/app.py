@@ -10,6 +10,7 @@ from libs.common.openapi import document_problems
 from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
+from services.intake.api_docs import EXTRA_STATUSES, UPSTREAM_PREFIXES
 from services.intake.catalogue_routes import catalogue_router
 from services.intake.flows import APPEALS, AppealFlows
 from services.intake.handlers import handlers
@@ -69,7 +70,7 @@ def create_app(
         limits={"/api/v1/media": MEDIA_BODY_LIMIT},  # media_routes caps uploads itself
     )
     install_open311_errors(app)  # after the body limit: its 413 leaves in Open311's format too
-    document_problems(app)
+    document_problems(app, EXTRA_STATUSES, UPSTREAM_PREFIXES)
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pymongo import DESCENDING
+from starlette.exceptions import HTTPException
 
 from libs.common.auth import Principal, Role
 from libs.common.clock import Clock, system_clock
 from libs.common.http import Problem
-from libs.common.logging import current_correlation_id
+from libs.common.logging import current_correlation_id, get_logger
 from libs.common.openapi import open311_responses
 from libs.common.store import Database
 from services.intake.flows import APPEALS, AppealFlows
@@ -45,6 +49,8 @@ from services.intake.ratelimit import SubmitRateLimit
 from services.intake.schemas import AppealStatus, PlaceIn
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream
+
+log = get_logger(__name__)
 
 CLOSED = {AppealStatus.ANSWERED, AppealStatus.CLOSED, AppealStatus.REJECTED}
 MAX_LISTED = 1000
@@ -185,6 +191,24 @@ def _bad_request(exc: ValidationError) -> Open311Error:
     )
 
 
+class Open311Route(APIRoute):
+    """A route whose unexpected failure still answers in Open311's format (500, logged)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (Open311Error, HTTPException, RequestValidationError, Problem):
+                raise
+            except Exception:
+                log.exception("unhandled error", path=request.url.path)
+                return error_response(request.url.path, Open311Error(500, "an unexpected error occurred"))
+
+        return guarded
+
+
 def open311_router(
     flows: AppealFlows,
     upstream: Upstream,
@@ -192,7 +216,7 @@ def open311_router(
     settings: IntakeSettings,
     clock: Clock = system_clock,
 ) -> APIRouter:
-    router = APIRouter(prefix="/open311/v2", tags=["open311"])
+    router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
     limiter = SubmitRateLimit(db, clock, settings.open311_submit_rate_per_minute)
 
     async def services() -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import yaml
 from fastapi import APIRouter, Header, Query, Response
 
-from libs.common.asyncapi import YAML_MEDIA_TYPE, YamlResponse, served_document
+from libs.common.asyncapi import ASYNCAPI_SCHEMA, YAML_MEDIA_TYPE, YamlResponse, served_document
 from libs.common.auth import Role, issue_dev_token
 from libs.common.http import Problem
 from libs.common.logging import current_correlation_id
@@ -78,7 +78,7 @@ def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
         response_class=YamlResponse,
         tags=["events"],
         responses={
-            200: {"content": {YAML_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+            200: {"content": {YAML_MEDIA_TYPE: {"schema": ASYNCAPI_SCHEMA}}},
             **problem_responses(404),
         },
     )

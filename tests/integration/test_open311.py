@@ -279,3 +279,18 @@ async def test_submissions_are_limited_per_api_key(gw: Gateway) -> None:
     assert int(limited.headers["retry-after"]) >= 1
     assert ET.fromstring(limited.content).findtext("error/code") == "429"
     assert (await post(gw, form(api_key=OTHER_KEY))).status_code == 200  # another key is not affected
+
+
+async def test_an_unexpected_failure_is_still_an_open311_error(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.intake import open311
+
+    def broken(topic: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(open311, "service_entry", broken)
+    response = await gw.client.get(f"{OPEN311}/services.xml")
+    assert response.status_code == 500
+    assert ET.fromstring(response.content).findtext("error/code") == "500"
+    assert "a bug" not in response.text
