@@ -20,7 +20,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from devstack.mailsink import MailSink
-from devstack.stack import LocalStack
+from devstack.stack import LocalStack, free_port
 from libs.common.events import PAYLOADS, EventType, decode_payload, parse_envelope
 from tests.e2e.conftest import bearer, start_stack
 from tests.infra import eventually
@@ -31,11 +31,18 @@ EVERY_TYPE = {str(event_type) for event_type in EventType}
 
 
 @pytest.fixture(scope="module")
+def own_mail() -> Iterator[MailSink]:
+    """Its own mailbox: appeal numbers restart in every stack, other tests filter mail by them."""
+    with MailSink("127.0.0.1", free_port()) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
 def events_stack(
-    mail: MailSink, tmp_path_factory: pytest.TempPathFactory, rabbit_url: str
+    own_mail: MailSink, tmp_path_factory: pytest.TempPathFactory, rabbit_url: str
 ) -> Iterator[LocalStack]:
     stack = start_stack(
-        mail,
+        own_mail,
         tmp_path_factory,
         rabbit_url,
         DEADLINES_RATING_WINDOW_SECONDS="3",
@@ -94,7 +101,7 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
                 found = (await api.get(f"/api/v1/appeals/{appeal['id']}", headers=citizen)).json()
                 return bool(found["status"] == status and found.get("due_at"))
 
-            await eventually(reached, timeout=60, interval=0.5)
+            await eventually(reached, timeout=90, interval=0.5)
 
         async def act(appeal: dict[str, Any], action: str, who: dict[str, str], body: Any = None) -> None:
             response = await api.post(f"/api/v1/appeals/{appeal['id']}/{action}", headers=who, json=body)
@@ -125,7 +132,7 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
             found = (await api.get(f"/api/v1/appeals/{short['id']}", headers=citizen)).json()
             return bool(found.get("overdue"))
 
-        await eventually(overdue, timeout=120, interval=1.0)
+        await eventually(overdue, timeout=180, interval=1.0)
         await act(short, "escalate", citizen)
 
     def seen() -> set[str]:
@@ -135,7 +142,7 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
         return seen() if seen() >= EVERY_TYPE else None
 
     try:
-        await eventually(every_type_seen, timeout=60, interval=0.5)
+        await eventually(every_type_seen, timeout=120, interval=0.5)
     except AssertionError as exc:
         raise AssertionError(f"never emitted: {sorted(EVERY_TYPE - seen())}") from exc
 
