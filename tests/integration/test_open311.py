@@ -90,6 +90,9 @@ async def created_id(gw: Gateway, fields: dict[str, str]) -> str:
 async def test_the_georeport_client_reads_hostile_text_in_json_and_xml(gw: Gateway) -> None:
     text = f"{HOSTILE}. Звонить +7 (999) 123-45-67, ivan@mail.ru, кв. 12"
     request_id = await created_id(gw, form(description=text, media_url="https://example.org/p.jpg"))
+    written = await post(gw, form(description=HOSTILE), "xml")
+    assert written.status_code == 200, written.text
+    xml_id = ET.fromstring(written.content).findtext("request/service_request_id")
     async with serving(gw) as root:
         as_json = GeoReport(root, output_format="json")
         as_xml = GeoReport(root, output_format="xml")
@@ -103,9 +106,11 @@ async def test_the_georeport_client_reads_hostile_text_in_json_and_xml(gw: Gatew
         listed_xml = await asyncio.to_thread(as_xml.get_service_requests)
         one_json = await asyncio.to_thread(as_json.get_service_request, request_id)
         one_xml = await asyncio.to_thread(as_xml.get_service_request, request_id)
+        one_xml_written = await asyncio.to_thread(as_xml.get_service_request, xml_id)
         raw_xml = (await asyncio.to_thread(httpx.get, f"{root}/requests.xml")).content
     expected = f"{CLEAN}. Звонить {HIDDEN}, {HIDDEN}, кв. {HIDDEN}"
     assert one_json["description"] == expected
+    assert one_xml_written["description"] == CLEAN  # written in XML, read back by the client
     assert one_xml["description"] == expected  # xmltodict: one <request> is a dict
     for listed in (listed_json, listed_xml if isinstance(listed_xml, list) else [listed_xml]):
         [mine] = [item for item in listed if item["service_request_id"] == request_id]
