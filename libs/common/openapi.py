@@ -8,7 +8,7 @@ them, whatever the route body does):
 | when the operation | it can answer |
 |---|---|
 | has any parameter or a body | 422 (validation: `detail` plus `errors`) |
-| has a body | 413 (too large), 415 (not the declared media type) |
+| has a body | 413 (too large), 415 (not the declared media type); 400 if multipart |
 | needs a bearer token | 401 (no or a bad token), 403 (a wrong role) |
 | has a path parameter | 404 (no such object, or not yours) |
 | any | 500 (a bug; logged) |
@@ -103,6 +103,8 @@ def _common_statuses(operation: dict[str, Any]) -> list[int]:
         statuses.append(422)
     if has_body:
         statuses += [413, 415]
+        if "multipart/form-data" in operation["requestBody"].get("content", {}):
+            statuses.append(400)  # a multipart body that does not parse (Starlette's own 400)
     if operation.get("security"):
         statuses += [401, 403]
     if any(parameter.get("in") == "path" for parameter in parameters):
