@@ -27,11 +27,22 @@ $(WEB_ASSETS): services/web/package.json services/web/package-lock.json
 	@cd services/web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(WEB_ASSETS)
 
-install: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS)
 
 # The browser tests drive Debian's Chromium (a test tool's own browser download cannot work here).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+
+# The official AsyncAPI parser (npm) the tests validate the served document with; exact versions
+# from package-lock.json, no install scripts (one dependency's would phone home).
+ASYNCAPI_CHECK := tests/interop/asyncapi
+NODE_STAMP := $(ASYNCAPI_CHECK)/node_modules/.installed
+
+$(NODE_STAMP): $(ASYNCAPI_CHECK)/package.json $(ASYNCAPI_CHECK)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && apt-get install -y npm; }
+	@cd $(ASYNCAPI_CHECK) && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(NODE_STAMP)
 
 rabbitmq:
 	@$(BIN)/python -m devstack.rabbit
@@ -46,7 +57,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) chromium rabbitmq lint types
+test: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(NODE_STAMP) chromium rabbitmq lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) $(STORE_STAMP) rabbitmq
@@ -56,4 +67,4 @@ chaos: $(STAMP) $(STORE_STAMP) rabbitmq
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache services/web/node_modules
+	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache services/web/node_modules tests/interop/asyncapi/node_modules

@@ -10,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
-from libs.common.asyncapi import build_spec
+from libs.common.asyncapi import DEFAULT_NAMESPACE, build_spec, render_yaml
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
 
@@ -41,8 +39,7 @@ def consumers() -> dict[str, list[str]]:
 
 
 def render() -> str:
-    # Sorted keys: FastStream's own order varies between runs, the committed file must not.
-    return yaml.safe_dump(build_spec("appeals", consumers()), sort_keys=True, allow_unicode=True)
+    return render_yaml(build_spec(DEFAULT_NAMESPACE, consumers()))
 
 
 def main() -> None:

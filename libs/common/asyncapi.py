@@ -7,23 +7,32 @@ event types it is bound to.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+from fastapi.responses import Response
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, create_model
 
-from libs.common.events import PAYLOADS, Envelope
+from libs.common.events import PAYLOADS, STRUCTURED_CONTENT_TYPE, Envelope
 from libs.common.topology import Topology
 
-DESCRIPTION = """Domain events of the citizen appeals platform.
+DESCRIPTION = """Domain events of the citizen appeals platform (namespace `{namespace}`).
 
-One durable topic exchange `<namespace>.events`; the routing key is the event type. Subscribe by
-binding your own queue. Every message is a CloudEvents 1.0 envelope; `data` follows the model of
-its `type` and `dataversion`. Versions only gain optional fields; a breaking change is a new
-`dataversion`.
+One durable topic exchange `{namespace}.events`; the routing key is the event type. Subscribe by
+binding your own queue. Every message is a CloudEvents 1.0 envelope in structured content mode
+(content type `application/cloudevents+json`), published persistent (delivery mode 2) with
+publisher confirms and without `mandatory`; deduplicate by the event `id` (at-least-once).
+`data` follows the model of its `type` and `dataversion`. Versions only gain optional fields; a
+breaking change is a new `dataversion`. Every exchange and queue name begins with the
+deployment's namespace: this document names those of the deployment that serves it.
 """
+# The namespace the committed docs/asyncapi.yaml is written for (the settings' default).
+DEFAULT_NAMESPACE = "appeals"
 
 
 def envelope_of(event_type: str, version: int, payload: type[BaseModel]) -> type[BaseModel]:
@@ -39,7 +48,12 @@ def envelope_of(event_type: str, version: int, payload: type[BaseModel]) -> type
 
 
 def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
-    """The AsyncAPI 3.0 document as plain JSON-able data."""
+    """The AsyncAPI 3.0 document as plain JSON-able data, for the deployment `namespace`.
+
+    `consumers`: service name -> the event types its queue is bound to. Publishers are declared
+    as `EventBus.publish` publishes (persistent, not mandatory), so the bindings say what the
+    code does.
+    """
     broker = RabbitBroker()
     topology = Topology(namespace)
     exchange = topology.events_exchange
@@ -47,6 +61,8 @@ def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
         broker.publisher(
             exchange=exchange,
             routing_key=event_type,
+            persist=True,  # as EventBus.publish: delivery mode 2
+            mandatory=False,  # as EventBus.publish: unroutable events are not returned
             title=f"{event_type} v{version}",
             description=(payload.__doc__ or "").strip() or None,
             schema=envelope_of(event_type, version, payload),
@@ -64,5 +80,77 @@ def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
 
             handle.__annotations__ = {"body": models[event_type], "return": None}
             broker.subscriber(queue, exchange, title=f"{service} <- {event_type}")(handle)
-    spec = AsyncAPI(broker, title="Citizen appeals events", version="1.0.0", description=DESCRIPTION)
-    return spec.to_specification().to_jsonable()
+    spec = AsyncAPI(
+        broker,
+        title="Citizen appeals events",
+        version="1.0.0",
+        description=DESCRIPTION.format(namespace=namespace),
+    )
+    document = spec.to_specification().to_jsonable()
+    # Every message body is a structured-mode CloudEvent (EventBus.publish's content type).
+    document["defaultContentType"] = STRUCTURED_CONTENT_TYPE
+    return document
+
+
+def retarget(document: Any, namespace: str, written_for: str = DEFAULT_NAMESPACE) -> Any:
+    """The document with every exchange and queue named for `namespace` instead of `written_for`.
+
+    `document` is the JSON-able form `build_spec(written_for, ...)` returned (e.g. the committed
+    docs/asyncapi.yaml, loaded); returns a new document, the input is left as it was. Only names
+    of broker objects (binding `name`s) and the description change: addresses are event types.
+    """
+    prefix, target = f"{written_for}.", f"{namespace}."
+
+    def walk(node: Any, key: str | None = None) -> Any:
+        if isinstance(node, dict):
+            return {name: walk(value, name) for name, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        if key == "name" and isinstance(node, str) and node.startswith(prefix):
+            return target + node[len(prefix) :]
+        return node
+
+    moved = walk(document)
+    info = moved.get("info") or {}
+    if isinstance(info.get("description"), str):
+        info["description"] = (
+            info["description"]
+            .replace(f"`{written_for}`", f"`{namespace}`")
+            .replace(f"`{prefix}events`", f"`{target}events`")
+        )
+    return moved
+
+
+# RFC 9512: the media type of YAML documents.
+YAML_MEDIA_TYPE = "application/yaml"
+
+
+# What a reader of the served YAML finds (the document is an AsyncAPI 3.0 object).
+ASYNCAPI_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["asyncapi", "info", "channels", "operations"],
+    "properties": {"asyncapi": {"type": "string", "pattern": "^3[.]"}, "info": {"type": "object"}},
+}
+
+
+class YamlResponse(Response):
+    """A YAML document; as a route's `response_class` it also puts the media type in OpenAPI."""
+
+    media_type = YAML_MEDIA_TYPE
+
+
+def render_yaml(document: Any) -> str:
+    """YAML with sorted keys: FastStream's own order varies between runs, a served or committed
+    document must not."""
+    return yaml.safe_dump(document, sort_keys=True, allow_unicode=True)
+
+
+@functools.lru_cache(maxsize=8)
+def served_document(path: Path, namespace: str) -> str:
+    """The committed document (`path`, written for `DEFAULT_NAMESPACE`) as YAML naming the
+    exchange and queues of `namespace`. Cached: both are fixed for a running gateway.
+
+    Raises OSError when the document is not installed, `yaml.YAMLError` when it is not YAML.
+    """
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return render_yaml(retarget(document, namespace))

@@ -6,12 +6,16 @@ same type, registered beside the old one so consumers can move at their own pace
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 
 class EventType(StrEnum):
@@ -64,20 +68,55 @@ class ClosedReason(StrEnum):
     RATING_WINDOW_ENDED = "rating_window_ended"
 
 
-class Envelope(BaseModel):
-    """CloudEvents 1.0 attributes plus `correlation_id` and the `dataversion` extension."""
+# Every attribute a published envelope carries: a consumer may rely on each being present.
+ENVELOPE_ATTRIBUTES = (
+    "specversion",
+    "id",
+    "type",
+    "source",
+    "subject",
+    "time",
+    "datacontenttype",
+    "dataversion",
+    "correlationid",
+    "data",
+)
+# The media type of a structured-mode CloudEvent in JSON (CloudEvents JSON format, section 3).
+STRUCTURED_CONTENT_TYPE = JSONFormat.CONTENT_TYPE
 
-    model_config = ConfigDict(frozen=True)
+
+def _require_every_attribute(schema: dict[str, Any]) -> None:
+    schema["required"] = sorted(set(schema.get("required", [])) | set(ENVELOPE_ATTRIBUTES))
+
+
+class Envelope(BaseModel):
+    """CloudEvents 1.0 attributes plus the `correlationid` and `dataversion` extensions.
+
+    CloudEvents 1.0 (spec.md, "Attribute Naming Convention") allows only `[a-z0-9]` in attribute
+    names, so the correlation id travels as `correlationid`; in Python it stays `correlation_id`.
+    Reading still accepts the name used before (`correlation_id`), so envelopes already stored in
+    outboxes, retry and dead-letter queues stay readable.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        json_schema_extra=_require_every_attribute,
+    )
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
-    type: str
-    source: str
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
+    type: str = Field(min_length=1)
+    source: str = Field(min_length=1)
     subject: str
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: Literal["application/json"] = "application/json"
     dataversion: int = 1
-    correlation_id: str
+    correlation_id: str = Field(
+        alias="correlationid", validation_alias=AliasChoices("correlationid", "correlation_id")
+    )
     data: dict[str, Any]
 
 
@@ -277,11 +316,49 @@ def new_event(
     )
 
 
+def to_cloudevent(envelope: Envelope) -> CloudEvent:
+    """The envelope as the official CloudEvents SDK's event; the SDK checks the 1.0 rules.
+
+    Raises `cloudevents.core.exceptions.CloudEventValidationError` for an envelope the spec forbids.
+    """
+    attributes = envelope.model_dump(exclude={"data"})
+    attributes["time"] = envelope.time
+    return CloudEvent(attributes, envelope.data)
+
+
+def to_structured(envelope: Envelope) -> bytes:
+    """The envelope in CloudEvents structured content mode, JSON format (a UTF-8 JSON object).
+
+    Written by the SDK, so what goes on the wire is what any CloudEvents consumer reads; the
+    message's content type is `STRUCTURED_CONTENT_TYPE`.
+    """
+    return JSONFormat().write(to_cloudevent(envelope))
+
+
 def parse_envelope(body: bytes) -> Envelope:
+    """A structured-mode CloudEvent (JSON) as our envelope. Raises `PoisonMessage` when the body is
+    not JSON, breaks the CloudEvents 1.0 rules, or lacks one of our attributes.
+
+    The SDK reads and validates the event; an envelope of the previous format (`correlation_id`,
+    not a CloudEvents name) is read by our own model only, so nothing in flight is lost on upgrade.
+    """
     try:
-        return Envelope.model_validate_json(body)
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PoisonMessage(f"not a valid event envelope: not JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise PoisonMessage("not a valid event envelope: not a JSON object")
+    try:
+        if "correlation_id" not in raw:
+            event = JSONFormat().read(CloudEvent, body)
+            raw = {**event.get_attributes(), "data": event.get_data()}
+        return Envelope.model_validate(raw)
+    except BaseCloudEventException as exc:
+        raise PoisonMessage(f"not a valid CloudEvent: {exc}") from exc
     except ValidationError as exc:
         raise PoisonMessage(f"not a valid event envelope: {exc.errors(include_url=False)[:3]}") from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a `time` that is not RFC 3339
+        raise PoisonMessage(f"not a valid CloudEvent: {exc}") from exc
 
 
 def decode_payload(envelope: Envelope) -> BaseModel:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.auth import INTERNAL_TOKEN_HEADER, internal_token_valid
 from libs.common.logging import bound_context, get_logger, new_correlation_id
+from libs.common.openapi import problem_responses
 
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -31,6 +32,23 @@ log = get_logger(__name__)
 
 HTTP_REQUESTS = Counter("appeals_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("appeals_http_request_seconds", "HTTP request latency", ["method", "route"])
+# Every label takes its value from a fixed set, so no request can add series (`curl -X ANYTHING`,
+# random paths): the method one of these or `other`, the route the matched route's template or
+# `unmatched`, the status a registered HTTP status code or its class (`5xx`).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"
+_KNOWN_STATUSES = frozenset(status.value for status in HTTPStatus)
+
+
+def metric_labels(scope: Scope, status: int) -> tuple[str, str, str]:
+    """(method, route, status) labels of one request; each from a bounded set (see above)."""
+    method = str(scope.get("method", "")).upper()
+    route = getattr(scope.get("route"), "path", None)
+    return (
+        method if method in KNOWN_METHODS else "other",
+        route if isinstance(route, str) else UNMATCHED_ROUTE,
+        str(status) if status in _KNOWN_STATUSES else f"{status // 100}xx",
+    )
 
 
 class Problem(Exception):
@@ -124,9 +142,9 @@ class CorrelationMiddleware:
             try:
                 await self.app(scope, receive, send_with_header)
             finally:
-                route = getattr(scope.get("route"), "path", "unmatched")
-                HTTP_REQUESTS.labels(scope["method"], route, status_holder["status"]).inc()
-                HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
+                method, route, status = metric_labels(scope, status_holder["status"])
+                HTTP_REQUESTS.labels(method, route, status).inc()
+                HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
 
 
 SECURITY_HEADERS = (
@@ -211,6 +229,12 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
+class MetricsResponse(Response):
+    """Prometheus' text format; as `response_class` it also puts the media type in OpenAPI."""
+
+    media_type = CONTENT_TYPE_LATEST
+
+
 ReadyCheck = Callable[[], Awaitable[bool]]
 StateReport = Callable[[], Awaitable[str]]
 
@@ -226,7 +250,7 @@ def ops_router(checks: dict[str, ReadyCheck], reports: dict[str, StateReport] | 
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready")
+    @router.get("/ready", responses=problem_responses(503))
     async def ready() -> Response:
         results: dict[str, bool] = {}
         for name, check in checks.items():
@@ -240,9 +264,10 @@ def ops_router(checks: dict[str, ReadyCheck], reports: dict[str, StateReport] | 
         failing = ", ".join(name for name, ok in results.items() if not ok)
         return problem_response(503, f"not ready: {failing} unreachable", checks=results, **states)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=MetricsResponse)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text exposition format 0.0.4."""
+        return MetricsResponse(generate_latest())
 
     return router
 

@@ -19,7 +19,14 @@ from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from prometheus_client import Counter, Histogram
 
-from libs.common.events import Envelope, PoisonMessage, decode_payload, parse_envelope
+from libs.common.events import (
+    STRUCTURED_CONTENT_TYPE,
+    Envelope,
+    PoisonMessage,
+    decode_payload,
+    parse_envelope,
+    to_structured,
+)
 from libs.common.logging import bound_context, get_logger
 from libs.common.topology import Topology
 from libs.common.tracing import TRACING_OFF, Tracing, note_event, note_failure
@@ -57,14 +64,14 @@ class EventBus:
         headers: dict[str, Any] = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
         with self._tracing.publishing(envelope, self._exchange.name, headers):  # adds traceparent
             await self._broker.publish(
-                envelope.model_dump_json().encode(),
+                to_structured(envelope),  # CloudEvents structured mode, written by the SDK
                 exchange=self._exchange,
                 routing_key=envelope.type,
                 persist=True,
                 mandatory=False,
                 message_id=envelope.id,
                 correlation_id=envelope.correlation_id,
-                content_type="application/cloudevents+json",
+                content_type=STRUCTURED_CONTENT_TYPE,
                 headers=headers,
             )
         PUBLISHED.labels(envelope.type).inc()

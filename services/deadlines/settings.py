@@ -5,7 +5,7 @@ import socket
 import uuid
 from typing import ClassVar
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveFloat
 
 from libs.common.settings import ServiceSettings
 
@@ -27,7 +27,7 @@ class DeadlinesSettings(ServiceSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     replica_id: str = Field(default_factory=_replica_id)
     # Warnings to the organisation before its answer deadline (hours before due).
-    warning_offsets_hours: list[PositiveInt] = Field(default_factory=lambda: [72, 24])
+    warning_offsets_hours: list[PositiveFloat] = Field(default_factory=lambda: [72.0, 24.0])
     # How long the citizen may rate an answer; when it ends, intake closes the appeal.
     rating_window_seconds: int = Field(default=30 * DAY, ge=1)
     # Extensions of an answer deadline: at most this many per deadline, each at most this long.

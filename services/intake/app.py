@@ -6,9 +6,11 @@ from fastapi import FastAPI
 from libs.common.auth import TokenVerifier
 from libs.common.clock import Clock, system_clock
 from libs.common.http import BodyLimitMiddleware, SecurityHeadersMiddleware
+from libs.common.openapi import document_problems
 from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
+from services.intake.api_docs import EXTRA_STATUSES, UPSTREAM_PREFIXES
 from services.intake.catalogue_routes import catalogue_router
 from services.intake.flows import APPEALS, AppealFlows
 from services.intake.handlers import handlers
@@ -79,7 +81,7 @@ def create_app(
         media_router(flows, settings, runtime, upstream_transport, limiter),
         public_router(upstream, settings),
         notify_router(notify_gateway, limiter, smtputf8=settings.mail_smtputf8),
-        open311_router(flows, upstream, runtime.db, settings),
+        open311_router(flows, upstream, runtime.db, settings, clock),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),
         template_router(runtime.db, clock),
@@ -87,12 +89,13 @@ def create_app(
     if settings.is_dev:
         routers.append(dev_router(settings))
     app = runtime.create_app(*routers, title="Citizen appeals API", description=DESCRIPTION)
-    install_open311_errors(app)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_json_bytes,
         limits={"/api/v1/media": MEDIA_BODY_LIMIT},  # media_routes caps uploads itself
     )
+    install_open311_errors(app)  # after the body limit: its 413 leaves in Open311's format too
+    document_problems(app, EXTRA_STATUSES, UPSTREAM_PREFIXES)
     # Outermost again, so the body limit's own 413 carries the security headers too (the
     # middleware never adds a header twice).
     app.add_middleware(SecurityHeadersMiddleware)

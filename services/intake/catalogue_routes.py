@@ -22,6 +22,7 @@ from fastapi import APIRouter, Body, FastAPI, Query
 from libs.common.auth import Role
 from libs.common.http import Offset
 from services.intake.internal import Id, InternalService
+from services.intake.masking import mask_public
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
@@ -81,7 +82,8 @@ class RoutingAdminClient:
     async def problem_zones(self) -> Any:
         """Public and read often: cached briefly."""
         if self._zones is None or time.monotonic() - self._zones[0] > PROBLEM_ZONES_CACHE_SECONDS:
-            self._zones = (time.monotonic(), await self.call("GET", "/problem-zones"))
+            # Public: whatever text routing puts in (area names, hotspot labels) without personal data.
+            self._zones = (time.monotonic(), mask_public(await self.call("GET", "/problem-zones")))
         return self._zones[1]
 
 

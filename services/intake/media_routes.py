@@ -44,6 +44,8 @@ _FILE = {
     "type": "object",
     "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary"}},
+    # media reads the form with max_files=1, max_fields=8: the file and at most 8 other fields.
+    "maxProperties": 9,
 }
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FILE}}}}
 

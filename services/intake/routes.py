@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import PlainTextResponse
 
+from libs.common.asyncapi import ASYNCAPI_SCHEMA, YAML_MEDIA_TYPE, YamlResponse, served_document
 from libs.common.auth import Role, issue_dev_token
 from libs.common.http import Offset, Problem
 from libs.common.logging import current_correlation_id
+from libs.common.openapi import problem_responses
 from services.intake.flows import AppealFlows
 from services.intake.internal import Id
 from services.intake.ratelimit import RateLimit
@@ -71,14 +73,23 @@ def appeals_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
 def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["catalogue", "me"])
 
-    @router.get("/events/asyncapi.yaml", response_class=PlainTextResponse, tags=["events"])
-    async def event_catalogue() -> PlainTextResponse:
-        """The AsyncAPI document of the domain events: subscribe by binding your own queue."""
+    @router.get(
+        "/events/asyncapi.yaml",
+        response_class=YamlResponse,
+        tags=["events"],
+        responses={
+            200: {"content": {YAML_MEDIA_TYPE: {"schema": ASYNCAPI_SCHEMA}}},
+            **problem_responses(404),
+        },
+    )
+    async def event_catalogue() -> YamlResponse:
+        """The AsyncAPI 3.0 document of the domain events, naming this deployment's exchange and
+        queues: subscribe by binding your own queue."""
         try:
-            document = await asyncio.to_thread(settings.asyncapi_path.read_text, encoding="utf-8")
-        except OSError as exc:
+            document = await asyncio.to_thread(served_document, settings.asyncapi_path, settings.namespace)
+        except (OSError, yaml.YAMLError) as exc:
             raise Problem(404, "the event catalogue is not installed with this gateway") from exc
-        return PlainTextResponse(document, media_type="application/yaml")
+        return YamlResponse(document)
 
     @router.get("/topics")
     async def topics() -> list[dict[str, Any]]:

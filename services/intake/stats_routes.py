@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Query
 
 from libs.common.auth import Role
 from services.intake.internal import InternalService
+from services.intake.masking import mask_public
 from services.intake.security import CurrentPrincipal, require_role
 from services.intake.settings import IntakeSettings
 
@@ -59,7 +60,7 @@ class DeadlinesStatsClient:
         if cached is None or time.monotonic() - cached[0] > PUBLIC_CACHE_SECONDS:
             if len(self._public) >= PUBLIC_CACHE_ENTRIES:
                 self._public.clear()
-            cached = (time.monotonic(), await self.get("public", params))
+            cached = (time.monotonic(), mask_public(await self.get("public", params)))  # no personal data
             self._public[key] = cached
         return cached[1]
 

@@ -24,6 +24,6 @@ def test_every_event_and_every_binding_is_documented() -> None:
         f"appeals.{service}" for service in ("intake", "routing", "deadlines", "notify", "media")
     } <= queues
     submitted = document["components"]["schemas"]["AppealSubmittedV1Event"]
-    assert {"specversion", "id", "type", "source", "subject", "time", "correlation_id", "data"} <= set(
+    assert {"specversion", "id", "type", "source", "subject", "time", "correlationid", "data"} <= set(
         submitted["properties"]
     )

@@ -1,0 +1,75 @@
+"""Personal data out of everything public: phone numbers, e-mail addresses, flat numbers, names.
+
+Pure functions, no I/O. Used on what anyone may read (Open311 request lists and bodies, the
+public problem zones and statistics); what an author or their organisation reads is not masked.
+Rule source: 152-ФЗ «О персональных данных» (a phone, an e-mail, a flat number or a full name
+identify a resident), and the platform's rule "no personal data in public outputs".
+
+Detection is by pattern, so it errs on the side of hiding: a number that looks like a phone is
+hidden even if it was a cadastral number. Names are hidden where they can be told from other
+words: a full name with a patronymic («Иванов Иван Иванович», «Иван Петрович»), a surname with
+initials («Иванов И. И.», «И.И. Иванов») or a name after «меня зовут» / «ФИО» / «с уважением».
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+HIDDEN = "[скрыто]"
+
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# Russian numbers: +7 / 7 / 8, then 10 digits in any grouping of spaces, dashes, dots, brackets:
+# +7 (999) 123-45-67, 8-999-123-45-67, 89991234567, +7 999 1234567, 8 (4932) 12-34-56.
+_SEP = r"[\s\-.‐‑–()]*"
+_PHONE = re.compile(
+    rf"(?<![\w+])(?:\+\s*7|8|7){_SEP}\(?\d{{3,5}}\)?{_SEP}\d{{1,3}}{_SEP}\d{{2}}{_SEP}\d{{2}}(?!\d)"
+)
+# Local and foreign forms: 123-45-67, 12-34-56, +375 29 123 45 67, +49 30 1234567.
+_LOCAL_PHONE = re.compile(r"(?<![\w-])\d{2,3}-\d{2}-\d{2}(?![\w-])")
+_INTL_PHONE = re.compile(rf"(?<![\w+])\+\s*\d{{1,3}}(?:{_SEP}\d{{2,5}}){{2,5}}(?!\d)")
+_FLAT = re.compile(
+    r"(?<![\w])(кв\.?|квартир[аеуы]|квартирой|кв-ра|комн\.?|комнат[аеуы]|apt\.?|apartment|flat)"
+    r"(\s*№?\s*)\d+\s*[а-яa-z]?(?![\w])",
+    re.IGNORECASE,
+)
+_WORD = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?"
+_PATRONYMIC = r"[А-ЯЁ][а-яё]+(?:ович|евич|ьич|ична|инична|овна|евна)(?:а|у|ем|ой|е)?"
+_FULL_NAME = re.compile(rf"(?:{_WORD}\s+){{1,2}}{_PATRONYMIC}(?:\s+{_WORD}(?=\s*[,.;:!?)]|\s*$))?")
+_INITIALS_AFTER = re.compile(rf"{_WORD}\s+[А-ЯЁ]\.\s?(?:[А-ЯЁ]\.)?")
+_INITIALS_BEFORE = re.compile(rf"[А-ЯЁ]\.\s?(?:[А-ЯЁ]\.\s?)?{_WORD}")
+_INTRODUCED = re.compile(
+    rf"(меня зовут|ФИО:?|с уважением,?|заявитель:?|my name is)(\s+){_WORD}(?:\s+{_WORD}){{0,2}}",
+    re.IGNORECASE,
+)
+
+
+def mask_text(text: str) -> str:
+    """`text` with phone numbers, e-mail addresses, flat numbers and detectable names replaced by
+    `[скрыто]` (a flat keeps its word: «кв. [скрыто]»). Idempotent; other text is unchanged."""
+    masked = _EMAIL.sub(HIDDEN, text)
+    masked = _PHONE.sub(HIDDEN, masked)
+    masked = _INTL_PHONE.sub(HIDDEN, masked)
+    masked = _LOCAL_PHONE.sub(HIDDEN, masked)
+    masked = _FLAT.sub(lambda match: f"{match.group(1)}{match.group(2) or ' '}{HIDDEN}", masked)
+    masked = _INTRODUCED.sub(lambda match: f"{match.group(1)}{match.group(2)}{HIDDEN}", masked)
+    masked = _FULL_NAME.sub(HIDDEN, masked)
+    masked = _INITIALS_BEFORE.sub(HIDDEN, masked)  # first: «И.И. Иванов» is not «<word> И.»
+    return _INITIALS_AFTER.sub(HIDDEN, masked)
+
+
+# Keys whose values are identifiers or codes, never free text: left as they are.
+_KEEP = frozenset({"id", "code", "service_code", "service_request_id", "topic", "status", "timezone"})
+
+
+def mask_public(value: Any, key: str | None = None) -> Any:
+    """Every string in a JSON-like structure masked with `mask_text`, except identifiers and
+    codes (`_KEEP`); returns a new structure."""
+    if isinstance(value, str):
+        return value if key in _KEEP else mask_text(value)
+    if isinstance(value, Mapping):
+        return {name: mask_public(item, str(name)) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_public(item, key) for item in value]
+    return value
