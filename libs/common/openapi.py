@@ -95,7 +95,10 @@ def open311_responses(*statuses: int, success: dict[str, Any] | None = None) -> 
     return responses
 
 
-def _common_statuses(operation: dict[str, Any]) -> list[int]:
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def _common_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     parameters = operation.get("parameters") or []
     has_body = "requestBody" in operation
     statuses = [500]
@@ -107,6 +110,8 @@ def _common_statuses(operation: dict[str, Any]) -> list[int]:
             statuses.append(400)  # a multipart body that does not parse (Starlette's own 400)
     if operation.get("security"):
         statuses += [401, 403]
+        if method in WRITE_METHODS:  # every write is counted per caller (429 beyond its rate)
+            statuses.append(429)
     if any(parameter.get("in") == "path" for parameter in parameters):
         statuses.append(404)
     return statuses
@@ -163,7 +168,7 @@ def document_problems(
                 for status, response in responses.items():  # `responses={409: {"description"}}`
                     if status[:1] in ("4", "5") and "content" not in response:
                         response["content"] = problem_response_doc(int(status))["content"]
-                statuses = [*_common_statuses(operation), *extras.get((method, path), ())]
+                statuses = [*_common_statuses(method, operation), *extras.get((method, path), ())]
                 if prefixes and path.startswith(prefixes):
                     statuses.append(503)
                 for status in statuses:
