@@ -380,9 +380,11 @@ class ChaosRun:
         """`/ready`'s answer once it is 200, or the last one after `timeout` seconds: a probe that
         once took longer than its bound on a loaded machine is not a service that stopped serving."""
         deadline = time.monotonic() + timeout
-        while (answer := await self.ready(name)) != "200" and time.monotonic() < deadline:
+        while True:
+            answer = await self.ready(name)
+            if answer == "200" or time.monotonic() > deadline:
+                return answer
             await asyncio.sleep(0.5)
-        return answer
 
     async def requeue_parked(self) -> None:
         """What an admin does after the outage: re-queue the deliveries that ran out of retries."""
