@@ -16,6 +16,7 @@ from services.intake.incident_routes import incident_router
 from services.intake.media_routes import MEDIA_BODY_LIMIT, media_router
 from services.intake.notify_routes import NotifyGateway, notify_router
 from services.intake.open311 import install_open311_errors, open311_router
+from services.intake.polls_routes import polls_router
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
@@ -74,6 +75,7 @@ def create_app(
         open311_router(flows, upstream, runtime.db, settings),
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),
+        polls_router(settings, limiter, upstream_transport),
     ]
     if settings.is_dev:
         routers.append(dev_router(settings))
