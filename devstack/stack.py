@@ -20,8 +20,15 @@ import httpx
 from devstack.docstore import DocStore
 from devstack.rabbit import ensure_rabbitmq
 
-SERVICES = ("routing", "deadlines", "notify", "media", "intake")
-DEFAULT_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+SERVICES = ("routing", "deadlines", "notify", "media", "polls", "intake")
+DEFAULT_PORTS = {
+    "intake": 8000,
+    "routing": 8001,
+    "deadlines": 8002,
+    "notify": 8003,
+    "media": 8004,
+    "polls": 8005,
+}
 
 
 def free_port() -> int:

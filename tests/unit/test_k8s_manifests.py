@@ -42,8 +42,14 @@ RUNTIME = ROOT / "libs" / "common" / "runtime.py"
 
 K8S_VERSION = "1.31"
 RENDERS = {"base": BASE, "production": PRODUCTION}
-APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
-CONSUMERS = ("routing", "deadlines", "notify", "media")  # scaled by KEDA on their queue; intake on CPU
+APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004, "polls": 8005}
+CONSUMERS = (
+    "routing",
+    "deadlines",
+    "notify",
+    "media",
+    "polls",
+)  # scaled by KEDA on their queue; intake on CPU
 CONFIG_MAP = "appeals-config"
 SECRET = "appeals-secrets"
 REQUIRED_SECRET_ENV = ("RABBIT_URL", "MONGO_URL", "APPEALS_INTERNAL_TOKEN")
