@@ -11,7 +11,9 @@ from email.message import EmailMessage
 
 import httpx
 
+from devstack.demo_poll import seed_demo_poll
 from devstack.mailsink import MailSink
+from devstack.stack import LocalStack
 from tests.e2e.conftest import bearer
 from tests.infra import eventually
 
@@ -87,3 +89,10 @@ async def test_poll_published_voted_closed_and_announced(gateway: httpx.AsyncCli
     assert "far@example.org" not in {str(m["To"]) for m in ours}
     assert await feed_kinds(api, far, poll_id) == set()
     assert await feed_kinds(api, operator, poll_id) == {"poll_closed"}
+
+
+def test_make_run_publishes_one_demo_poll(stack: LocalStack) -> None:
+    first = seed_demo_poll(stack.url("intake"))
+    assert first is not None and first["status"] == "published" and first["area_ids"] == ["demograd"]
+    again = seed_demo_poll(stack.url("intake"))  # a restarted `make run` keeps it
+    assert again is not None and again["id"] == first["id"]
