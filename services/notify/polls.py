@@ -9,6 +9,7 @@ address (personal data: never logged nor shown to anyone else), a language.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
@@ -25,6 +26,69 @@ from services.notify.service import build, format_moment, org_owner, pick_lang, 
 from services.notify.targets import TargetPlanner
 
 POLL_SUBSCRIPTIONS = "poll_subscriptions"
+POLL_KINDS = frozenset({K.POLL_OPENED, K.POLL_RESULTS, K.POLL_CLOSED})
+
+
+# -- what each poll notification says: pure builders ------------------------------------------
+
+
+def _to_resident(
+    kind: K,
+    recipient: Recipient,
+    poll_id: str,
+    *,
+    event_id: str,
+    now: datetime,
+    title: str,
+    closes: str = "",
+    ballots: str = "",
+) -> Notification:
+    # `appeal_id` holds the poll's id; `number` is empty (the texts name the poll's title). Keyed
+    # by poll, kind and person: a redelivered event makes none twice.
+    return build(
+        kind,
+        audience=AudienceKind.CITIZEN,
+        owner=user_owner(recipient.user_id),
+        lang=recipient.lang,
+        appeal_id=poll_id,
+        number="",
+        event_id=event_id,
+        now=now,
+        key_parts=(recipient.user_id,),
+        title=title,
+        closes=closes,
+        ballots=ballots,
+    )
+
+
+def poll_opened(recipient: Recipient, poll: PollPublishedV1, *, event_id: str, now: datetime) -> Notification:
+    closes = format_moment(poll.closes_at)
+    return _to_resident(
+        K.POLL_OPENED, recipient, poll.poll_id, event_id=event_id, now=now, title=poll.title, closes=closes
+    )
+
+
+def poll_results(recipient: Recipient, poll: PollClosedV1, *, event_id: str, now: datetime) -> Notification:
+    ballots = str(poll.results.ballots)
+    return _to_resident(
+        K.POLL_RESULTS, recipient, poll.poll_id, event_id=event_id, now=now, title=poll.title, ballots=ballots
+    )
+
+
+def poll_closed(poll: PollClosedV1, lang: str, *, event_id: str, now: datetime) -> Notification:
+    """To the poll's organisation (its feed and operators' mailboxes)."""
+    return build(
+        K.POLL_CLOSED,
+        audience=AudienceKind.OPERATORS,
+        owner=org_owner(poll.organization_id),
+        lang=lang,
+        appeal_id=poll.poll_id,
+        number="",
+        event_id=event_id,
+        now=now,
+        title=poll.title,
+        ballots=str(poll.results.ballots),
+    )
 
 
 class PollNotices:
@@ -65,73 +129,24 @@ class PollNotices:
     # -- events -----------------------------------------------------------------------------
 
     async def on_published(self, envelope: Envelope, poll: PollPublishedV1) -> None:
-        """Residents subscribed to any of the poll's areas: one notification each (keyed by poll
-        and person, so a redelivery makes none twice)."""
+        """Residents subscribed to any of the poll's areas: one notification each."""
         planned: list[Planned] = []
         async for recipient in self._residents(poll.area_ids):
-            note = self._to_resident(
-                K.POLL_OPENED,
-                recipient,
-                poll.poll_id,
-                envelope.id,
-                title=poll.title,
-                closes=format_moment(poll.closes_at),
-            )
+            note = poll_opened(recipient, poll, event_id=envelope.id, now=self._clock())
             planned += await self._targets.citizen(envelope.type, note, recipient)
         await self._engine.dispatch(planned)
 
     async def on_closed(self, envelope: Envelope, poll: PollClosedV1) -> None:
         """The results to the subscribed residents; the closing to the organisation's contacts."""
-        ballots = str(poll.results.ballots)
         planned: list[Planned] = []
         async for recipient in self._residents(poll.area_ids):
-            note = self._to_resident(
-                K.POLL_RESULTS, recipient, poll.poll_id, envelope.id, title=poll.title, ballots=ballots
-            )
+            note = poll_results(recipient, poll, event_id=envelope.id, now=self._clock())
             planned += await self._targets.citizen(envelope.type, note, recipient)
         contacts = await self._registry.org_contacts(poll.organization_id)
-        org_note = build(
-            K.POLL_CLOSED,
-            audience=AudienceKind.OPERATORS,
-            owner=org_owner(poll.organization_id),
-            lang=contacts.lang,
-            appeal_id=poll.poll_id,
-            number="",
-            event_id=envelope.id,
-            now=self._clock(),
-            title=poll.title,
-            ballots=ballots,
-        )
+        org_note = poll_closed(poll, contacts.lang, event_id=envelope.id, now=self._clock())
         planned += await self._targets.organization(envelope.type, org_note, contacts)
         await self._engine.dispatch(planned)
 
     async def _residents(self, area_ids: list[str]) -> Any:
         async for doc in self.subscriptions.find({"area_ids": {"$in": area_ids}}):
             yield Recipient(user_id=str(doc["_id"]), email=doc.get("email"), lang=doc.get("lang", "ru"))
-
-    def _to_resident(
-        self,
-        kind: K,
-        recipient: Recipient,
-        poll_id: str,
-        event_id: str,
-        *,
-        title: str,
-        closes: str = "",
-        ballots: str = "",
-    ) -> Notification:
-        # `appeal_id` holds the poll's id; `number` is empty (the texts name the poll's title).
-        return build(
-            kind,
-            audience=AudienceKind.CITIZEN,
-            owner=user_owner(recipient.user_id),
-            lang=recipient.lang,
-            appeal_id=poll_id,
-            number="",
-            event_id=event_id,
-            now=self._clock(),
-            key_parts=(recipient.user_id,),
-            title=title,
-            closes=closes,
-            ballots=ballots,
-        )

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from libs.common.clock import ManualClock
 from libs.common.events import EventType, new_event
@@ -15,7 +16,9 @@ from libs.common.polls_api import PollKind, PollResults, PollStatus
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.notify.app import create_app
-from services.notify.schemas import OrgContacts
+from services.notify.polls import POLL_KINDS, poll_closed, poll_opened, poll_results
+from services.notify.rendering import render_email
+from services.notify.schemas import OrgContacts, Recipient
 from services.notify.settings import NotifySettings
 from services.polls.app import create_app as create_polls
 from services.polls.settings import PollsSettings
@@ -107,3 +110,35 @@ def test_the_gateway_publishes_the_poll_endpoints_and_polls_stays_internal() -> 
     assert all(
         path.startswith("/internal/") or path in {"/health", "/ready", "/metrics"} for path in internal
     )
+
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> {number} {0}"
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_every_poll_kind_renders_in_both_languages_with_hostile_titles_escaped(lang: str) -> None:
+    resident = Recipient(user_id="u1", email="u1@example.org", lang=lang)
+    e = {"event_id": "e1", "now": NOW}
+    opened, done = (
+        published().model_copy(update={"title": HOSTILE}),
+        closed().model_copy(update={"title": HOSTILE}),
+    )
+    notes = [
+        poll_opened(resident, opened, **e),
+        poll_results(resident, done, **e),
+        poll_closed(done, lang, **e),
+    ]
+    assert {note.kind for note in notes} == POLL_KINDS
+    for note in notes:
+        assert note.lang == lang and "\n" not in note.title and HOSTILE in note.title
+        assert note.appeal_id == "p1" and note.number == ""
+        rendered = render_email(note, app_url="https://appeals.example.org")
+        assert (
+            "<script>" not in rendered.html
+            and "<img" not in rendered.html
+            and "&lt;script&gt;" in rendered.html
+        )
+        assert "https://appeals.example.org/polls/p1" in rendered.text
+        assert "2026-" not in rendered.text and "№" not in rendered.text and "No." not in rendered.text
+    assert "42" in notes[1].body and "42" in notes[2].body
+    assert notes[0].key != poll_opened(Recipient(user_id="u2", email=None, lang=lang), opened, **e).key
