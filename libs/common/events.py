@@ -135,6 +135,8 @@ class AppealRoutedV1(BaseModel):
     reason: RoutingReason = RoutingReason.INITIAL
     escalation_level: int = 0
     previous_organization: OrganizationRef | None = None
+    # The municipality (routing's catalogue area) the place lies in, if known: public lists filter by it.
+    area_id: str | None = None
 
 
 class AppealRejectedV1(BaseModel):

@@ -1,8 +1,9 @@
 """Open311 GeoReport v2 (https://wiki.open311.org/GeoReport_v2/), so existing clients work unchanged.
 
 Errors here use the spec's own format (a list of {code, description}), not problem+json: that is
-what Open311 clients parse. Only requests submitted through Open311 are listed, and never with
-personal data; appeals sent through the platform's own API stay private to their authors.
+what Open311 clients parse. Listed: requests submitted through Open311, never with personal
+data, and the appeals their authors allowed to be published (past moderation, masked:
+public_routes.py); every other appeal stays private to its author.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from libs.common.auth import Principal, Role
 from libs.common.logging import current_correlation_id
 from libs.common.store import Database
 from services.intake.flows import APPEALS, AppealFlows
+from services.intake.public_routes import open311_public_fields, public_query
 from services.intake.schemas import AppealStatus
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream
@@ -92,7 +94,7 @@ def request_entry(appeal: dict[str, Any]) -> dict[str, Any]:
         "lat": location.get("lat"),
         "long": location.get("lon"),
         "media_url": open311.get("media_url"),
-    }
+    } | ({} if "open311" in appeal else open311_public_fields(appeal))
 
 
 def _status_notes(appeal: dict[str, Any], status: AppealStatus) -> str | None:
@@ -188,7 +190,7 @@ def open311_router(
         end_date: datetime | None = None,
         status: Annotated[str | None, Query(pattern="^(open|closed)(,(open|closed))?$")] = None,
     ) -> Response:
-        query: dict[str, Any] = {"open311": {"$exists": True}}
+        query: dict[str, Any] = {"$or": [{"open311": {"$exists": True}}, public_query()]}
         if service_request_id:
             query["number"] = {"$in": [part.strip() for part in service_request_id.split(",")]}
         if service_code:
@@ -209,7 +211,8 @@ def open311_router(
 
     @router.get("/requests/{request_id}.{fmt}")
     async def get_request(request_id: str, fmt: str) -> Response:
-        appeal = await db[APPEALS].find_one({"number": request_id, "open311": {"$exists": True}})
+        listed = {"$or": [{"open311": {"$exists": True}}, public_query()]}
+        appeal = await db[APPEALS].find_one({"number": request_id, **listed})
         if appeal is None:
             raise Open311Error(404, f"service request {request_id} not found")
         return render([request_entry(appeal)], _format(fmt), "service_requests", "request")

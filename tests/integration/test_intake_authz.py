@@ -291,3 +291,25 @@ async def test_polls_authorization_matrix(rabbit_url: str, namespace: str) -> No
         public = await gw.client.get("/api/v1/polls", params={"limit": 100})
         assert {item["status"] for item in public.json()["items"]} <= {"published", "closed"}
     assert failures == []
+
+
+async def test_public_appeals_authorization(gw: Gateway) -> None:
+    """The public list and a public appeal: anyone. What was masked (the originals): the author only."""
+    appeal = await gw.submit(gw.token("author"), public=True)
+    await gw.route(appeal)
+    failures = []
+    for caller in CALLERS:
+        headers = gw.token(caller.sub, caller.role, caller.org_id) if caller.role else {}
+        checks = [
+            ("/api/v1/public/appeals", 200),
+            (f"/api/v1/public/appeals/{appeal['number']}", 200),
+            (
+                f"/api/v1/appeals/{appeal['id']}/publication",
+                401 if caller.role is None else 200 if caller.name == "author" else 404,
+            ),
+        ]
+        for path, want in checks:
+            response = await gw.client.get(path, headers=headers)
+            if response.status_code != want:
+                failures.append(f"{caller.name} GET {path}: {response.status_code}, want {want}")
+    assert failures == []
