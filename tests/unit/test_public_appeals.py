@@ -117,3 +117,45 @@ async def test_routed_events_name_the_area_first_and_after_a_move() -> None:
     assert len(moved) == 2 and moved[-1]["area_id"] == "demograd"
     unplaced = await h.submit(h.submitted(lat=None, lon=None, author="citizen-2"))  # no place known
     assert h.bus.of(EventType.APPEAL_ROUTED, unplaced["_id"])[0]["area_id"] is None
+
+
+async def test_problem_zones_link_to_the_public_appeals_behind_them() -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from services.intake.catalogue_routes import catalogue_router
+    from services.intake.settings import IntakeSettings
+
+    zones = {
+        "since": NOW.isoformat(),
+        "zones": [
+            {
+                "area_id": "demograd",
+                "area_name": "Демоград",
+                "topic": "roads.potholes",
+                "topic_name": "Ямы",
+                "appeals": 3,
+                "clusters": 1,
+            },
+            {
+                "area_id": None,
+                "area_name": "—",
+                "topic": "roads.potholes",
+                "topic_name": "Ямы",
+                "appeals": 1,
+                "clusters": 0,
+            },
+        ],
+        "hotspots": [],
+    }
+    app = FastAPI()
+    app.include_router(
+        catalogue_router(
+            IntakeSettings(env="dev"), httpx.MockTransport(lambda _: httpx.Response(200, json=zones))
+        )
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+        body = (await client.get("/api/v1/problem-zones")).json()
+    linked, unplaced = body["zones"]
+    assert linked["public_appeals"] == "/api/v1/public/appeals?area_id=demograd&topic=roads.potholes"
+    assert "public_appeals" not in unplaced
