@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from devstack.demo import seed_demo
+from devstack.demo_poll import seed_demo_poll
 from devstack.stack import SERVICES, LocalStack
 
 
@@ -29,12 +30,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         print(
-            "Starting RabbitMQ check, the local store, local S3 (moto), SMTP sink, the five services and the website...",
+            "Starting RabbitMQ check, the local store, local S3 (moto), SMTP sink, the six services and the website...",
             flush=True,
         )
         stack.start()
         if args.demo_appeals:
             seed_demo(stack.url("intake"), args.demo_appeals)
+            seed_demo_poll(stack.url("intake"))
         print_urls(stack, args.workdir)
         stopping.wait()
     finally:

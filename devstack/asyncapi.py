@@ -25,6 +25,8 @@ def consumers() -> dict[str, list[str]]:
     from services.media.settings import MediaSettings
     from services.notify.app import create_app as notify
     from services.notify.settings import NotifySettings
+    from services.polls.app import create_app as polls
+    from services.polls.settings import PollsSettings
     from services.routing.app import create_app as routing
     from services.routing.settings import RoutingSettings
 
@@ -34,6 +36,7 @@ def consumers() -> dict[str, list[str]]:
         "deadlines": deadlines(DeadlinesSettings(env="dev")),
         "notify": notify(NotifySettings(env="dev")),
         "media": media(MediaSettings(env="dev")),
+        "polls": polls(PollsSettings(env="dev")),
     }
     return {name: sorted(app.state.runtime.consumer.handlers) for name, app in apps.items()}
 

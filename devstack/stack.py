@@ -20,7 +20,7 @@ import httpx
 from devstack.docstore import DocStore, terminate
 from devstack.rabbit import ensure_rabbitmq
 
-SERVICES = ("routing", "deadlines", "notify", "media", "intake")
+SERVICES = ("routing", "deadlines", "notify", "media", "polls", "intake")
 FRONTENDS = ("web",)  # started after the gateway, stopped first; they call only its public API
 DEFAULT_PORTS = {
     "intake": 8000,
@@ -29,6 +29,7 @@ DEFAULT_PORTS = {
     "notify": 8003,
     "media": 8004,
     "web": 8080,
+    "polls": 8005,
 }
 
 

@@ -40,6 +40,9 @@ class EventType(StrEnum):
     DEADLINE_WARNING = "deadline.warning"
     DEADLINE_OVERDUE = "deadline.overdue"
     RATING_WINDOW_ENDED = "deadline.rating_window_ended"
+    # Polls and public hearings (payloads: libs/common/poll_events.py).
+    POLL_PUBLISHED = "poll.published"
+    POLL_CLOSED = "poll.closed"
 
 
 class TimerKind(StrEnum):
@@ -174,6 +177,8 @@ class AppealRoutedV1(BaseModel):
     reason: RoutingReason = RoutingReason.INITIAL
     escalation_level: int = 0
     previous_organization: OrganizationRef | None = None
+    # The municipality (routing's catalogue area) the place lies in, if known: public lists filter by it.
+    area_id: str | None = None
 
 
 class AppealRejectedV1(BaseModel):
@@ -371,3 +376,10 @@ def decode_payload(envelope: Envelope) -> BaseModel:
         raise PoisonMessage(
             f"invalid {envelope.type} v{envelope.dataversion} data: {exc.errors(include_url=False)[:3]}"
         ) from exc
+
+
+# Polls and public hearings: their payloads live in their own module (imported here, at the end,
+# because it imports from this one).
+from libs.common.poll_events import POLL_PAYLOADS  # noqa: E402
+
+PAYLOADS.update(POLL_PAYLOADS)

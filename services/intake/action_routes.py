@@ -67,7 +67,7 @@ def action_router(writer: AppealWriter, flows: AppealFlows, limiter: RateLimit) 
     async def answer(appeal_id: Id, body: AnswerIn, principal: CurrentPrincipal) -> AppealView:
         """Operator: the organisation's answer, with optional documents uploaded by the operator."""
         await flows.check_media(principal, body.media_ids)
-        plan = steps.answer(principal, body.text, body.media_ids)
+        plan = steps.answer(principal, body.text, body.media_ids, body.public)
         return appeal_view(
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )

@@ -18,6 +18,8 @@ from services.intake.incident_routes import incident_router
 from services.intake.media_routes import MEDIA_BODY_LIMIT, media_router
 from services.intake.notify_routes import NotifyGateway, notify_router
 from services.intake.open311 import install_open311_errors, open311_router
+from services.intake.polls_routes import polls_router
+from services.intake.public_routes import PublicAppeals, public_appeals_router
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
@@ -70,6 +72,8 @@ def create_app(
     runtime.consume(handlers(writer))
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(limiter.ensure_indexes)
+    public_appeals = PublicAppeals(runtime.db)
+    runtime.on_startup(public_appeals.ensure_indexes)
     runtime.on_shutdown(upstream.close)
     notify_gateway = NotifyGateway(settings, upstream_transport)
     runtime.on_shutdown(notify_gateway.close)
@@ -85,6 +89,8 @@ def create_app(
         catalogue_router(settings, upstream_transport),
         stats_router(settings, upstream_transport),
         template_router(runtime.db, clock),
+        polls_router(settings, limiter, upstream_transport),
+        public_appeals_router(public_appeals, runtime.db),
     ]
     if settings.is_dev:
         routers.append(dev_router(settings))

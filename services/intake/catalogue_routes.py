@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Body, FastAPI, Query
@@ -83,7 +84,8 @@ class RoutingAdminClient:
         """Public and read often: cached briefly."""
         if self._zones is None or time.monotonic() - self._zones[0] > PROBLEM_ZONES_CACHE_SECONDS:
             # Public: whatever text routing puts in (area names, hotspot labels) without personal data.
-            self._zones = (time.monotonic(), mask_public(await self.call("GET", "/problem-zones")))
+            zones = mask_public(await self.call("GET", "/problem-zones"))
+            self._zones = (time.monotonic(), _with_public_links(zones))
         return self._zones[1]
 
 
@@ -243,3 +245,12 @@ def _own_members_only(page: Any, org_id: str | None) -> Any:
         cluster["members"] = own
         cluster["other_members"] = len(members) - len(own)
     return page
+
+
+def _with_public_links(summary: Any) -> Any:
+    """Each area × topic row links to the public appeals behind it (public_routes.py)."""
+    for zone in (summary.get("zones") if isinstance(summary, dict) else None) or []:
+        if zone.get("area_id") and zone.get("topic"):
+            query = urlencode({"area_id": zone["area_id"], "topic": zone["topic"]})
+            zone["public_appeals"] = f"/api/v1/public/appeals?{query}"
+    return summary

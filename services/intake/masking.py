@@ -9,12 +9,17 @@ Detection is by pattern, so it errs on the side of hiding: a number that looks l
 hidden even if it was a cadastral number. Names are hidden where they can be told from other
 words: a full name with a patronymic («Иванов Иван Иванович», «Иван Петрович»), a surname with
 initials («Иванов И. И.», «И.И. Иванов») or a name after «меня зовут» / «ФИО» / «с уважением».
+Organisations and streets are not names: the rules look for patronymics, initials or an
+introduction, never for any capitalised word. A published appeal's author sees what was masked
+(`Masked.found`); the public never sees the original.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 HIDDEN = "[скрыто]"
@@ -45,18 +50,63 @@ _INTRODUCED = re.compile(
 )
 
 
-def mask_text(text: str) -> str:
+class MaskedKind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    FLAT = "flat"
+    NAME = "name"
+
+
+@dataclass
+class Masked:
+    text: str
+    found: list[tuple[MaskedKind, str]] = field(default_factory=list)  # (kind, original): the author's only
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({str(kind) for kind, _ in self.found})
+
+
+def _hidden(_: re.Match[str]) -> str:
+    return HIDDEN
+
+
+# In this order: e-mails before phones (digits inside addresses); names last, initials before
+# surnames first («И.И. Иванов» is not «<word> И.»). A flat and an introduction keep their word.
+_RULES: list[tuple[MaskedKind, re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (MaskedKind.EMAIL, _EMAIL, _hidden),
+    (MaskedKind.PHONE, _PHONE, _hidden),
+    (MaskedKind.PHONE, _INTL_PHONE, _hidden),
+    (MaskedKind.PHONE, _LOCAL_PHONE, _hidden),
+    (MaskedKind.FLAT, _FLAT, lambda match: f"{match.group(1)}{match.group(2) or ' '}{HIDDEN}"),
+    (MaskedKind.NAME, _INTRODUCED, lambda match: f"{match.group(1)}{match.group(2)}{HIDDEN}"),
+    (MaskedKind.NAME, _FULL_NAME, _hidden),
+    (MaskedKind.NAME, _INITIALS_BEFORE, _hidden),
+    (MaskedKind.NAME, _INITIALS_AFTER, _hidden),
+]
+
+
+def mask(text: str | None) -> Masked:
     """`text` with phone numbers, e-mail addresses, flat numbers and detectable names replaced by
-    `[скрыто]` (a flat keeps its word: «кв. [скрыто]»). Idempotent; other text is unchanged."""
-    masked = _EMAIL.sub(HIDDEN, text)
-    masked = _PHONE.sub(HIDDEN, masked)
-    masked = _INTL_PHONE.sub(HIDDEN, masked)
-    masked = _LOCAL_PHONE.sub(HIDDEN, masked)
-    masked = _FLAT.sub(lambda match: f"{match.group(1)}{match.group(2) or ' '}{HIDDEN}", masked)
-    masked = _INTRODUCED.sub(lambda match: f"{match.group(1)}{match.group(2)}{HIDDEN}", masked)
-    masked = _FULL_NAME.sub(HIDDEN, masked)
-    masked = _INITIALS_BEFORE.sub(HIDDEN, masked)  # first: «И.И. Иванов» is not «<word> И.»
-    return _INITIALS_AFTER.sub(HIDDEN, masked)
+    `[скрыто]` (a flat keeps its word: «кв. [скрыто]»), and what was replaced. Idempotent."""
+    result = Masked(text or "")
+    for kind, pattern, replacement in _RULES:
+
+        def replace(
+            match: re.Match[str],
+            kind: MaskedKind = kind,
+            replacement: Callable[[re.Match[str]], str] = replacement,
+        ) -> str:
+            result.found.append((kind, match.group(0)))
+            return replacement(match)
+
+        result.text = pattern.sub(replace, result.text)
+    return result
+
+
+def mask_text(text: str) -> str:
+    """`mask(text).text`: what anyone may read."""
+    return mask(text).text
 
 
 # Keys whose values are identifiers or codes, never free text: left as they are.

@@ -1,9 +1,9 @@
 """Open311 GeoReport v2 (https://wiki.open311.org/GeoReport_v2/), so existing clients work unchanged.
 
 Errors here use the spec's own format (a list of {code, description}), not problem+json: that is
-what Open311 clients parse (`open311_format`). Only requests submitted through Open311 are
-listed, and never with personal data (`masking`); appeals sent through the platform's own API
-stay private to their authors.
+what Open311 clients parse (`open311_format`). Listed: requests submitted through Open311 and
+the appeals their authors allowed to be published (past moderation: public_routes.py), never with
+personal data (`masking`); every other appeal stays private to its author.
 
 The reporter, not the client app, is the author of a request (repeat filtering, rate of one
 person): the e-mail if given (the same person through any app), else the client's `account_id`,
@@ -45,6 +45,7 @@ from services.intake.open311_format import (
     render,
     xml_safe,
 )
+from services.intake.public_routes import open311_public_fields, public_query
 from services.intake.ratelimit import SubmitRateLimit
 from services.intake.schemas import AppealStatus, PlaceIn
 from services.intake.settings import IntakeSettings
@@ -169,7 +170,7 @@ def request_entry(appeal: dict[str, Any]) -> dict[str, Any]:
         "long": location.get("lon"),
         # Stored before only http(s) was accepted: never serve anything else back.
         "media_url": media_url if isinstance(media_url, str) and web_url(media_url) else None,
-    }
+    } | ({} if "open311" in appeal else open311_public_fields(appeal))
 
 
 def _status_notes(appeal: dict[str, Any], status: AppealStatus) -> str | None:
@@ -309,9 +310,10 @@ def open311_router(
         end_date: datetime | None = None,
         status: Annotated[str | None, Query(pattern="^(open|closed)(,(open|closed))?$")] = None,
     ) -> Response:
-        """Requests submitted through Open311, newest first (at most 1000), personal data masked."""
+        """Requests submitted through Open311 and public appeals, newest first (at most 1000),
+        personal data masked."""
         fmt = _format(fmt)
-        query: dict[str, Any] = {"open311": {"$exists": True}}
+        query: dict[str, Any] = {"$or": [{"open311": {"$exists": True}}, public_query()]}
         if service_request_id:
             query["number"] = {"$in": [part.strip() for part in service_request_id.split(",")]}
         if service_code:
@@ -333,7 +335,8 @@ def open311_router(
     @router.get("/requests/{request_id}.{fmt}", responses=open311_responses(404))
     async def get_request(request_id: str, fmt: str) -> Response:
         fmt = _format(fmt)
-        appeal = await db[APPEALS].find_one({"number": request_id, "open311": {"$exists": True}})
+        listed = {"$or": [{"open311": {"$exists": True}}, public_query()]}
+        appeal = await db[APPEALS].find_one({"number": request_id, **listed})
         if appeal is None:
             raise Open311Error(404, f"service request {request_id} not found")
         return render([request_entry(appeal)], fmt, "service_requests", "request")

@@ -80,6 +80,8 @@ class AppealCreate(BaseModel):
     contact: Contact = Field(default_factory=Contact)
     channel: Channel = Channel.WEB
     lang: str = Field(default="ru", pattern="^(ru|en)$")
+    # The author allows publication (masked of personal data) on the public list and in Open311.
+    public: bool = False
 
     @model_validator(mode="after")
     def _not_social(self) -> AppealCreate:
@@ -238,6 +240,8 @@ class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     text: Text = Field(min_length=3, max_length=10000)
     media_ids: list[str] = Field(default_factory=list, max_length=10)
+    # The organisation publishes this answer with a public appeal (masked; docs/api.md).
+    public: bool = False
 
 
 class ReasonIn(BaseModel):

@@ -22,6 +22,7 @@ class IntakeSettings(ServiceSettings):
     deadlines_url: str = "http://127.0.0.1:8002"
     notify_url: str = "http://127.0.0.1:8003"
     media_url: str = "http://127.0.0.1:8004"
+    polls_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
     # The gateway's cap on one upload; the media service applies its own per-type limits.
     max_upload_bytes: int = 50 * 1024 * 1024

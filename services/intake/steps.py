@@ -58,10 +58,12 @@ def request_clarification(principal: Principal, question: str) -> Planner:
     return plan
 
 
-def answer(principal: Principal, text: str, media_ids: list[str]) -> Planner:
+def answer(principal: Principal, text: str, media_ids: list[str], public: bool = False) -> Planner:
     def plan(appeal: Document, now: datetime) -> Step:
         rereview_round = int(appeal.get("rereview_round", 0))
         record = {"index": len(appeal.get("answers", [])), "text": text, "media_ids": media_ids, "at": now}
+        if public:
+            record["public"] = True
         event = AppealAnsweredV1(
             **fact(appeal, now),
             operator_id=principal.sub,
@@ -178,6 +180,8 @@ def routed(payload: AppealRoutedV1) -> Planner:
             "routing_rule": payload.rule,
             "escalation_level": payload.escalation_level,
         }
+        if payload.area_id:  # where the place lies: the public list's area filter
+            changes["area_id"] = payload.area_id
         if payload.reason is RoutingReason.ESCALATION:
             changes |= {"escalation_pending": False, "rereview_round": 0}
             return Step(Action.ESCALATE, changes, comment=payload.organization.name)

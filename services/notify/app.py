@@ -12,6 +12,8 @@ from services.notify.delivery import DeliveryEngine
 from services.notify.flows import NotifyFlows
 from services.notify.handlers import handlers
 from services.notify.outbound import AddressGuard
+from services.notify.poll_routes import poll_router
+from services.notify.polls import PollNotices
 from services.notify.push import VapidKeys, WebPushChannel
 from services.notify.registry import Registry
 from services.notify.schemas import ChannelName
@@ -71,12 +73,15 @@ def create_app(
         push_hosts=settings.push_hosts,
     )
     flows = NotifyFlows(runtime.db, engine, registry, clock)
-    runtime.consume(handlers(flows))
+    polls = PollNotices(runtime.db, engine, registry, clock)
+    runtime.consume(handlers(flows, polls))
     runtime.on_startup(flows.ensure_indexes)
+    runtime.on_startup(polls.ensure_indexes)
     for loop in scheduled.loops(engine, settings.deferred_poll_seconds):
         runtime.background(loop)
     app = runtime.create_app(
         routes.router(registry, engine, vapid, settings.internal_token.get_secret_value()),
+        poll_router(polls, settings.internal_token.get_secret_value()),
         title="Notify service",
         description="E-mail, Web Push, signed webhooks and the in-app feed for appeals' citizens and organisations.",
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from libs.common.events import EventType
 from libs.common.messaging import Handler
 from services.notify.flows import NotifyFlows
+from services.notify.polls import PollNotices
 
 
-def handlers(flows: NotifyFlows) -> dict[str, Handler]:
+def handlers(flows: NotifyFlows, polls: PollNotices | None = None) -> dict[str, Handler]:
     # deadline.rating_window_ended needs no message of its own: appeal.closed follows it.
-    return {
+    table: dict[str, Handler] = {
         EventType.APPEAL_SUBMITTED: flows.remember_submitted,
         EventType.DEADLINE_ARMED: flows.on_armed,
         EventType.APPEAL_REJECTED: flows.on_rejected,
@@ -23,3 +24,6 @@ def handlers(flows: NotifyFlows) -> dict[str, Handler]:
         EventType.DEADLINE_WARNING: flows.on_warning,
         EventType.DEADLINE_OVERDUE: flows.on_overdue,
     }
+    if polls is not None:
+        table |= {EventType.POLL_PUBLISHED: polls.on_published, EventType.POLL_CLOSED: polls.on_closed}
+    return table

@@ -52,7 +52,9 @@ def _environment() -> Environment:
 def appeal_link(notification: Notification, app_url: str | None) -> str | None:
     if not app_url:
         return None
-    return f"{app_url.rstrip('/')}/appeals/{notification.appeal_id}"
+    # Poll notifications carry the poll's id where an appeal's would be (services/notify/polls.py).
+    section = "polls" if str(notification.kind).startswith("poll_") else "appeals"
+    return f"{app_url.rstrip('/')}/{section}/{notification.appeal_id}"
 
 
 def render_email(notification: Notification, *, app_url: str | None = None) -> RenderedEmail:

@@ -36,6 +36,10 @@ class NotificationKind(StrEnum):
     DUE_SOON = "due_soon"
     # To the organisation's supervisor.
     OVERDUE = "overdue"
+    # Polls (services/notify/polls.py): to residents who opted in for the area, to the organisation.
+    POLL_OPENED = "poll_opened"
+    POLL_RESULTS = "poll_results"
+    POLL_CLOSED = "poll_closed"
 
 
 class AudienceKind(StrEnum):

@@ -154,6 +154,31 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
             "A supervisor needs to step in.",
         ),
     },
+    K.POLL_OPENED: {
+        "ru": (
+            "Новое голосование: {title}",
+            "{title}: голосование открыто для жителей вашего района до {closes}. "
+            "Проголосовать можно в личном кабинете.",
+        ),
+        "en": (
+            "New poll: {title}",
+            "{title}: the poll is open to residents of your area until {closes}. You can vote in your account.",
+        ),
+    },
+    K.POLL_RESULTS: {
+        "ru": ("Итоги голосования: {title}", "Голосование «{title}» завершено. Бюллетеней: {ballots}."),
+        "en": ("Poll results: {title}", "The poll “{title}” has closed. Ballots cast: {ballots}."),
+    },
+    K.POLL_CLOSED: {
+        "ru": (
+            "Голосование завершено: {title}",
+            "Голосование вашей организации «{title}» завершено. Бюллетеней: {ballots}. Итоги опубликованы.",
+        ),
+        "en": (
+            "Your poll has closed: {title}",
+            "Your organisation's poll “{title}” has closed. Ballots cast: {ballots}. The results are published.",
+        ),
+    },
 }
 
 TIMER_LABELS: dict[str, dict[str, str]] = {

@@ -157,7 +157,16 @@ class RoutingFlows:
         cc = await self._catalogue.current()
         decision = decide(cc, doc["topic"], place_of(doc), self._settings.near_border_m)
         fields, event, entry = routed(
-            doc, cc, decision.organization, decision.rule, 0, RoutingReason.INITIAL, None, now, actor
+            doc,
+            cc,
+            decision.organization,
+            decision.rule,
+            0,
+            RoutingReason.INITIAL,
+            None,
+            now,
+            actor,
+            area_id=decision.area_id,
         )
         fields.update(area_id=decision.area_id, located_by=decision.located_by)
         entry.update(

@@ -34,8 +34,10 @@ def routed(
     now: datetime,
     actor: str,
     note: str | None = None,
+    area_id: str | None = None,
 ) -> Change:
-    """The assignment's new state, its `appeal.routed` event and its history entry."""
+    """The assignment's new state, its `appeal.routed` event and its history entry. `area_id`: the
+    place's area when decided now (first routing); moves keep the one stored."""
     topic = cc.topics.get(doc["topic"])
     payload = AppealRoutedV1(
         appeal_id=doc["_id"],
@@ -54,6 +56,7 @@ def routed(
         reason=reason,
         escalation_level=level,
         previous_organization=OrganizationRef.model_validate(previous) if previous else None,
+        area_id=area_id if area_id is not None else doc.get("area_id"),
     )
     event = outbox_entry(
         EventType.APPEAL_ROUTED,

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query
 
 from libs.common.http import Offset, Problem, internal_auth
+from libs.common.polls_api import ModerationVerdict, TextModerationRequest, TextModerationResult
 from services.routing.catalogue import CatalogueStore, Entity
 from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
+from services.routing.moderation import moderate
 from services.routing.schemas import (
     CatalogueInfo,
     ChangeView,
@@ -103,6 +105,16 @@ def internal_router(
     @router.delete("/catalogue/{entity}/{item_id}")
     async def delete_item(entity: Entity, item_id: str, actor: Actor = "internal") -> dict[str, Any]:
         return await catalogue.delete(entity, item_id, actor)
+
+    @router.post("/moderate-text", response_model=TextModerationResult)
+    async def moderate_text(body: TextModerationRequest) -> TextModerationResult:
+        """The appeals' moderation (moderation.py) on one free text, e.g. an opinion in a public
+        hearing: nothing is stored. `review` means a moderator would have to decide."""
+        outcome = moderate("", body.text, min_letters=settings.min_letters, min_words=settings.min_words)
+        code = str(outcome.code) if outcome.code else None
+        return TextModerationResult(
+            verdict=ModerationVerdict(str(outcome.verdict)), reason_code=code, reason=outcome.reason()
+        )
 
     @router.get("/assignments/{appeal_id}")
     async def assignment(appeal_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""One stack of the five services as real OS processes, shared by the end-to-end tests."""
+"""One stack of the six services as real OS processes, shared by the end-to-end tests."""
 
 from __future__ import annotations
 

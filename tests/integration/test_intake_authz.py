@@ -144,3 +144,172 @@ async def test_forged_and_expired_tokens_are_401(gw: Gateway) -> None:
     response = await gw.client.get("/api/v1/appeals", headers=forged)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+# -- polls and public hearings (services/polls behind the gateway) ---------------------------------
+
+# Callers of the poll matrix: the poll belongs to the organisation "city".
+POLL_CALLERS = {
+    "anonymous": None,
+    "citizen": ("resident", Role.CITIZEN, None),
+    "operator of the org": ("op-city", Role.OPERATOR, "city"),
+    "operator of another org": ("op-roads", Role.OPERATOR, "roads"),
+    "admin": ("admin-1", Role.ADMIN, None),
+    "monitor": ("connector-1", Role.MONITOR, None),
+}
+ORG_ONLY = {"anonymous": 401, "citizen": 403, "operator of another org": 403, "monitor": 403}
+CITIZEN_ONLY = {"anonymous": 401, "operator of the org": 403, "operator of another org": 403, "admin": 403}
+CITIZEN_ONLY |= {"monitor": 403}
+EVERYONE = dict.fromkeys(POLL_CALLERS, 200)
+BALLOT = {"answers": [{"question_id": "q1", "option_ids": ["o1"]}]}
+DRAFT_BODY = {
+    "title": "Площадка",
+    "questions": [{"text": "Где?", "kind": "single", "options": ["Парк", "Набережная"]}],
+    "area_ids": ["demograd"],
+    "closes_at": "2099-01-01T00:00:00Z",
+}
+# (state of a fresh poll, method, path, body, expected status per caller)
+POLL_ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None, dict[str, int]]] = [
+    ("published", "GET", "/api/v1/polls/{id}", None, EVERYONE),
+    (
+        "draft",
+        "GET",
+        "/api/v1/polls/{id}",
+        None,
+        {**dict.fromkeys(POLL_CALLERS, 404), "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "published",
+        "GET",
+        "/api/v1/polls/{id}/results",
+        None,
+        {**dict.fromkeys(POLL_CALLERS, 409), "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "draft",
+        "GET",
+        "/api/v1/polls/{id}/results",
+        None,
+        {**dict.fromkeys(POLL_CALLERS, 404), "operator of the org": 409, "admin": 409},
+    ),
+    ("published", "POST", "/api/v1/polls/{id}/ballot", BALLOT, {**CITIZEN_ONLY, "citizen": 201}),
+    ("draft", "POST", "/api/v1/polls/{id}/ballot", BALLOT, {**CITIZEN_ONLY, "citizen": 404}),
+    ("published", "GET", "/api/v1/polls/{id}/ballot", None, {**CITIZEN_ONLY, "citizen": 404}),
+    (
+        "published",
+        "GET",
+        "/api/v1/polls/{id}/opinions",
+        None,
+        {**ORG_ONLY, "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "draft",
+        "PUT",
+        "/api/v1/polls/{id}",
+        DRAFT_BODY,
+        {**ORG_ONLY, "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "published",
+        "PUT",
+        "/api/v1/polls/{id}",
+        DRAFT_BODY,
+        {**ORG_ONLY, "operator of the org": 409, "admin": 409},
+    ),
+    (
+        "draft",
+        "POST",
+        "/api/v1/polls/{id}/publish",
+        None,
+        {**ORG_ONLY, "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "published",
+        "POST",
+        "/api/v1/polls/{id}/publish",
+        None,
+        {**ORG_ONLY, "operator of the org": 409, "admin": 409},
+    ),
+    (
+        "published",
+        "POST",
+        "/api/v1/polls/{id}/cancel",
+        None,
+        {**ORG_ONLY, "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "none",
+        "POST",
+        "/api/v1/polls",
+        DRAFT_BODY,
+        {**ORG_ONLY, "operator of the org": 201, "operator of another org": 201, "admin": 422},
+    ),
+    ("none", "GET", "/api/v1/polls", None, EVERYONE),
+    (
+        "none",
+        "GET",
+        "/api/v1/polls/drafts",
+        None,
+        {**ORG_ONLY, "operator of another org": 200, "operator of the org": 200, "admin": 200},
+    ),
+    (
+        "none",
+        "PUT",
+        "/api/v1/me/poll-subscription",
+        {"area_ids": ["demograd"]},
+        {**CITIZEN_ONLY, "citizen": 200},
+    ),
+    ("none", "GET", "/api/v1/me/poll-subscription", None, {**EVERYONE, "anonymous": 401}),
+]
+
+
+async def test_polls_authorization_matrix(rabbit_url: str, namespace: str) -> None:
+    from tests.integration.polls_harness import running_polls_gateway
+
+    failures = []
+    async with running_polls_gateway(rabbit_url, namespace) as gw:
+        for state, method, template, body, want in POLL_ENDPOINTS:
+            for name, who in POLL_CALLERS.items():
+                poll = None
+                if state == "draft":
+                    poll = await gw.draft("city")
+                elif state == "published":
+                    poll = await gw.published_poll("city")
+                headers = gw.token(*who) if who else {}
+                path = template.format(id=poll["id"]) if poll else template
+                response = await gw.client.request(method, path, headers=headers, json=body)
+                if response.status_code != want[name]:
+                    failures.append(
+                        f"{name} {method} {template} ({state}): {response.status_code}, want {want[name]}"
+                    )
+                elif response.status_code >= 400:
+                    assert response.headers["content-type"] == "application/problem+json"
+        # Lists: an operator's drafts are their organisation's only; the public sees no drafts.
+        await gw.draft("roads")
+        own = await gw.client.get("/api/v1/polls/drafts", headers=gw.operator("city"))
+        assert {item["organization_id"] for item in own.json()["items"]} == {"city"}
+        public = await gw.client.get("/api/v1/polls", params={"limit": 100})
+        assert {item["status"] for item in public.json()["items"]} <= {"published", "closed"}
+    assert failures == []
+
+
+async def test_public_appeals_authorization(gw: Gateway) -> None:
+    """The public list and a public appeal: anyone. What was masked (the originals): the author only."""
+    appeal = await gw.submit(gw.token("author"), public=True)
+    await gw.route(appeal)
+    failures = []
+    for caller in CALLERS:
+        headers = gw.token(caller.sub, caller.role, caller.org_id) if caller.role else {}
+        checks = [
+            ("/api/v1/public/appeals", 200),
+            (f"/api/v1/public/appeals/{appeal['number']}", 200),
+            (
+                f"/api/v1/appeals/{appeal['id']}/publication",
+                401 if caller.role is None else 200 if caller.name == "author" else 404,
+            ),
+        ]
+        for path, want in checks:
+            response = await gw.client.get(path, headers=headers)
+            if response.status_code != want:
+                failures.append(f"{caller.name} GET {path}: {response.status_code}, want {want}")
+    assert failures == []

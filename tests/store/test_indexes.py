@@ -11,7 +11,9 @@ Pins every `ensure_indexes` of the services and the duplicate handling that reli
   concurrent create of the same `_id` raises DuplicateKeyError;
 - the outbox relay: `outbox.id` sparse; notify feed/push/webhook/delivery compound indexes,
   `org_id` sparse; routing assignment and cluster indexes, `members` (array), rules `topic`;
-- routing/clusters/catalogue changes: an `_id` inserted twice raises DuplicateKeyError.
+- routing/clusters/catalogue changes: an `_id` inserted twice raises DuplicateKeyError;
+- polls: [(poll_id, 1), (voter_id, 1)] unique (one ballot per voter), [(close_due_at, 1)] sparse;
+  notify's poll subscriptions `area_ids` (array).
 """
 
 from __future__ import annotations
@@ -189,3 +191,19 @@ async def test_collection_exists_with_its_id_index_after_create_index(db: Databa
     info = await db["fresh"].index_information()
     assert set(info) == {"_id_", "topic_1"}
     assert _keys(info, "_id_") == [("_id", 1)]
+
+
+async def test_compound_unique_index_refuses_a_duplicate_pair_only(db: Database) -> None:
+    # polls: one ballot per (poll_id, voter_id); voters are later unlinked to a per-ballot value.
+    await db["ballots"].create_index([("poll_id", ASCENDING), ("voter_id", ASCENDING)], unique=True)
+    await db["ballots"].insert_one({"_id": "b1", "poll_id": "p1", "voter_id": "v1"})
+    await db["ballots"].insert_one({"_id": "b2", "poll_id": "p1", "voter_id": "v2"})
+    await db["ballots"].insert_one({"_id": "b3", "poll_id": "p2", "voter_id": "v1"})
+    with pytest.raises(DuplicateKeyError) as caught:
+        await db["ballots"].insert_one({"_id": "b4", "poll_id": "p1", "voter_id": "v1"})
+    assert caught.value.code == 11000
+    with pytest.raises(DuplicateKeyError):
+        await db["ballots"].update_one({"_id": "b2"}, {"$set": {"voter_id": "v1"}})
+    await db["ballots"].update_one({"_id": "b1"}, {"$set": {"voter_id": "unlinked:b1"}})
+    await db["ballots"].insert_one({"_id": "b5", "poll_id": "p1", "voter_id": "v1"})  # free again
+    assert await db["ballots"].count_documents({"poll_id": "p1"}) == 3

@@ -160,6 +160,25 @@ async def test_or_of_exists_false_and_a_range(db: Database) -> None:
     assert await ids(db, {"$or": [{"_id": "free"}, {"due": {"$gt": T0}}]}) == ["free", "future"]
 
 
+async def test_or_of_exists_and_a_compound_branch(db: Database) -> None:
+    # intake Open311 `GET requests`: came in through Open311, or public and past moderation
+    await db["c"].insert_many(
+        [
+            {"_id": "open311", "open311": {"client": "x"}, "status": "received"},
+            {"_id": "public", "public": True, "status": "routed", "number": "n1"},
+            {"_id": "public-unmoderated", "public": True, "status": "received", "number": "n2"},
+            {"_id": "private", "status": "routed", "number": "n3"},
+            {"_id": "public-false", "public": False, "status": "routed"},
+        ]
+    )
+    listed = {
+        "$or": [{"open311": {"$exists": True}}, {"public": True, "status": {"$in": ["routed", "closed"]}}]
+    }
+    assert await ids(db, listed) == ["open311", "public"]
+    assert await ids(db, {"number": "n1", **listed}) == ["public"]
+    assert await ids(db, {"number": "n3", **listed}) == []
+
+
 async def test_and_of_ors_with_null_branches(db: Database) -> None:
     # notify `_claim`: lease null/missing or ended, and not_before null/missing or reached
     await db["c"].insert_many(

@@ -32,7 +32,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
 
-APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004, "polls": 8005}
 INFRA = ("rabbitmq", "mongo", "minio", "mailpit")
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|USER")
 # Compose interpolation: `$$` is a literal `$`; `${VAR}`, `${VAR:-default}`, `${VAR-default}`,

@@ -42,7 +42,7 @@ RUNTIME = ROOT / "libs" / "common" / "runtime.py"
 
 K8S_VERSION = "1.31"
 RENDERS = {"base": BASE, "production": PRODUCTION}
-APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004}
+APP_PORTS = {"intake": 8000, "routing": 8001, "deadlines": 8002, "notify": 8003, "media": 8004, "polls": 8005}
 # The website: a client of the gateway's public API only (no broker, store or internal token).
 FRONTEND_PORTS = {"web": 8080}
 DEPLOYED = {**APP_PORTS, **FRONTEND_PORTS}
@@ -60,7 +60,13 @@ WEB_PAGES = (
     "/static",
     "/vendor",
 )
-CONSUMERS = ("routing", "deadlines", "notify", "media")  # scaled by KEDA on their queue; intake on CPU
+CONSUMERS = (
+    "routing",
+    "deadlines",
+    "notify",
+    "media",
+    "polls",
+)  # scaled by KEDA on their queue; intake on CPU
 CONFIG_MAP = "appeals-config"
 SECRET = "appeals-secrets"
 REQUIRED_SECRET_ENV = ("RABBIT_URL", "MONGO_URL", "APPEALS_INTERNAL_TOKEN")

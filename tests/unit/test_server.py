@@ -22,6 +22,8 @@ from services.media.app import create_app as media_app
 from services.media.settings import MediaSettings
 from services.notify.app import create_app as notify_app
 from services.notify.settings import NotifySettings
+from services.polls.app import create_app as polls_app
+from services.polls.settings import PollsSettings
 from services.routing.app import create_app as routing_app
 from services.routing.settings import RoutingSettings
 from tests.infra import eventually
@@ -110,6 +112,7 @@ SERVICES: list[tuple[str, Any]] = [
     ("deadlines", lambda: deadlines_app(DeadlinesSettings(env="dev"))),
     ("notify", lambda: notify_app(NotifySettings(env="dev"))),
     ("media", lambda: media_app(MediaSettings(env="dev"))),
+    ("polls", lambda: polls_app(PollsSettings(env="dev"))),
 ]
 
 

@@ -1,0 +1,47 @@
+"""Payloads of the polls service's events, registered in `events.PAYLOADS` (bottom of events.py).
+
+Kept in their own module so the envelope in events.py can change without touching them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from libs.common.polls_api import PollKind, PollResults
+
+POLL_PUBLISHED = "poll.published"
+POLL_CLOSED = "poll.closed"
+
+
+class PollPublishedV1(BaseModel):
+    """A poll or public hearing is open (or will open at `opens_at`) for residents of its areas."""
+
+    poll_id: str
+    kind: PollKind
+    title: str
+    organization_id: str
+    area_ids: list[str]
+    opens_at: datetime
+    closes_at: datetime
+    published_at: datetime
+
+
+class PollClosedV1(BaseModel):
+    """A poll closed at its closing time; `results` are final (aggregates only)."""
+
+    poll_id: str
+    kind: PollKind
+    title: str
+    organization_id: str
+    area_ids: list[str]
+    closes_at: datetime
+    closed_at: datetime
+    results: PollResults
+
+
+POLL_PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
+    (POLL_PUBLISHED, 1): PollPublishedV1,
+    (POLL_CLOSED, 1): PollClosedV1,
+}
