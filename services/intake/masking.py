@@ -41,7 +41,7 @@ _FLAT = re.compile(
 )
 _WORD = r"[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?"
 _PATRONYMIC = r"[А-ЯЁ][а-яё]+(?:ович|евич|ьич|ична|инична|овна|евна)(?:а|у|ем|ой|е)?"
-_FULL_NAME = re.compile(rf"(?:{_WORD}\s+){{1,2}}{_PATRONYMIC}(?:\s+{_WORD}(?=\s*[,.;:!?)]|\s*$))?")
+_FULL_NAME = re.compile(rf"(?:{_WORD}\s+){{1,2}}{_PATRONYMIC}(?:\s+{_WORD})?")
 _INITIALS_AFTER = re.compile(rf"{_WORD}\s+[А-ЯЁ]\.\s?(?:[А-ЯЁ]\.)?")
 _INITIALS_BEFORE = re.compile(rf"[А-ЯЁ]\.\s?(?:[А-ЯЁ]\.\s?)?{_WORD}")
 _INTRODUCED = re.compile(
@@ -71,6 +71,11 @@ def _hidden(_: re.Match[str]) -> str:
     return HIDDEN
 
 
+def _after_its_word(match: re.Match[str]) -> str:
+    """A flat or an introduction keeps its word («кв. [скрыто]», «меня зовут [скрыто]»)."""
+    return f"{match.group(1)}{match.group(2) or ' '}{HIDDEN}"
+
+
 # In this order: e-mails before phones (digits inside addresses); names last, initials before
 # surnames first («И.И. Иванов» is not «<word> И.»). A flat and an introduction keep their word.
 _RULES: list[tuple[MaskedKind, re.Pattern[str], Callable[[re.Match[str]], str]]] = [
@@ -78,8 +83,8 @@ _RULES: list[tuple[MaskedKind, re.Pattern[str], Callable[[re.Match[str]], str]]]
     (MaskedKind.PHONE, _PHONE, _hidden),
     (MaskedKind.PHONE, _INTL_PHONE, _hidden),
     (MaskedKind.PHONE, _LOCAL_PHONE, _hidden),
-    (MaskedKind.FLAT, _FLAT, lambda match: f"{match.group(1)}{match.group(2) or ' '}{HIDDEN}"),
-    (MaskedKind.NAME, _INTRODUCED, lambda match: f"{match.group(1)}{match.group(2)}{HIDDEN}"),
+    (MaskedKind.FLAT, _FLAT, _after_its_word),
+    (MaskedKind.NAME, _INTRODUCED, _after_its_word),
     (MaskedKind.NAME, _FULL_NAME, _hidden),
     (MaskedKind.NAME, _INITIALS_BEFORE, _hidden),
     (MaskedKind.NAME, _INITIALS_AFTER, _hidden),
@@ -95,9 +100,11 @@ def mask(text: str | None) -> Masked:
         def replace(
             match: re.Match[str],
             kind: MaskedKind = kind,
+            pattern: re.Pattern[str] = pattern,
             replacement: Callable[[re.Match[str]], str] = replacement,
         ) -> str:
-            result.found.append((kind, match.group(0)))
+            kept = match.end(2) - match.start() if pattern is _INTRODUCED else 0  # the name only
+            result.found.append((kind, match.group(0)[kept:]))
             return replacement(match)
 
         result.text = pattern.sub(replace, result.text)

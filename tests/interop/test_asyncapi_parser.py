@@ -22,7 +22,7 @@ from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 
 CHECKER = Path(__file__).parent / "asyncapi"
-SERVICES = ("intake", "routing", "deadlines", "notify", "media")
+SERVICES = ("intake", "routing", "deadlines", "notify", "media", "polls")
 
 
 def parse(document: str) -> dict[str, Any]:

@@ -52,7 +52,8 @@ def closed() -> PollClosedV1:
 async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once() -> None:
     relay = FakeRelay()
     settings = NotifySettings(env="dev", namespace=f"unit-{uuid.uuid4().hex[:8]}", mongo_url=None)
-    notify = Notify(create_app(settings, clock=ManualClock(NOW), transport=relay), relay)
+    clock = ManualClock(NOW)
+    notify = Notify(create_app(settings, clock=clock, transport=relay), relay, clock)
     transport = httpx.ASGITransport(app=notify.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
         for user, area in [("near", "demograd"), ("far", "zarechny")]:

@@ -86,7 +86,7 @@ def test_the_public_view_is_masked_everywhere_and_shows_public_answers_only() ->
         assert secret not in dumped, secret
     assert view.organization == "УК «Дом»" and view.area_id == "demograd" and view.status == "answered"
     assert (view.lat, view.lon) == (57.657, 43.765)  # rounded to ~100 m
-    assert [a.text for a in view.answers] == ["Уважаемый ***, крыша отремонтирована."]
+    assert [a.text for a in view.answers] == ["Уважаемый [скрыто], крыша отремонтирована."]
     fields = open311_public_fields(appeal())
     assert "Иванов" not in str(fields) and fields["status_notes"] == view.answers[0].text
 
