@@ -21,7 +21,7 @@ from typing import Any
 
 import aiosmtplib
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from libs.common.clock import Clock
 from libs.common.logging import get_logger
@@ -203,14 +203,29 @@ class DeliveryEngine:
         except Exception as exc:
             await self._defer_after_failure(delivery, _describe(exc))
             return
-        await self._log.update_one(
-            {"_id": delivery.id},
-            {
-                "$set": {"status": DeliveryStatus.SENT, "sent_at": self._clock()},
-                "$unset": {"lease_until": "", "error": ""},
-            },
-        )
+        await self._record_sent(delivery)
         log.info("delivered", **_where(delivery))
+
+    async def _record_sent(self, delivery: Delivery) -> None:
+        """Settle `sent` what the channel accepted, through a store outage (the chaos run's kill -9
+        of the store sent an e-mail twice): retried until the lease ends, since after it another
+        worker may take the delivery over. Raises ConnectionFailure when the store stays away."""
+        give_up = time.monotonic() + self._lease
+        while True:
+            try:
+                await self._log.update_one(
+                    {"_id": delivery.id},
+                    {
+                        "$set": {"status": DeliveryStatus.SENT, "sent_at": self._clock()},
+                        "$unset": {"lease_until": "", "error": ""},
+                    },
+                )
+                return
+            except ConnectionFailure as exc:
+                if time.monotonic() > give_up:
+                    raise
+                log.warning("sent, the store did not answer: recording again", error=type(exc).__name__)
+                await asyncio.sleep(_LEASE_POLL_SECONDS)
 
     async def _settle_failed(self, delivery_id: str, error: str, *, permanent: bool = False) -> None:
         await self._log.update_one(

@@ -17,8 +17,11 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from bench.chaos_run import ChaosRun, Plan, Row, table
+from devstack.docstore import DocStore
+from devstack.stack import free_port
 from libs.common.clock import system_clock
 from libs.common.store import open_store
 from services.notify.delivery import DeliveryEngine
@@ -125,3 +128,57 @@ async def test_a_send_cut_short_by_a_broker_disconnect_is_not_sent_again() -> No
         await first
     await asyncio.wait_for(engine.deliver(delivery), timeout=10)  # the redelivered event
     assert smtp.sent == [delivery.id]
+
+
+class _StoreKillingSmtp:
+    """An SMTP channel whose server accepts the message, and then the store process dies."""
+
+    name = ChannelName.EMAIL
+
+    def __init__(self, store: DocStore) -> None:
+        self.store = store
+        self.sent: list[str] = []
+        self.restarted: asyncio.Task[None] | None = None
+
+    async def send(self, delivery: Delivery) -> None:
+        self.sent.append(delivery.id)
+        if self.restarted is None:
+            await asyncio.to_thread(self.store.kill)
+            self.restarted = asyncio.create_task(asyncio.to_thread(self.store.start))
+
+
+async def test_a_send_whose_store_dies_before_it_is_recorded_is_not_sent_again(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Regression test of the duplicate e-mail the chaos run's kill -9 of the store caused: the
+    server accepted the message, the write recording it `sent` met a dead store; the engine must
+    record it once the store is back, so the redelivered event sends nothing."""
+    store = DocStore(tmp_path_factory.mktemp("store-kill") / "store.sqlite", free_port())
+    store.start()
+    client: AsyncMongoClient[dict] = AsyncMongoClient(store.url, serverSelectionTimeoutMS=30_000)
+    smtp = _StoreKillingSmtp(store)
+    try:
+        engine = DeliveryEngine(client["chaos_store_kill"], {ChannelName.EMAIL: smtp}, system_clock)
+        delivery = Delivery(
+            id="a2:registered:email:citizen-2",
+            key="a2:registered",
+            channel=ChannelName.EMAIL,
+            target_id="citizen-2",
+            target={"email": "resident@example.org"},
+            appeal_id="a2",
+            event_type="deadline.armed",
+            kind="registered",
+            content={},
+        )
+        await asyncio.wait_for(engine.deliver(delivery), timeout=60)
+        assert smtp.restarted is not None
+        await smtp.restarted
+        record = await client["chaos_store_kill"]["deliveries"].find_one({"_id": delivery.id})
+        assert record is not None and record["status"] == "sent"
+        await asyncio.wait_for(engine.deliver(delivery), timeout=30)  # the redelivered event
+        assert smtp.sent == [delivery.id]
+    finally:
+        if smtp.restarted is not None:
+            await smtp.restarted
+        await client.close()
+        store.stop()
