@@ -10,6 +10,7 @@ the test: a one-minute demo deadline with a warning 36 s before it, a 3-second r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -131,6 +132,18 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
         async def overdue() -> bool:
             found = (await api.get(f"/api/v1/appeals/{short['id']}", headers=citizen)).json()
             return bool(found.get("overdue"))
+
+        # A hearing published for a municipality, closed by its own timer a few seconds later.
+        poll = {
+            "title": "Скамейки на набережной",
+            "questions": [{"text": "Нужны ли скамейки?", "kind": "single", "options": ["Да", "Нет"]}],
+            "area_ids": ["demograd"],
+            "closes_at": (datetime.now(UTC) + timedelta(seconds=5)).isoformat(),
+        }
+        draft = await api.post("/api/v1/polls", headers=operator, json=poll)
+        assert draft.status_code == 201, draft.text
+        published = await api.post(f"/api/v1/polls/{draft.json()['id']}/publish", headers=operator)
+        assert published.status_code == 200, published.text
 
         await eventually(overdue, timeout=180, interval=1.0)
         await act(short, "escalate", citizen)
