@@ -85,6 +85,21 @@ async def test_every_appeal_still_there_once_at_the_end(chaos: ChaosRun) -> None
     judge(await chaos.final_check())
 
 
+def registered_email(appeal_id: str) -> Delivery:
+    """The 'registered' e-mail of one appeal to its author, as notify records it."""
+    return Delivery(
+        id=f"{appeal_id}:registered:email:citizen",
+        key=f"{appeal_id}:registered",
+        channel=ChannelName.EMAIL,
+        target_id="citizen",
+        target={"email": "resident@example.org"},
+        appeal_id=appeal_id,
+        event_type="deadline.armed",
+        kind="registered",
+        content={},
+    )
+
+
 class _SlowQuitSmtp:
     """An SMTP channel whose server has accepted the message and is still closing the session."""
 
@@ -110,17 +125,7 @@ async def test_a_send_cut_short_by_a_broker_disconnect_is_not_sent_again() -> No
     engine = DeliveryEngine(
         open_store(None, "chaos_repro").db, {ChannelName.EMAIL: smtp}, system_clock, lease_seconds=1.0
     )
-    delivery = Delivery(
-        id="a1:registered:email:citizen-1",
-        key="a1:registered",
-        channel=ChannelName.EMAIL,
-        target_id="citizen-1",
-        target={"email": "resident@example.org"},
-        appeal_id="a1",
-        event_type="deadline.armed",
-        kind="registered",
-        content={},
-    )
+    delivery = registered_email("a1")
     first = asyncio.create_task(engine.deliver(delivery))
     await asyncio.wait_for(smtp.accepted.wait(), timeout=10)
     first.cancel()  # what aiormq's reject_all does to the handler when the connection closes
@@ -159,17 +164,7 @@ async def test_a_send_whose_store_dies_before_it_is_recorded_is_not_sent_again(
     smtp = _StoreKillingSmtp(store)
     try:
         engine = DeliveryEngine(client["chaos_store_kill"], {ChannelName.EMAIL: smtp}, system_clock)
-        delivery = Delivery(
-            id="a2:registered:email:citizen-2",
-            key="a2:registered",
-            channel=ChannelName.EMAIL,
-            target_id="citizen-2",
-            target={"email": "resident@example.org"},
-            appeal_id="a2",
-            event_type="deadline.armed",
-            kind="registered",
-            content={},
-        )
+        delivery = registered_email("a2")
         await asyncio.wait_for(engine.deliver(delivery), timeout=60)
         assert smtp.restarted is not None
         await smtp.restarted
