@@ -12,11 +12,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from libs.common import leases
 from libs.common.clock import Clock
 from libs.common.events import Envelope
+from libs.common.leases import LEASE_OWNER, LEASE_UNTIL
 from libs.common.logging import bound_context, get_logger
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Database, Document
@@ -29,7 +31,6 @@ log = get_logger(__name__)
 
 TIMERS = "timers"
 NEXT_DUE = "next_due_at"
-LEASE_OWNER, LEASE_UNTIL = "lease_owner", "lease_until"
 MAX_ATTEMPTS = 5
 
 Step = Callable[[AppealClock | None, datetime], Outcome]
@@ -137,30 +138,11 @@ class DeadlineFlows:
 
     # -- timers ----------------------------------------------------------------------------
 
-    def _claimable(self, now: datetime) -> Document:
-        free = [{LEASE_UNTIL: {"$exists": False}}, {LEASE_UNTIL: {"$lte": now}}]
-        return {NEXT_DUE: {"$lte": now}, "$or": free}
-
     async def claim_due(self, limit: int) -> list[Document]:
         """Lease up to `limit` due records to this replica; others skip them until the lease ends."""
-        now = self.now()
-        query = self._claimable(now)
-        candidates = (
-            await self.collection.find(query, {"_id": 1})
-            .sort(NEXT_DUE, ASCENDING)
-            .limit(limit)
-            .to_list(limit)
+        return await leases.claim_due(
+            self.collection, NEXT_DUE, self.now(), self._replica, self._lease, limit
         )
-        claimed = []
-        for candidate in candidates:
-            doc = await self.collection.find_one_and_update(
-                {"_id": candidate["_id"], **query},
-                {"$set": {LEASE_OWNER: self._replica, LEASE_UNTIL: now + self._lease}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:  # else another replica claimed it first
-                claimed.append(doc)
-        return claimed
 
     async def fire_claimed(self, doc: Document) -> int:
         """Fire what is due in one leased record. The version guard keeps the effect exactly once."""

@@ -20,8 +20,10 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from libs.common import leases
 from libs.common.clock import Clock
 from libs.common.events import Envelope, EventType
+from libs.common.leases import LEASE_OWNER, LEASE_UNTIL
 from libs.common.logging import bound_context, get_logger
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.poll_events import PollClosedV1
@@ -47,7 +49,6 @@ log = get_logger(__name__)
 
 POLLS, BALLOTS = "polls", "ballots"
 CLOSE_DUE = "close_due_at"
-LEASE_OWNER, LEASE_UNTIL = "lease_owner", "lease_until"
 MAX_ATTEMPTS = 5
 
 
@@ -275,27 +276,9 @@ class PollFlows:
 
     # -- the closing timer ------------------------------------------------------------------
 
-    def _claimable(self, now: datetime) -> Document:
-        free = [{LEASE_UNTIL: {"$exists": False}}, {LEASE_UNTIL: {"$lte": now}}]
-        return {CLOSE_DUE: {"$lte": now}, "$or": free}
-
     async def claim_due(self, limit: int) -> list[Document]:
         """Lease up to `limit` polls due to close to this replica; others skip them meanwhile."""
-        now = self.now()
-        query = self._claimable(now)
-        candidates = (
-            await self.polls.find(query, {"_id": 1}).sort(CLOSE_DUE, ASCENDING).limit(limit).to_list(limit)
-        )
-        claimed = []
-        for candidate in candidates:
-            doc = await self.polls.find_one_and_update(
-                {"_id": candidate["_id"], **query},
-                {"$set": {LEASE_OWNER: self._replica, LEASE_UNTIL: now + self._lease}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if doc is not None:  # else another replica claimed it first
-                claimed.append(doc)
-        return claimed
+        return await leases.claim_due(self.polls, CLOSE_DUE, self.now(), self._replica, self._lease, limit)
 
     async def close_claimed(self, doc: Document) -> bool:
         """Tally and close one leased poll; the event goes into the same write."""
