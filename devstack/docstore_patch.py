@@ -85,11 +85,11 @@ def apply() -> None:
 
     def tagged_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str, value_type: str) -> bool:
         if value_type not in _TAGGED_MARKS or (db_name, coll_name, value_type) in _tagged_written:
-            return tagged(self, db_name, coll_name, field, value_type)
+            return bool(tagged(self, db_name, coll_name, field, value_type))
         key = (db_name, coll_name, "tagged:" + value_type, field)
         if key in _settled:
             return _settled[key]
-        answer = tagged(self, db_name, coll_name, field, value_type)
+        answer = bool(tagged(self, db_name, coll_name, field, value_type))
         # a writer notes before it writes: noted during the scan means the answer may be stale
         if (db_name, coll_name, value_type) not in _tagged_written:
             _settled[key] = answer
@@ -97,11 +97,11 @@ def apply() -> None:
 
     def array_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
         if "." in field or (db_name, coll_name, field) in _arrays_written:
-            return array(self, db_name, coll_name, field)
+            return bool(array(self, db_name, coll_name, field))
         key = (db_name, coll_name, "array", field)
         if key in _settled:
             return _settled[key]
-        answer = array(self, db_name, coll_name, field)
+        answer = bool(array(self, db_name, coll_name, field))
         if (db_name, coll_name, field) not in _arrays_written:
             _settled[key] = answer
         return answer
@@ -122,10 +122,10 @@ def apply() -> None:
 
         return run
 
-    SQLiteEngine._validate_document_against_unique_indexes = validate_noting  # type: ignore[method-assign]
-    SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled  # type: ignore[method-assign]
-    SQLiteEngine._field_is_top_level_array_in_collection = array_settled  # type: ignore[method-assign]
-    SQLiteEngine._invalidate_collection_features_cache = invalidate_all  # type: ignore[method-assign]
+    SQLiteEngine._validate_document_against_unique_indexes = validate_noting
+    SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled
+    SQLiteEngine._field_is_top_level_array_in_collection = array_settled
+    SQLiteEngine._invalidate_collection_features_cache = invalidate_all
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
-    SQLiteEngine._platform_patched = True  # type: ignore[attr-defined]
+    SQLiteEngine._platform_patched = True

@@ -15,7 +15,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-import docstore_patch  # type: ignore[import-not-found]  # beside this file; run as a script
+import docstore_patch  # beside this file: the server runs as a script
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
