@@ -3,7 +3,7 @@
 Every phase: a stream of appeals starts; once `before` of them are accepted the fault is injected
 mid-stream, held, and lifted; `after` more are launched; then the run waits (bounded) until every
 accepted appeal came through and the queues are empty, drains the dead-letter queues and checks
-each appeal (`bench.chaos_checks`). Time to recover: from the moment the fault is lifted until
+each appeal (`devstack.chaos.checks`). Time to recover: from the moment the fault is lifted until
 every appeal accepted before that moment has reached the end of the pipeline (routed, due date
 set, 'registered' e-mail sent).
 """
@@ -22,27 +22,17 @@ from pathlib import Path
 
 import httpx
 
-from bench.chaos_checks import Scope, Verdict, Verifier
-from bench.chaos_client import Gateway, Stream, Submission
-from bench.chaos_infra import (
-    SERVICES,
-    BrokerBusy,
-    BrokerRestart,
-    DeadLetter,
-    broker_restartable,
-    delete_namespace,
-    depths,
-    drain_dead_letters,
-    drop_databases,
-    publish_raw,
-    queue_names,
-    wait_broker,
-)
-from bench.chaos_poison import poisons
+from devstack.broker import DeadLetter, delete_namespace, depths, drain_dead_letters, publish_raw, queue_names
+from devstack.chaos.checks import Scope, Verdict, Verifier
+from devstack.chaos.client import Gateway, Stream, Submission
+from devstack.chaos.poison import poisons
+from devstack.chaos.restart import BrokerBusy, BrokerRestart, broker_restartable, wait_broker
+from devstack.databases import drop_databases
 from devstack.mailsink import MailSink, free_port
 from devstack.stack import LocalStack
 
 CONSUMERS = ("routing", "deadlines", "notify", "media")
+SERVICES = ("intake", *CONSUMERS)  # the ones the run streams through, kills and poisons
 ALL_FAULTS = (
     "broker",
     "smtp",
@@ -208,12 +198,12 @@ class ChaosRun:
         await asyncio.to_thread(self.stack.stop)
         self.mail.stop()
         try:
-            await delete_namespace(self.rabbit_url, self.namespace)
+            await delete_namespace(self.rabbit_url, self.namespace, SERVICES)
         except Exception as exc:  # the queues stay behind; nothing else depends on them
             self.log(f"could not remove the run's queues: {type(exc).__name__}")
         if self.mongo_url:
             try:
-                await asyncio.wait_for(drop_databases(self.mongo_url, self.namespace), timeout=30)
+                await asyncio.wait_for(drop_databases(self.mongo_url, self.namespace, SERVICES), timeout=30)
             except Exception as exc:
                 self.log(f"could not drop the run's databases: {type(exc).__name__}")
 
@@ -418,7 +408,7 @@ class ChaosRun:
             row.problems.append("some appeals did not come through in time")
         row.problems += await self.queues_settled()
         await asyncio.sleep(1.5)  # a late duplicate would show up now
-        letters = await drain_dead_letters(self.rabbit_url, self.namespace)
+        letters = await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
         row.dead_lettered = len(letters)
         if letters:
             row.notes.append(f"dead letters: {_reasons(letters)}")
@@ -499,7 +489,7 @@ class ChaosRun:
         letters: list[DeadLetter] = []
         deadline = time.monotonic() + self.plan.settle_timeout
         while len(letters) < count and time.monotonic() < deadline:
-            letters += await drain_dead_letters(self.rabbit_url, self.namespace)
+            letters += await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
             await asyncio.sleep(0.5)
         return letters
 
@@ -510,7 +500,7 @@ class ChaosRun:
         row = Row("whole run, checked again at the end")
         row.sent, row.accepted = len(self.subs), sum(1 for sub in self.subs if sub.accepted)
         row.problems += await self.queues_settled()
-        letters = await drain_dead_letters(self.rabbit_url, self.namespace)
+        letters = await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
         row.dead_lettered = len(letters)
         if letters:
             row.problems.append(f"late dead letters: {_reasons(letters)}")
