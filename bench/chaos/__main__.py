@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from devstack.chaos.run import ALL_FAULTS, ChaosRun, Plan
+from devstack.chaos.plan import ALL_FAULTS, Plan
+from devstack.chaos.run import ChaosRun
 from devstack.rabbit import DEFAULT_URL, ensure_rabbitmq
 
 

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 import pytest
 from pymongo import AsyncMongoClient
 
-from devstack.chaos.run import ChaosRun, Plan, Row, table
+from devstack.chaos.plan import Plan, Row, table
+from devstack.chaos.run import ChaosRun
 from devstack.docstore import DocStore
 from devstack.stack import free_port
 from libs.common.clock import system_clock
