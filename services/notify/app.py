@@ -34,13 +34,12 @@ def create_app(
     enabled = settings.enabled_channels
     channels: list[Channel] = [FeedChannel(runtime.db)]
     if "email" in enabled:
+        if transport is None:
+            smtp = SmtpTransport(settings)
+            runtime.on_shutdown(smtp.close)
+            transport = smtp
         channels.append(
-            EmailChannel(
-                settings.mail_from,
-                transport or SmtpTransport(settings),
-                settings.app_url,
-                smtputf8=settings.mail_smtputf8,
-            )
+            EmailChannel(settings.mail_from, transport, settings.app_url, smtputf8=settings.mail_smtputf8)
         )
     vapid = VapidKeys.from_settings(settings) if "push" in enabled else None
     if vapid is not None:
@@ -72,9 +71,9 @@ def create_app(
         allow_loopback=settings.loopback_targets_allowed,
         push_hosts=settings.push_hosts,
     )
-    flows = NotifyFlows(runtime.db, engine, registry, clock)
-    polls = PollNotices(runtime.db, engine, registry, clock)
-    runtime.consume(handlers(flows, polls))
+    polls = PollNotices(runtime.db, clock)
+    flows = NotifyFlows(runtime.db, engine, registry, clock, residents=polls.residents)
+    runtime.consume(handlers(flows))
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(polls.ensure_indexes)
     for loop in scheduled.loops(engine, settings.deferred_poll_seconds):

@@ -1,7 +1,10 @@
 """The delivery log: every (notification or event) × channel × target is sent once in effect.
 
-A delivery is recorded before it is sent, claimed with a lease (so two workers never send it at
-the same time), and settled as sent or failed. A transient failure (SMTP relay down, a webhook's
+A delivery is recorded already claimed with a lease (one `insert_many` for all of an event's
+deliveries; so two workers never send it at the same time), sent, and settled as sent or failed;
+a redelivered event finds its record and claims it (or finds it settled). Statuses move only as
+`schemas.DELIVERY_TRANSITIONS` says: every write is guarded by it. The feed has no record here:
+its item, keyed by the notification, is its own record (one `insert_many` per event). A transient failure (SMTP relay down, a webhook's
 503, a push service's 5xx) is not the event's to retry: the delivery is deferred in this log with
 its own exponential backoff (`retry_backoff_seconds` doubling up to `retry_max_delay_seconds`)
 and the event is acknowledged once that is stored. The scheduled loop sends deferred deliveries
@@ -13,7 +16,6 @@ An hour-long mail outage therefore needs no human: every e-mail of that hour goe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,19 +23,26 @@ from typing import Any
 
 import aiosmtplib
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure
 
 from libs.common.clock import Clock
 from libs.common.logging import get_logger
 from libs.common.store import Database, Document
-from services.notify.channels import Channel, PermanentDeliveryError, TransientDeliveryError
-from services.notify.schemas import ChannelName, Delivery, DeliveryStatus
+from services.notify.channels import (
+    Channel,
+    FeedChannel,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    duplicates,
+)
+from services.notify.schemas import ChannelName, Delivery, DeliveryStatus, delivery_sources
 from services.notify.service import retry_delay
 
 log = get_logger(__name__)
 
 DELIVERIES = "deliveries"
 _LEASE_POLL_SECONDS = 0.2
+S = DeliveryStatus
 
 Planned = tuple[Delivery, datetime | None]  # a delivery and when it may go (None: now)
 
@@ -73,33 +82,44 @@ class DeliveryEngine:
     async def dispatch(self, planned: Sequence[Planned]) -> None:
         """Every delivery gets its chance even if an earlier one fails; then the first failure raises.
 
-        A transient channel failure does not raise: the delivery is deferred with backoff (stored)
-        and the event is done. DeliveryFailed is left for a delivery another worker still holds."""
+        The feed items are one write; the other deliveries are recorded in one write, already
+        claimed by this worker (or waiting for their time), then sent one by one; those a
+        redelivered event finds recorded are claimed, or left when settled. A transient channel
+        failure does not raise: the delivery is deferred with backoff (stored) and the event is
+        done. DeliveryFailed is left for a delivery another worker still holds; the store's
+        errors (ConnectionFailure, ...) propagate."""
+        feed = self._channels.get(ChannelName.FEED)
+        items = [delivery for delivery, _ in planned if delivery.channel is ChannelName.FEED]
+        if items and isinstance(feed, FeedChannel):
+            await feed.write(items)
+        others = [
+            (d, wait) for d, wait in planned if d.channel is not ChannelName.FEED and self.runs(d.channel)
+        ]
+        recorded = await self._record(others)
         failures: list[DeliveryFailed] = []
-        for delivery, not_before in planned:
-            if not self.runs(delivery.channel):
-                continue
+        for delivery, not_before in others:
+            if not_before is not None and delivery.id not in recorded:
+                continue  # its time has not come: the scheduled loop sends it
             try:
-                await self.deliver(delivery, not_before)
+                if delivery.id in recorded or await self._claim(delivery, wait=True):
+                    await self._send_to_the_end(delivery)
             except DeliveryFailed as exc:
                 failures.append(exc)
         if failures:
             raise failures[0]
 
     async def deliver(self, delivery: Delivery, not_before: datetime | None = None) -> None:
-        await self._record(delivery, not_before)
-        if await self._claim(delivery, wait=True):
-            await self._send_to_the_end(delivery)
+        await self.dispatch([(delivery, not_before)])
 
     async def run_due(self, batch: int = 100) -> int:
         """Send the deferred deliveries whose time has come; returns how many were tried."""
-        due = {"status": DeliveryStatus.DEFERRED, "not_before": {"$lte": self._clock()}}
+        due = {"status": S.DEFERRED, "not_before": {"$lte": self._clock()}}
         docs = await self._log.find(due).sort("not_before", ASCENDING).limit(batch).to_list()
         tried = 0
         for doc in docs:
             delivery = Delivery.model_validate({**doc, "id": doc["_id"]})
             if not self.runs(delivery.channel):
-                await self._settle_failed(delivery.id, "the channel is switched off", permanent=True)
+                await self._settle_failed(delivery.id, "the channel is switched off", S.UNDELIVERABLE)
                 continue
             if not await self._claim(delivery, wait=False):
                 continue
@@ -108,21 +128,16 @@ class DeliveryEngine:
         return tried
 
     async def failed(self, limit: int, offset: int) -> tuple[list[Document], int]:
-        query = {"status": DeliveryStatus.FAILED}
+        query = {"status": {"$in": [S.FAILED, S.UNDELIVERABLE]}}
         cursor = self._log.find(query).sort([("failed_at", DESCENDING), ("_id", ASCENDING)])
         return await cursor.skip(offset).limit(limit).to_list(), await self._log.count_documents(query)
 
     async def requeue(self, delivery_id: str) -> bool:
-        """An admin's retry of a failed delivery: the scheduled loop sends it next."""
+        """An admin's retry of a failed or undeliverable delivery: the scheduled loop sends it next."""
         result = await self._log.update_one(
-            {"_id": delivery_id, "status": DeliveryStatus.FAILED},
+            {"_id": delivery_id, "status": {"$in": [S.FAILED, S.UNDELIVERABLE]}},
             {
-                "$set": {
-                    "status": DeliveryStatus.DEFERRED,
-                    "not_before": self._clock(),
-                    "permanent": False,
-                    "attempts": 0,
-                },
+                "$set": {"status": S.DEFERRED, "not_before": self._clock(), "attempts": 0},
                 "$unset": {"lease_until": "", "first_failed_at": ""},
             },
         )
@@ -130,17 +145,34 @@ class DeliveryEngine:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _record(self, delivery: Delivery, not_before: datetime | None) -> None:
-        doc: dict[str, Any] = {
-            **delivery.model_dump(mode="json", exclude={"id"}),
-            "status": DeliveryStatus.DEFERRED if not_before else DeliveryStatus.PENDING,
-            "not_before": not_before,
-            "attempts": 0,
-            "created_at": self._clock(),
-        }
-        # DuplicateKeyError: a concurrent worker recorded it first; the record is the same.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._log.update_one({"_id": delivery.id}, {"$setOnInsert": doc}, upsert=True)
+    async def _record(self, planned: Sequence[Planned]) -> set[str]:
+        """Record the deliveries not recorded yet in one write: due now ones already claimed by
+        this worker (status pending, a lease, attempt 1), the others deferred to their time.
+        Returns the ids of those due now that it recorded (so claimed); the others were there."""
+        if not planned:
+            return set()
+        now, wall = self._clock(), datetime.now(UTC)
+        lease = wall + timedelta(seconds=self._lease)
+        docs: list[dict[str, Any]] = []
+        for delivery, not_before in planned:
+            waits = not_before is not None
+            docs.append(
+                {
+                    "_id": delivery.id,
+                    **delivery.model_dump(mode="json", exclude={"id"}),
+                    "status": S.DEFERRED if waits else S.PENDING,
+                    "not_before": not_before,
+                    "lease_until": None if waits else lease,
+                    "attempts": 0 if waits else 1,
+                    "created_at": now,
+                }
+            )
+        try:
+            await self._log.insert_many(docs, ordered=False)
+            there: set[int] = set()
+        except BulkWriteError as exc:
+            there = duplicates(exc)  # a redelivered event, or a concurrent worker: the same record
+        return {doc["_id"] for i, doc in enumerate(docs) if i not in there and doc["status"] == S.PENDING}
 
     async def _claim(self, delivery: Delivery, *, wait: bool) -> bool:
         """Take the delivery for this worker. False once it is sent, undeliverable or deferred."""
@@ -151,8 +183,7 @@ class DeliveryEngine:
             claimed = await self._log.find_one_and_update(
                 {
                     "_id": delivery.id,
-                    "status": {"$ne": DeliveryStatus.SENT},
-                    "permanent": {"$ne": True},
+                    "status": {"$in": delivery_sources(S.PENDING)},
                     "$and": [
                         {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
                         {"$or": [{"not_before": None}, {"not_before": {"$lte": self._clock()}}]},
@@ -160,7 +191,7 @@ class DeliveryEngine:
                 },
                 {
                     "$set": {
-                        "status": DeliveryStatus.PENDING,
+                        "status": S.PENDING,
                         "lease_until": now + timedelta(seconds=self._lease),
                     },
                     "$inc": {"attempts": 1},
@@ -169,10 +200,10 @@ class DeliveryEngine:
             if claimed is not None:
                 return True
             current = await self._log.find_one({"_id": delivery.id}) or {}
-            if current.get("status") == DeliveryStatus.SENT or current.get("permanent"):
+            if current.get("status") in (S.SENT, S.UNDELIVERABLE):
                 log.info("delivery already settled", **_where(delivery))
                 return False
-            if current.get("status") == DeliveryStatus.DEFERRED:
+            if current.get("status") == S.DEFERRED:
                 return False  # its time has not come: the scheduled loop sends it
             if not wait:
                 return False
@@ -197,14 +228,14 @@ class DeliveryEngine:
             async with asyncio.timeout(self._lease * 0.8):
                 await channel.send(delivery)
         except PermanentDeliveryError as exc:
-            await self._settle_failed(delivery.id, str(exc), permanent=True)
+            await self._settle_failed(delivery.id, str(exc), S.UNDELIVERABLE)
             log.warning("delivery impossible", error=str(exc), **_where(delivery))
             return
         except Exception as exc:
             await self._defer_after_failure(delivery, _describe(exc))
             return
         await self._record_sent(delivery)
-        log.info("delivered", **_where(delivery))
+        log.debug("delivered", **_where(delivery))
 
     async def _record_sent(self, delivery: Delivery) -> None:
         """Settle `sent` what the channel accepted, through a store outage (the chaos run's kill -9
@@ -214,9 +245,9 @@ class DeliveryEngine:
         while True:
             try:
                 await self._log.update_one(
-                    {"_id": delivery.id},
+                    {"_id": delivery.id, "status": {"$in": delivery_sources(S.SENT)}},
                     {
-                        "$set": {"status": DeliveryStatus.SENT, "sent_at": self._clock()},
+                        "$set": {"status": S.SENT, "sent_at": self._clock()},
                         "$unset": {"lease_until": "", "error": ""},
                     },
                 )
@@ -227,16 +258,12 @@ class DeliveryEngine:
                 log.warning("sent, the store did not answer: recording again", error=type(exc).__name__)
                 await asyncio.sleep(_LEASE_POLL_SECONDS)
 
-    async def _settle_failed(self, delivery_id: str, error: str, *, permanent: bool = False) -> None:
+    async def _settle_failed(self, delivery_id: str, error: str, status: DeliveryStatus = S.FAILED) -> None:
+        """Park the delivery for an admin: `failed` (its retry window is over) or `undeliverable`."""
         await self._log.update_one(
-            {"_id": delivery_id},
+            {"_id": delivery_id, "status": {"$in": delivery_sources(status)}},
             {
-                "$set": {
-                    "status": DeliveryStatus.FAILED,
-                    "error": error,
-                    "permanent": permanent,
-                    "failed_at": self._clock(),
-                },
+                "$set": {"status": status, "error": error, "failed_at": self._clock()},
                 "$unset": {"lease_until": ""},
             },
         )
@@ -255,10 +282,10 @@ class DeliveryEngine:
             log.error("delivery parked for an admin", attempts=attempts, error=error, **_where(delivery))
             return
         await self._log.update_one(
-            {"_id": delivery.id},
+            {"_id": delivery.id, "status": {"$in": delivery_sources(S.DEFERRED)}},
             {
                 "$set": {
-                    "status": DeliveryStatus.DEFERRED,
+                    "status": S.DEFERRED,
                     "not_before": not_before,
                     "error": error,
                     "first_failed_at": first,

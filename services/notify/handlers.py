@@ -1,29 +1,24 @@
-"""Which events notify handles; each handler only hands the event to its flow."""
+"""Which events notify handles: one handler per row of the table (`messages.TABLE`), each only
+handing the event to `NotifyFlows.carry_out` with its row."""
 
 from __future__ import annotations
 
-from libs.common.events import EventType
+from typing import Any
+
+from libs.common.events import Envelope
 from libs.common.messaging import Handler
 from services.notify.flows import NotifyFlows
-from services.notify.polls import PollNotices
+from services.notify.messages import TABLE, Row
 
 
-def handlers(flows: NotifyFlows, polls: PollNotices | None = None) -> dict[str, Handler]:
-    # deadline.rating_window_ended needs no message of its own: appeal.closed follows it.
-    table: dict[str, Handler] = {
-        EventType.APPEAL_SUBMITTED: flows.remember_submitted,
-        EventType.DEADLINE_ARMED: flows.on_armed,
-        EventType.APPEAL_REJECTED: flows.on_rejected,
-        EventType.APPEAL_ROUTED: flows.on_routed,
-        EventType.APPEAL_TAKEN: flows.on_taken,
-        EventType.APPEAL_CLARIFICATION_REQUESTED: flows.on_clarification_requested,
-        EventType.APPEAL_CLARIFIED: flows.on_clarified,
-        EventType.APPEAL_ANSWERED: flows.on_answered,
-        EventType.APPEAL_REREVIEW_REQUESTED: flows.on_rereview,
-        EventType.APPEAL_CLOSED: flows.on_closed,
-        EventType.DEADLINE_WARNING: flows.on_warning,
-        EventType.DEADLINE_OVERDUE: flows.on_overdue,
-    }
-    if polls is not None:
-        table |= {EventType.POLL_PUBLISHED: polls.on_published, EventType.POLL_CLOSED: polls.on_closed}
-    return table
+def handlers(flows: NotifyFlows) -> dict[str, Handler]:
+    """{event type: handler} for every row of the table (the consumer binds its queue to these)."""
+    return {row.event: _handler(flows, row) for row in TABLE}
+
+
+def _handler(flows: NotifyFlows, row: Row) -> Handler:
+    async def handle(envelope: Envelope, payload: Any) -> None:
+        await flows.carry_out(row, envelope, payload)
+
+    handle.__name__ = f"on_{row.event.replace('.', '_')}"
+    return handle

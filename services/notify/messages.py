@@ -1,24 +1,25 @@
-"""Which event tells whom what (the table in docs/notify.md): pure builders, no I/O."""
+"""Who is told what: THE table of notify (docs/notify.md, "Which events notify whom"), pure data.
+
+One `Row` per event notify handles: what it remembers about the appeal (`remember`), whether the
+event itself goes to webhooks (`webhooks`), and the `Message`s it makes, each with its recipients
+(`to`: the channels each recipient kind is reached on are `CHANNELS`), its text (`kind`: the key
+of `texts.TEXTS`, whose `{fields}` the row's `fields` fill), the part of its key that names the
+fact (`key`, so a redelivered event finds it sent), a quoted `detail`, `urgent` and `when`.
+
+The handlers (`handlers.py`), the broker bindings and the webhook offer are derived from this
+table. Adding an event that tells someone is one `Row` here plus its texts in `texts.py`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from libs.common.events import (
-    AppealAnsweredV1,
-    AppealClarifiedV1,
-    AppealClosedV1,
-    AppealRejectedV1,
-    AppealRoutedV1,
-    AppealTakenV1,
-    ClarificationRequestedV1,
-    DeadlineArmedV1,
-    DeadlineOverdueV1,
-    DeadlineWarningV1,
-    RereviewRequestedV1,
-)
-from services.notify.schemas import AudienceKind, Notification, Recipient
+from libs.common.events import EventType, RoutingReason, TimerKind
+from services.notify.schemas import AudienceKind, ChannelName, Notification, Recipient, WebhookScope
 from services.notify.schemas import NotificationKind as K
 from services.notify.service import (
     build,
@@ -27,242 +28,352 @@ from services.notify.service import (
     is_urgent_warning,
     org_owner,
     organization_name,
+    pick_lang,
     timer_label,
     user_owner,
 )
 
 
-def _to_citizen(kind: K, recipient: Recipient, **kwargs: Any) -> Notification:
+class To(StrEnum):
+    """Who receives a message, and where they are found."""
+
+    AUTHOR = "author"  # the appeal's author: the `recipients` record (from appeal.submitted)
+    OPERATORS = "operators"  # the organisation (the event's, else the appeal's) and its operators
+    SUPERVISOR = "supervisor"  # the organisation's supervisor
+    RESIDENTS = "residents"  # residents subscribed to one of the poll's areas (polls.py)
+
+
+# Where each kind of recipient is reached (after their preferences and quiet hours: targets.py).
+CHANNELS: Mapping[To, tuple[ChannelName, ...]] = {
+    To.AUTHOR: (ChannelName.FEED, ChannelName.EMAIL, ChannelName.PUSH),
+    To.RESIDENTS: (ChannelName.FEED, ChannelName.EMAIL, ChannelName.PUSH),
+    To.OPERATORS: (ChannelName.FEED, ChannelName.EMAIL, ChannelName.PUSH),
+    To.SUPERVISOR: (ChannelName.FEED, ChannelName.EMAIL),
+}
+AUDIENCE = {
+    To.AUTHOR: AudienceKind.CITIZEN,
+    To.RESIDENTS: AudienceKind.CITIZEN,
+    To.OPERATORS: AudienceKind.OPERATORS,
+    To.SUPERVISOR: AudienceKind.SUPERVISOR,
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a message is made of: the event, the appeal record notify keeps (`recipients`, {} for
+    polls), the person told (author or resident; None for an organisation) and their language."""
+
+    event_id: str
+    payload: Any  # the event's payload model (libs.common.events / poll_events)
+    appeal: Mapping[str, Any]
+    lang: str
+    now: datetime
+    person: Recipient | None = None
+
+    @property
+    def org_name(self) -> str:
+        """The appeal's organisation as notify last heard it (appeal.routed), or a neutral name."""
+        return organization_name((self.appeal.get("organization") or {}).get("name"), self.lang)
+
+    @property
+    def timezone(self) -> str:
+        return str(self.appeal.get("timezone") or "UTC")
+
+
+Fields = Callable[[Facts], Mapping[str, str]]
+
+
+def _none(_: Any) -> Any:
+    return None
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: K  # the texts' key (texts.TEXTS) and the notification's kind
+    to: To
+    fields: Fields = lambda f: {}
+    key: Callable[[Facts], tuple[str, ...]] = lambda f: ()
+    detail: Callable[[Facts], str | None] = _none  # user text quoted as written
+    urgent: Callable[[Facts], bool] = lambda f: False
+    when: Callable[[Any], bool] = _always  # on the payload: whether this event makes the message
+
+
+@dataclass(frozen=True)
+class Row:
+    event: str
+    messages: tuple[Message, ...] = ()
+    webhooks: bool = False  # the event itself to the webhooks that may see it (WEBHOOK_EVENTS)
+    remember: Callable[[Any], dict[str, Any]] | None = None  # fields $set on the appeal record
+
+
+def _event_id(f: Facts) -> tuple[str, ...]:
+    return (f.event_id,)
+
+
+def _round(f: Facts) -> tuple[str, ...]:
+    return (str(f.payload.round),)
+
+
+def _timer_due(f: Facts) -> tuple[str, ...]:
+    return (str(f.payload.timer), f.payload.due_at.strftime("%Y%m%dT%H%M%S"))
+
+
+def _person(f: Facts) -> tuple[str, ...]:
+    assert f.person is not None
+    return (f.person.user_id,)
+
+
+def _reassigned(routed: Any) -> bool:
+    """A transfer to *another* organisation (not the first routing, not the control centre)."""
+    previous = routed.previous_organization
+    return routed.reason not in (RoutingReason.INITIAL, RoutingReason.TRIAGE) and (
+        previous is None or previous.id != routed.organization.id
+    )
+
+
+def _remember_submitted(s: Any) -> dict[str, Any]:
+    return {
+        "author_id": s.author_id,
+        "contact_email": s.contact_email,
+        "number": s.number,
+        "lang": pick_lang(s.lang),
+        "channel": s.channel,
+        "source_post": s.source_post.model_dump(mode="json") if s.source_post else None,
+    }
+
+
+def _remember_routed(r: Any) -> dict[str, Any]:
+    return {"organization": r.organization.model_dump(), "timezone": r.timezone, "number": r.number}
+
+
+def _poll(f: Facts) -> dict[str, str]:
+    return {"title": f.payload.title, "closes": "", "ballots": ""}
+
+
+def _deadline(f: Facts) -> dict[str, str]:
+    p = f.payload
+    return {"timer": timer_label(p.timer, f.lang), "due": format_moment(p.due_at, f.timezone)}
+
+
+TABLE: tuple[Row, ...] = (
+    Row(EventType.APPEAL_SUBMITTED, remember=_remember_submitted),
+    Row(
+        EventType.DEADLINE_ARMED,
+        (
+            Message(
+                K.REGISTERED,
+                To.AUTHOR,
+                lambda f: {
+                    "organization": f.payload.organization.name,
+                    "due_date": format_date(f.payload.due_at, f.payload.timezone),
+                },
+                when=lambda armed: armed.timer is TimerKind.ANSWER,
+            ),
+        ),
+    ),
+    Row(
+        EventType.APPEAL_REJECTED,
+        (Message(K.REJECTED, To.AUTHOR, lambda f: {"reason": f.payload.reason}),),
+        webhooks=True,
+    ),
+    Row(
+        EventType.APPEAL_ROUTED,
+        (
+            Message(
+                K.NEW_APPEAL,
+                To.OPERATORS,
+                lambda f: {"topic": f.payload.topic, "organization": f.payload.organization.name},
+                key=lambda f: (f.payload.organization.id, f.event_id),
+            ),
+            Message(
+                K.CONTROL_CENTRE, To.AUTHOR, key=_event_id, when=lambda r: r.reason is RoutingReason.TRIAGE
+            ),
+            Message(
+                K.TRANSFERRED,
+                To.AUTHOR,
+                lambda f: {"organization": f.payload.organization.name},
+                key=_event_id,
+                when=_reassigned,
+            ),
+        ),
+        webhooks=True,
+        remember=_remember_routed,
+    ),
+    Row(
+        EventType.APPEAL_TAKEN,
+        (Message(K.TAKEN, To.AUTHOR, lambda f: {"organization": f.org_name}, key=_event_id),),
+        webhooks=True,
+    ),
+    Row(
+        EventType.APPEAL_CLARIFICATION_REQUESTED,
+        (
+            Message(
+                K.CLARIFICATION_REQUESTED,
+                To.AUTHOR,
+                lambda f: {"organization": f.org_name},
+                key=_event_id,
+                detail=lambda f: f.payload.question,
+            ),
+        ),
+        webhooks=True,
+    ),
+    Row(EventType.APPEAL_CLARIFIED, (Message(K.CLARIFIED, To.OPERATORS, key=_event_id),), webhooks=True),
+    Row(
+        EventType.APPEAL_ANSWERED,
+        (
+            Message(
+                K.ANSWERED,
+                To.AUTHOR,
+                lambda f: {"organization": f.org_name},
+                key=_round,
+                detail=lambda f: f.payload.text,
+            ),
+        ),
+        webhooks=True,
+    ),
+    Row(
+        EventType.APPEAL_REREVIEW_REQUESTED,
+        (Message(K.REREVIEW, To.AUTHOR, key=_round), Message(K.REREVIEW_TASK, To.OPERATORS, key=_round)),
+        webhooks=True,
+    ),
+    Row(EventType.APPEAL_CLOSED, (Message(K.CLOSED, To.AUTHOR),), webhooks=True),
+    Row(
+        EventType.DEADLINE_WARNING,
+        (
+            Message(
+                K.DUE_SOON,
+                To.OPERATORS,
+                lambda f: {**_deadline(f), "hours": str(f.payload.remaining_hours)},
+                key=_timer_due,
+                urgent=lambda f: is_urgent_warning(f.payload.remaining_hours),
+            ),
+        ),
+        webhooks=True,
+    ),
+    Row(
+        EventType.DEADLINE_OVERDUE,
+        (
+            Message(
+                K.OVERDUE,
+                To.SUPERVISOR,
+                lambda f: {**_deadline(f), "organization": f.payload.organization.name},
+                key=_timer_due,
+                urgent=lambda f: True,
+            ),
+        ),
+        webhooks=True,
+    ),
+    # deadline.rating_window_ended has no row: appeal.closed follows it.
+    Row(
+        EventType.POLL_PUBLISHED,
+        (
+            Message(
+                K.POLL_OPENED,
+                To.RESIDENTS,
+                lambda f: {**_poll(f), "closes": format_moment(f.payload.closes_at)},
+                key=_person,
+            ),
+        ),
+    ),
+    Row(
+        EventType.POLL_CLOSED,
+        (
+            Message(
+                K.POLL_RESULTS,
+                To.RESIDENTS,
+                lambda f: {**_poll(f), "ballots": str(f.payload.results.ballots)},
+                key=_person,
+            ),
+            Message(
+                K.POLL_CLOSED,
+                To.OPERATORS,
+                lambda f: {**_poll(f), "ballots": str(f.payload.results.ballots)},
+            ),
+        ),
+    ),
+)
+
+ROWS: Mapping[str, Row] = {row.event: row for row in TABLE}
+
+# The events an outside system may receive by webhook. appeal.submitted is never among them: it
+# carries the author's contact data.
+WEBHOOK_EVENTS: tuple[str, ...] = tuple(row.event for row in TABLE if row.webhooks)
+
+
+def message_of(kind: K) -> Message:
+    """The table's message of this kind (KeyError if none)."""
+    return next(m for row in TABLE for m in row.messages if m.kind is kind)
+
+
+def compose(message: Message, facts: Facts, org_id: str | None = None) -> Notification:
+    """The notification `message` makes of `facts`: to `facts.person` (author, resident) or to the
+    organisation `org_id` (operators, supervisor). Raises ValueError when that one is missing."""
+    p = facts.payload
+    if message.to in (To.AUTHOR, To.RESIDENTS):
+        if facts.person is None:
+            raise ValueError(f"{message.kind} needs a person")
+        owner = user_owner(facts.person.user_id)
+    elif org_id:
+        owner = org_owner(org_id)
+    else:
+        raise ValueError(f"{message.kind} needs an organisation")
+    subject = getattr(p, "appeal_id", None) or p.poll_id  # a poll's notifications carry its id
     return build(
-        kind,
-        audience=AudienceKind.CITIZEN,
-        owner=user_owner(recipient.user_id),
-        lang=recipient.lang,
-        **kwargs,
+        message.kind,
+        audience=AUDIENCE[message.to],
+        owner=owner,
+        lang=facts.lang,
+        appeal_id=subject,
+        number=getattr(p, "number", ""),
+        event_id=facts.event_id,
+        now=facts.now,
+        key_parts=message.key(facts),
+        detail=message.detail(facts),
+        urgent=message.urgent(facts),
+        **message.fields(facts),
     )
 
 
-def _to_org(kind: K, audience: AudienceKind, org_id: str, lang: str, **kwargs: Any) -> Notification:
-    return build(kind, audience=audience, owner=org_owner(org_id), lang=lang, **kwargs)
+def webhook_wants(
+    webhook: Mapping[str, object],
+    event_type: str,
+    org_id: str | None,
+    appeal_channel: str | None,
+    author_id: str | None = None,
+) -> bool:
+    """Whether a registered webhook receives this event of this appeal.
+
+    A social webhook sees social appeals only, and a monitoring connector's only the incidents
+    it reported itself (`monitor_id` == the appeal's author); an admin's (`monitor_id` None)
+    sees every social appeal. Hooks stored before `monitor_id` existed belong to `created_by`.
+    """
+    events = webhook.get("events") or WEBHOOK_EVENTS
+    if event_type not in WEBHOOK_EVENTS or event_type not in events:  # type: ignore[operator]
+        return False
+    if webhook.get("scope") == WebhookScope.SOCIAL:
+        if appeal_channel != "social":
+            return False
+        monitor = webhook["monitor_id"] if "monitor_id" in webhook else webhook.get("created_by")
+        return monitor is None or (author_id is not None and monitor == author_id)
+    return org_id is not None and webhook.get("org_id") == org_id
 
 
-# -- to the citizen -------------------------------------------------------------------------------
-
-
-def registered(recipient: Recipient, armed: DeadlineArmedV1, *, event_id: str, now: datetime) -> Notification:
-    return _to_citizen(
-        K.REGISTERED,
-        recipient,
-        appeal_id=armed.appeal_id,
-        number=armed.number,
-        event_id=event_id,
-        now=now,
-        organization=armed.organization.name,
-        due_date=format_date(armed.due_at, armed.timezone),
-    )
-
-
-def rejected(
-    recipient: Recipient, payload: AppealRejectedV1, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_citizen(
-        K.REJECTED,
-        recipient,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        reason=payload.reason,
-    )
-
-
-def transferred(
-    recipient: Recipient, routed: AppealRoutedV1, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_citizen(
-        K.TRANSFERRED,
-        recipient,
-        appeal_id=routed.appeal_id,
-        number=routed.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(event_id,),
-        organization=routed.organization.name,
-    )
-
-
-def control_centre(
-    recipient: Recipient, routed: AppealRoutedV1, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_citizen(
-        K.CONTROL_CENTRE,
-        recipient,
-        appeal_id=routed.appeal_id,
-        number=routed.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(event_id,),
-    )
-
-
-def taken(
-    recipient: Recipient, payload: AppealTakenV1, org_name: str | None, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_citizen(
-        K.TAKEN,
-        recipient,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(event_id,),
-        organization=organization_name(org_name, recipient.lang),
-    )
-
-
-def clarification_requested(
-    recipient: Recipient,
-    payload: ClarificationRequestedV1,
-    org_name: str | None,
+def tell(
+    kind: K,
+    payload: Any,
     *,
+    lang: str,
     event_id: str,
     now: datetime,
+    person: Recipient | None = None,
+    org_id: str | None = None,
+    appeal: Mapping[str, Any] | None = None,
 ) -> Notification:
-    return _to_citizen(
-        K.CLARIFICATION_REQUESTED,
-        recipient,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(event_id,),
-        detail=payload.question,
-        organization=organization_name(org_name, recipient.lang),
-    )
-
-
-def answered(
-    recipient: Recipient, payload: AppealAnsweredV1, org_name: str | None, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_citizen(
-        K.ANSWERED,
-        recipient,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(str(payload.round),),
-        detail=payload.text,
-        organization=organization_name(org_name, recipient.lang),
-    )
-
-
-def rereview(
-    recipient: Recipient, payload: RereviewRequestedV1, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_citizen(
-        K.REREVIEW,
-        recipient,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(str(payload.round),),
-    )
-
-
-def closed(recipient: Recipient, payload: AppealClosedV1, *, event_id: str, now: datetime) -> Notification:
-    return _to_citizen(
-        K.CLOSED, recipient, appeal_id=payload.appeal_id, number=payload.number, event_id=event_id, now=now
-    )
-
-
-# -- to the organisation --------------------------------------------------------------------------
-
-
-def new_appeal(routed: AppealRoutedV1, lang: str, *, event_id: str, now: datetime) -> Notification:
-    return _to_org(
-        K.NEW_APPEAL,
-        AudienceKind.OPERATORS,
-        routed.organization.id,
-        lang,
-        appeal_id=routed.appeal_id,
-        number=routed.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(routed.organization.id, event_id),
-        topic=routed.topic,
-        organization=routed.organization.name,
-    )
-
-
-def clarified(
-    payload: AppealClarifiedV1, org_id: str, lang: str, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_org(
-        K.CLARIFIED,
-        AudienceKind.OPERATORS,
-        org_id,
-        lang,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(event_id,),
-    )
-
-
-def rereview_task(
-    payload: RereviewRequestedV1, org_id: str, lang: str, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_org(
-        K.REREVIEW_TASK,
-        AudienceKind.OPERATORS,
-        org_id,
-        lang,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(str(payload.round),),
-    )
-
-
-def due_soon(
-    warning: DeadlineWarningV1, lang: str, timezone: str, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_org(
-        K.DUE_SOON,
-        AudienceKind.OPERATORS,
-        warning.organization.id,
-        lang,
-        appeal_id=warning.appeal_id,
-        number=warning.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(str(warning.timer), warning.due_at.strftime("%Y%m%dT%H%M%S")),
-        urgent=is_urgent_warning(warning.remaining_hours),
-        timer=timer_label(warning.timer, lang),
-        due=format_moment(warning.due_at, timezone),
-        hours=str(warning.remaining_hours),
-    )
-
-
-def overdue(
-    payload: DeadlineOverdueV1, lang: str, timezone: str, *, event_id: str, now: datetime
-) -> Notification:
-    return _to_org(
-        K.OVERDUE,
-        AudienceKind.SUPERVISOR,
-        payload.organization.id,
-        lang,
-        appeal_id=payload.appeal_id,
-        number=payload.number,
-        event_id=event_id,
-        now=now,
-        key_parts=(str(payload.timer), payload.due_at.strftime("%Y%m%dT%H%M%S")),
-        urgent=True,
-        timer=timer_label(payload.timer, lang),
-        due=format_moment(payload.due_at, timezone),
-        organization=payload.organization.name,
-    )
+    """The notification of `kind` the table makes of this payload (whatever its `when`): to
+    `person`, or to the organisation `org_id`. For tests and previews; ValueError as `compose`."""
+    facts = Facts(event_id=event_id, payload=payload, appeal=appeal or {}, lang=lang, now=now, person=person)
+    return compose(message_of(kind), facts, org_id)

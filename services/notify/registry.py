@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING
 from libs.common.clock import Clock
 from libs.common.store import Database, Document
 from services.notify.channels import FEED, PUSH_SUBSCRIPTIONS, WEBHOOKS
+from services.notify.messages import WEBHOOK_EVENTS
 from services.notify.schemas import (
     FeedItem,
     FeedPage,
@@ -26,7 +27,6 @@ from services.notify.schemas import (
     WebhookView,
 )
 from services.notify.service import (
-    WEBHOOK_EVENTS,
     InvalidEndpoint,
     check_endpoint,
     org_owner,

@@ -17,6 +17,7 @@ from services.notify.registry import LimitReached, Registry
 from services.notify.schemas import (
     DeadLetter,
     DeadLetterPage,
+    DeliveryStatus,
     FeedPage,
     OrgContacts,
     Preferences,
@@ -159,7 +160,7 @@ def router(
                     **doc,
                     "id": doc["_id"],
                     "target": f"{doc['channel']}:{doc.get('target_id', '')}",
-                    "permanent": bool(doc.get("permanent")),
+                    "permanent": doc.get("status") == DeliveryStatus.UNDELIVERABLE,
                 }
             )
             for doc in docs

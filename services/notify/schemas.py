@@ -49,10 +49,30 @@ class AudienceKind(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # held by a worker until `lease_until` (sending now, or it crashed)
     DEFERRED = "deferred"  # waits for `not_before` (quiet hours, a backoff, an admin's retry)
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # still failing after its retry window: parked for an admin
+    UNDELIVERABLE = "undeliverable"  # retrying cannot help (a refused address, a 4xx): for an admin
+
+
+S = DeliveryStatus
+# A delivery's lifecycle: status → the statuses it may become (None: not recorded yet). Every
+# write of the delivery log is guarded by it (`delivery.sources`), so no other change can happen.
+DELIVERY_TRANSITIONS: dict[DeliveryStatus | None, frozenset[DeliveryStatus]] = {
+    None: frozenset({S.PENDING, S.DEFERRED}),  # recorded already claimed, or to wait
+    # sent; a transient failure backs off; parked; undeliverable; its lease ended: another worker
+    S.PENDING: frozenset({S.SENT, S.DEFERRED, S.FAILED, S.UNDELIVERABLE, S.PENDING}),
+    S.DEFERRED: frozenset({S.PENDING, S.UNDELIVERABLE}),  # due: claimed; its channel is off
+    S.FAILED: frozenset({S.PENDING, S.DEFERRED}),  # the event redelivered; an admin's retry
+    S.UNDELIVERABLE: frozenset({S.DEFERRED}),  # an admin's retry
+    S.SENT: frozenset(),
+}
+
+
+def delivery_sources(target: DeliveryStatus) -> list[DeliveryStatus]:
+    """The recorded statuses a delivery may leave for `target` (DELIVERY_TRANSITIONS)."""
+    return sorted(s for s, targets in DELIVERY_TRANSITIONS.items() if s is not None and target in targets)
 
 
 class WebhookScope(StrEnum):
@@ -247,7 +267,7 @@ class DeadLetter(BaseModel):
     appeal_id: str
     target: str
     status: DeliveryStatus
-    permanent: bool
+    permanent: bool  # status `undeliverable` (kept for the admin's view)
     attempts: int
     error: str | None
     created_at: datetime

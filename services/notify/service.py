@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from libs.common.events import EventType
 from services.notify.addresses import BlockedTarget, canonical_host, check_host
 from services.notify.schemas import (
     AudienceKind,
@@ -17,7 +16,6 @@ from services.notify.schemas import (
     Notification,
     NotificationKind,
     QuietHours,
-    WebhookScope,
 )
 from services.notify.texts import TEXTS, TIMER_LABELS, UNKNOWN_ORGANIZATION
 
@@ -29,21 +27,6 @@ _SPACES = re.compile(r"\s+")
 
 # Channels that wake a person up: these wait out quiet hours unless the message is urgent.
 INTRUSIVE = frozenset({ChannelName.EMAIL, ChannelName.PUSH})
-
-# The events an outside system may receive by webhook. appeal.submitted is not among them: it
-# carries the author's contact data.
-WEBHOOK_EVENTS: tuple[str, ...] = (
-    EventType.APPEAL_ROUTED,
-    EventType.APPEAL_REJECTED,
-    EventType.APPEAL_TAKEN,
-    EventType.APPEAL_CLARIFICATION_REQUESTED,
-    EventType.APPEAL_CLARIFIED,
-    EventType.APPEAL_ANSWERED,
-    EventType.APPEAL_REREVIEW_REQUESTED,
-    EventType.APPEAL_CLOSED,
-    EventType.DEADLINE_WARNING,
-    EventType.DEADLINE_OVERDUE,
-)
 
 
 class InvalidEndpoint(ValueError):
@@ -184,30 +167,6 @@ def defer_until(
 
 def retry_delay(attempt: int, base_seconds: float, cap_seconds: float = 3600.0) -> timedelta:
     return timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(0, attempt - 1)))
-
-
-def webhook_wants(
-    webhook: dict[str, object],
-    event_type: str,
-    org_id: str | None,
-    appeal_channel: str | None,
-    author_id: str | None = None,
-) -> bool:
-    """Whether a registered webhook receives this event of this appeal.
-
-    A social webhook sees social appeals only, and a monitoring connector's only the incidents
-    it reported itself (`monitor_id` == the appeal's author); an admin's (`monitor_id` None)
-    sees every social appeal. Hooks stored before `monitor_id` existed belong to `created_by`.
-    """
-    events = webhook.get("events") or WEBHOOK_EVENTS
-    if event_type not in WEBHOOK_EVENTS or event_type not in events:  # type: ignore[operator]
-        return False
-    if webhook.get("scope") == WebhookScope.SOCIAL:
-        if appeal_channel != "social":
-            return False
-        monitor = webhook["monitor_id"] if "monitor_id" in webhook else webhook.get("created_by")
-        return monitor is None or (author_id is not None and monitor == author_id)
-    return org_id is not None and webhook.get("org_id") == org_id
 
 
 def check_endpoint(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from libs.common.clock import Clock
@@ -10,6 +10,7 @@ from libs.common.events import Envelope
 from libs.common.store import Document
 from services.notify import service
 from services.notify.delivery import Planned
+from services.notify.messages import WEBHOOK_EVENTS, webhook_wants
 from services.notify.registry import Registry
 from services.notify.schemas import (
     AudienceKind,
@@ -28,16 +29,19 @@ class TargetPlanner:
         self._runs = runs
         self._clock = clock
 
-    async def citizen(self, event_type: str, note: Notification, recipient: Recipient) -> list[Planned]:
-        """The author's feed; e-mail and push as they chose, after their quiet hours."""
+    async def citizen(
+        self, event_type: str, note: Notification, recipient: Recipient, channels: Collection[ChannelName]
+    ) -> list[Planned]:
+        """A person's (an author's, a resident's) feed; e-mail and push as they chose, after their
+        quiet hours; of `channels` (messages.CHANNELS) only."""
         prefs = await self._registry.preferences(recipient.user_id)
         now = self._clock()
         plan = _Plan(event_type, note)
         plan.add(ChannelName.FEED, note.owner, {"owner": note.owner})
-        if prefs.email and recipient.email:
+        if prefs.email and recipient.email and ChannelName.EMAIL in channels:
             wait = service.defer_until(ChannelName.EMAIL, note.urgent, prefs.quiet_hours, now)
             plan.add(ChannelName.EMAIL, recipient.user_id, {"email": recipient.email}, wait)
-        if prefs.push and self._runs(ChannelName.PUSH):
+        if prefs.push and self._runs(ChannelName.PUSH) and ChannelName.PUSH in channels:
             wait = service.defer_until(ChannelName.PUSH, note.urgent, prefs.quiet_hours, now)
             for sub in await self._registry.push_targets_of_user(recipient.user_id):
                 plan.add(
@@ -48,16 +52,20 @@ class TargetPlanner:
                 )
         return plan.planned
 
-    async def organization(self, event_type: str, note: Notification, contacts: OrgContacts) -> list[Planned]:
-        """The organisation's feed, its operators' (or supervisor's) mailboxes, its operators' push."""
+    async def organization(
+        self, event_type: str, note: Notification, contacts: OrgContacts, channels: Collection[ChannelName]
+    ) -> list[Planned]:
+        """The organisation's feed, its operators' (or supervisor's) mailboxes, its operators'
+        push; of `channels` (messages.CHANNELS) only."""
         now = self._clock()
         plan = _Plan(event_type, note)
         plan.add(ChannelName.FEED, note.owner, {"owner": note.owner})
         supervisor = note.audience is AudienceKind.SUPERVISOR
         wait = service.defer_until(ChannelName.EMAIL, note.urgent, contacts.quiet_hours, now)
         for address in contacts.supervisor_emails if supervisor else contacts.operator_emails:
-            plan.add(ChannelName.EMAIL, service.address_id(note.owner, address), {"email": address}, wait)
-        if supervisor or not self._runs(ChannelName.PUSH):
+            if ChannelName.EMAIL in channels:
+                plan.add(ChannelName.EMAIL, service.address_id(note.owner, address), {"email": address}, wait)
+        if ChannelName.PUSH not in channels or not self._runs(ChannelName.PUSH):
             return plan.planned
         for sub in await self._registry.push_targets_of_org(note.owner.removeprefix("org:")):
             prefs = await self._registry.preferences(sub["user_id"])
@@ -71,13 +79,13 @@ class TargetPlanner:
         self, envelope: Envelope, appeal_id: str, org_id: str | None, known: Document
     ) -> list[Planned]:
         """The event itself to the webhooks that may see it: the organisation's, the monitors'."""
-        if not self._runs(ChannelName.WEBHOOK) or envelope.type not in service.WEBHOOK_EVENTS:
+        if not self._runs(ChannelName.WEBHOOK) or envelope.type not in WEBHOOK_EVENTS:
             return []
         channel = known.get("channel") or envelope.data.get("channel")
         key = service.event_key(appeal_id, envelope.id)
         planned: list[Planned] = []
         for hook in await self._registry.webhooks_for(org_id, channel == "social"):
-            if not service.webhook_wants(hook, envelope.type, org_id, channel, known.get("author_id")):
+            if not webhook_wants(hook, envelope.type, org_id, channel, known.get("author_id")):
                 continue
             appeal: dict[str, Any] = {
                 "id": appeal_id,

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from bson import ObjectId
 from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
 
 from libs.common.store import Database
 
@@ -214,3 +216,35 @@ async def test_insert_results(db: Database) -> None:
     many = await db["c"].insert_many([{"_id": "y"}, {"_id": "z"}])
     assert many.inserted_ids == ["y", "z"]
     assert await db["c"].count_documents({}) == 4
+
+
+async def test_unordered_insert_many_inserts_the_new_and_names_the_duplicates(db: Database) -> None:
+    """notify `dispatch`: the event's feed items and its deliveries (already claimed) are each one
+    `insert_many(ordered=False)`; a redelivered event's duplicates are reported by index (code
+    11000) and every other document is inserted all the same."""
+    await db["deliveries"].insert_one({"_id": "b", "status": "sent"})
+    docs = [{"_id": "a", "status": "pending"}, {"_id": "b", "status": "pending"}, {"_id": "c"}]
+    with pytest.raises(BulkWriteError) as raised:
+        await db["deliveries"].insert_many(docs, ordered=False)
+    errors = raised.value.details["writeErrors"]
+    assert [(error["index"], error["code"]) for error in errors] == [(1, 11000)]
+    assert raised.value.details["nInserted"] == 2
+    stored = await db["deliveries"].find({}).sort("_id", 1).to_list()
+    assert stored == [{"_id": "a", "status": "pending"}, {"_id": "b", "status": "sent"}, {"_id": "c"}]
+
+
+async def test_upsert_with_set_and_set_on_insert_returns_the_record_after(db: Database) -> None:
+    """notify `_remember` (appeal.routed): the organisation is written into the appeal's record and
+    the record read back in the same round trip; created_at only on insert."""
+    routed = {"organization": {"id": "o1", "name": "O"}, "timezone": "UTC"}
+    update = {"$set": routed, "$setOnInsert": {"created_at": T0}}
+    first = await db["r"].find_one_and_update(
+        {"_id": "a1"}, update, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    assert first == {"_id": "a1", **routed, "created_at": T0}
+    await db["r"].update_one({"_id": "a2"}, {"$set": {"author_id": "u"}}, upsert=True)
+    later = {"$set": {"timezone": "Europe/Moscow"}, "$setOnInsert": {"created_at": T0 + timedelta(days=1)}}
+    second = await db["r"].find_one_and_update(
+        {"_id": "a2"}, later, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    assert second == {"_id": "a2", "author_id": "u", "timezone": "Europe/Moscow"}

@@ -230,7 +230,7 @@ async def test_malformed_address_is_recorded_not_retried(notify: Notify) -> None
     await notify.deliver(submitted(email="not an address"))
     await notify.deliver(armed())  # no exception: retrying cannot fix the address
     delivery = await notify.db["deliveries"].find_one({"_id": "a1:registered:email:citizen-1"})
-    assert delivery is not None and delivery["status"] == "failed" and delivery["permanent"] is True
+    assert delivery is not None and delivery["status"] == "undeliverable"
     await notify.deliver(armed())
     assert notify.relay.sent == []
     assert len(await notify.feed()) == 1
@@ -240,11 +240,15 @@ async def test_malformed_address_is_recorded_not_retried(notify: Notify) -> None
 async def test_smtp_transport_tells_refusals_apart(
     monkeypatch: pytest.MonkeyPatch, code: int, permanent: bool
 ) -> None:
+    async def connect(*args: Any, **kwargs: Any) -> None:
+        return None
+
     async def refuse(*args: Any, **kwargs: Any) -> None:
         refused = aiosmtplib.SMTPRecipientRefused(code, "no", "citizen@example.org")
         raise aiosmtplib.SMTPRecipientsRefused([refused])
 
-    monkeypatch.setattr(aiosmtplib, "send", refuse)
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", connect)
+    monkeypatch.setattr(aiosmtplib.SMTP, "send_message", refuse)
     transport = SmtpTransport(NotifySettings(env="dev"))
     expected = PermanentDeliveryError if permanent else aiosmtplib.SMTPRecipientsRefused
     with pytest.raises(expected):
@@ -400,7 +404,7 @@ async def test_a_relay_down_for_hours_backs_off_and_parks_after_a_day_then_admin
         assert await engine.run_due() == 1
     assert delays[:7] == [30, 60, 120, 240, 480, 960, 1800]  # doubling, capped at 30 min
     assert set(delays[7:]) == {1800}
-    assert doc is not None and doc["status"] == "failed" and doc["permanent"] is False
+    assert doc is not None and doc["status"] == "failed"
     first = doc["first_failed_at"].replace(tzinfo=UTC)
     assert timedelta(hours=23) < notify.clock() - first <= timedelta(hours=24)  # a day, then parked
     [failed], total = await engine.failed(10, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time as clock
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,8 @@ from libs.common.events import (
     RoutingReason,
     TimerKind,
 )
-from services.notify import messages, service, signing
+from services.notify import service, signing
+from services.notify.messages import tell, webhook_wants
 from services.notify.polls import POLL_KINDS
 from services.notify.rendering import push_payload, render_email
 from services.notify.schemas import (
@@ -37,6 +39,7 @@ from services.notify.schemas import (
     QuietHours,
     Recipient,
 )
+from services.notify.schemas import NotificationKind as K
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
@@ -121,12 +124,12 @@ def test_endpoints_accepted() -> None:
 def test_webhook_scopes() -> None:
     org_hook = {"scope": "organization", "org_id": "org-1", "events": ["appeal.routed"]}
     social_hook = {"scope": "social", "org_id": None, "events": None}
-    assert service.webhook_wants(org_hook, "appeal.routed", "org-1", "web")
-    assert not service.webhook_wants(org_hook, "appeal.routed", "org-2", "web")
-    assert not service.webhook_wants(org_hook, "appeal.answered", "org-1", "web")  # not subscribed
-    assert service.webhook_wants(social_hook, "appeal.answered", "org-2", "social")
-    assert not service.webhook_wants(social_hook, "appeal.answered", "org-2", "web")
-    assert not service.webhook_wants(social_hook, "appeal.submitted", None, "social")  # personal data
+    assert webhook_wants(org_hook, "appeal.routed", "org-1", "web")
+    assert not webhook_wants(org_hook, "appeal.routed", "org-2", "web")
+    assert not webhook_wants(org_hook, "appeal.answered", "org-1", "web")  # not subscribed
+    assert webhook_wants(social_hook, "appeal.answered", "org-2", "social")
+    assert not webhook_wants(social_hook, "appeal.answered", "org-2", "web")
+    assert not webhook_wants(social_hook, "appeal.submitted", None, "social")  # personal data
 
 
 def test_a_monitors_social_webhook_sees_only_its_own_incidents() -> None:
@@ -134,7 +137,7 @@ def test_a_monitors_social_webhook_sees_only_its_own_incidents() -> None:
     m2 = {"scope": "social", "monitor_id": "m2", "created_by": "m2", "events": None}
     admin = {"scope": "social", "monitor_id": None, "created_by": "admin-1", "events": None}
     legacy = {"scope": "social", "created_by": "m1", "events": None}  # stored before monitor_id
-    wants = service.webhook_wants
+    wants = webhook_wants
     assert wants(m1, "appeal.routed", "org-1", "social", "m1")
     assert not wants(m2, "appeal.routed", "org-1", "social", "m1")
     assert wants(admin, "appeal.routed", "org-1", "social", "m1")  # an admin's sees every incident
@@ -174,7 +177,7 @@ def every_kind(lang: str) -> list[Notification]:
         reason=RoutingReason.ESCALATION,
     )
     deadline = {"appeal_id": "a1", "number": "2026-000123", "timer": TimerKind.ANSWER, "organization": ORG}
-    e = {"event_id": "e1", "now": NOW}
+    e: dict[str, Any] = {"event_id": "e1", "now": NOW}
     armed = DeadlineArmedV1(**deadline, due_at=NOW + timedelta(days=10), armed_at=NOW)
     rejected = AppealRejectedV1(
         appeal_id="a1", number="2026-000123", reason_code="x", reason=HOSTILE, rejected_at=NOW
@@ -184,21 +187,24 @@ def every_kind(lang: str) -> list[Notification]:
     rereview = RereviewRequestedV1(**fact)
     warning = DeadlineWarningV1(**deadline, due_at=NOW + timedelta(hours=5), remaining_hours=5)
     overdue = DeadlineOverdueV1(**deadline, due_at=NOW, overdue_at=NOW)
+    known = {"organization": {"id": ORG.id, "name": ORG.name}, "timezone": "Europe/Moscow"}
+    to_citizen = {**e, "lang": lang, "person": r}
+    to_org = {**e, "lang": lang, "org_id": "org-1", "appeal": known}
     return [
-        messages.registered(r, armed, **e),
-        messages.rejected(r, rejected, **e),
-        messages.transferred(r, routed, **e),
-        messages.taken(r, AppealTakenV1(**fact, operator_id="op"), ORG.name, **e),
-        messages.clarification_requested(r, question, None, **e),
-        messages.answered(r, answer, ORG.name, **e),
-        messages.rereview(r, rereview, **e),
-        messages.closed(r, AppealClosedV1(**fact, reason=ClosedReason.RATED), **e),
-        messages.new_appeal(routed, lang, **e),
-        messages.clarified(AppealClarifiedV1(**fact), "org-1", lang, **e),
-        messages.rereview_task(rereview, "org-1", lang, **e),
-        messages.due_soon(warning, lang, "Europe/Moscow", **e),
-        messages.overdue(overdue, lang, "Europe/Moscow", **e),
-        messages.control_centre(r, routed, **e),
+        tell(K.REGISTERED, armed, **to_citizen),
+        tell(K.REJECTED, rejected, **to_citizen),
+        tell(K.TRANSFERRED, routed, **to_citizen),
+        tell(K.TAKEN, AppealTakenV1(**fact, operator_id="op"), **to_citizen, appeal=known),
+        tell(K.CLARIFICATION_REQUESTED, question, **to_citizen),
+        tell(K.ANSWERED, answer, **to_citizen, appeal=known),
+        tell(K.REREVIEW, rereview, **to_citizen),
+        tell(K.CLOSED, AppealClosedV1(**fact, reason=ClosedReason.RATED), **to_citizen),
+        tell(K.NEW_APPEAL, routed, **to_org),
+        tell(K.CLARIFIED, AppealClarifiedV1(**fact), **to_org),
+        tell(K.REREVIEW_TASK, rereview, **to_org),
+        tell(K.DUE_SOON, warning, **to_org),
+        tell(K.OVERDUE, overdue, **to_org),
+        tell(K.CONTROL_CENTRE, routed, **to_citizen),
     ]
 
 

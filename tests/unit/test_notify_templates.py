@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from libs.common.events import AppealRejectedV1, DeadlineArmedV1, OrganizationRef, TimerKind
-from services.notify import messages, service
+from services.notify import service
+from services.notify.messages import tell
 from services.notify.rendering import InvalidAddress, build_message, parse_address, render_email
-from services.notify.schemas import NotificationKind, Recipient
+from services.notify.schemas import Notification, NotificationKind, Recipient
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def _note(
+    kind: NotificationKind, person: Recipient, payload: Any, *, event_id: str, now: datetime
+) -> Notification:
+    return tell(kind, payload, lang=person.lang, person=person, event_id=event_id, now=now)
 
 
 def armed(org_name: str = "Управа района Хамовники") -> DeadlineArmedV1:
@@ -30,7 +38,7 @@ def recipient(lang: str = "ru") -> Recipient:
 
 
 def test_registered_in_russian() -> None:
-    note = messages.registered(recipient(), armed(), event_id="e1", now=NOW)
+    note = _note(NotificationKind.REGISTERED, recipient(), armed(), event_id="e1", now=NOW)
     assert note.kind is NotificationKind.REGISTERED
     assert note.title == "Обращение № 2026-000123 зарегистрировано"
     assert note.body == (
@@ -42,7 +50,9 @@ def test_registered_in_russian() -> None:
 
 
 def test_registered_in_english() -> None:
-    note = messages.registered(recipient("en-GB"), armed("District council"), event_id="e1", now=NOW)
+    note = _note(
+        NotificationKind.REGISTERED, recipient("en-GB"), armed("District council"), event_id="e1", now=NOW
+    )
     assert note.lang == "en"
     assert note.body == (
         "Appeal No. 2026-000123 has been registered and sent to District council. "
@@ -63,14 +73,16 @@ def test_rejected_text() -> None:
         reason="нецензурная лексика",
         rejected_at=NOW,
     )
-    note = messages.rejected(recipient(), payload, event_id="e2", now=NOW)
+    note = _note(NotificationKind.REJECTED, recipient(), payload, event_id="e2", now=NOW)
     assert note.body == "Обращение № 2026-000123 отклонено: нецензурная лексика"
     assert note.key == "a1:rejected"
 
 
 @pytest.mark.parametrize(("lang", "greeting"), [("ru", "Здравствуйте!"), ("en", "Hello,")])
 def test_email_renders_per_language(lang: str, greeting: str) -> None:
-    rendered = render_email(messages.registered(recipient(lang), armed(), event_id="e1", now=NOW))
+    rendered = render_email(
+        _note(NotificationKind.REGISTERED, recipient(lang), armed(), event_id="e1", now=NOW)
+    )
     assert rendered.text.startswith(greeting)
     assert "2026-000123" in rendered.text
     assert "12.03.2026" in rendered.html
@@ -80,15 +92,18 @@ def test_email_renders_per_language(lang: str, greeting: str) -> None:
 
 def test_hostile_text_is_escaped_in_html_only() -> None:
     hostile = '<script>alert("x")</script> & Co'
-    rendered = render_email(messages.registered(recipient(), armed(hostile), event_id="e1", now=NOW))
+    rendered = render_email(
+        _note(NotificationKind.REGISTERED, recipient(), armed(hostile), event_id="e1", now=NOW)
+    )
     assert "<script>" not in rendered.html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in rendered.html
     assert hostile in rendered.text  # plain text is not HTML: shown as written
 
 
 def test_line_breaks_never_reach_the_subject() -> None:
-    note = messages.registered(recipient(), armed(), event_id="e1", now=NOW)
-    sneaky = messages.rejected(
+    note = _note(NotificationKind.REGISTERED, recipient(), armed(), event_id="e1", now=NOW)
+    sneaky = _note(
+        NotificationKind.REJECTED,
         recipient(),
         AppealRejectedV1(
             appeal_id="a1", number="1\r\nBcc: x@evil", reason_code="r", reason="r", rejected_at=NOW
@@ -101,7 +116,7 @@ def test_line_breaks_never_reach_the_subject() -> None:
 
 
 def test_message_is_multipart_text_and_html() -> None:
-    note = messages.registered(recipient(), armed(), event_id="e1", now=NOW)
+    note = _note(NotificationKind.REGISTERED, recipient(), armed(), event_id="e1", now=NOW)
     message = build_message(
         render_email(note),
         sender="Обращения граждан <no-reply@appeals.local>",

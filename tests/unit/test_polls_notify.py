@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ from libs.common.polls_api import PollKind, PollResults, PollStatus
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.notify.app import create_app
-from services.notify.polls import POLL_KINDS, poll_closed, poll_opened, poll_results
+from services.notify.messages import tell
+from services.notify.polls import POLL_KINDS
 from services.notify.rendering import render_email
+from services.notify.schemas import NotificationKind as K
 from services.notify.schemas import OrgContacts, Recipient
 from services.notify.settings import NotifySettings
 from services.polls.app import create_app as create_polls
@@ -119,15 +122,15 @@ HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> {number} {0}"
 @pytest.mark.parametrize("lang", ["ru", "en"])
 def test_every_poll_kind_renders_in_both_languages_with_hostile_titles_escaped(lang: str) -> None:
     resident = Recipient(user_id="u1", email="u1@example.org", lang=lang)
-    e = {"event_id": "e1", "now": NOW}
+    e: dict[str, Any] = {"event_id": "e1", "now": NOW}
     opened, done = (
         published().model_copy(update={"title": HOSTILE}),
         closed().model_copy(update={"title": HOSTILE}),
     )
     notes = [
-        poll_opened(resident, opened, **e),
-        poll_results(resident, done, **e),
-        poll_closed(done, lang, **e),
+        tell(K.POLL_OPENED, opened, **e, lang=lang, person=resident),
+        tell(K.POLL_RESULTS, done, **e, lang=lang, person=resident),
+        tell(K.POLL_CLOSED, done, **e, lang=lang, org_id=done.organization_id),
     ]
     assert {note.kind for note in notes} == POLL_KINDS
     for note in notes:
@@ -142,4 +145,5 @@ def test_every_poll_kind_renders_in_both_languages_with_hostile_titles_escaped(l
         assert "https://appeals.example.org/polls/p1" in rendered.text
         assert "2026-" not in rendered.text and "№" not in rendered.text and "No." not in rendered.text
     assert "42" in notes[1].body and "42" in notes[2].body
-    assert notes[0].key != poll_opened(Recipient(user_id="u2", email=None, lang=lang), opened, **e).key
+    other = Recipient(user_id="u2", email=None, lang=lang)
+    assert notes[0].key != tell(K.POLL_OPENED, opened, **e, lang=lang, person=other).key
