@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import parseaddr
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ PUSH_SUBSCRIPTIONS = "push_subscriptions"
 WEBHOOKS = "webhooks"
 DUPLICATE_KEY = 11000
 
-MailTransport = Callable[[EmailMessage], Awaitable[None]]
+MailTransport = Callable[[Message], Awaitable[None]]  # EmailMessage or compat32 (rendering.py)
 
 
 class PermanentDeliveryError(Exception):
@@ -129,7 +129,7 @@ class SmtpTransport:
         self._pool = pool
         self.connections = 0  # opened so far (for tests and the bench)
 
-    async def __call__(self, message: EmailMessage) -> None:
+    async def __call__(self, message: Message) -> None:
         """Send one message. Raises PermanentDeliveryError (a 5xx refusal of every recipient, no
         SMTPUTF8), else what aiosmtplib raises (a transient failure: SMTPException, OSError...)."""
         client = self._take()

