@@ -3,6 +3,7 @@ handing the event to `NotifyFlows.carry_out` with its row."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from libs.common.events import Envelope
@@ -11,9 +12,9 @@ from services.notify.flows import NotifyFlows
 from services.notify.messages import TABLE, Row
 
 
-def handlers(flows: NotifyFlows) -> dict[str, Handler]:
+def handlers(flows: NotifyFlows, table: Sequence[Row] = TABLE) -> dict[str, Handler]:
     """{event type: handler} for every row of the table (the consumer binds its queue to these)."""
-    return {row.event: _handler(flows, row) for row in TABLE}
+    return {row.event: _handler(flows, row) for row in table}
 
 
 def _handler(flows: NotifyFlows, row: Row) -> Handler:

@@ -159,9 +159,10 @@ def build_message(
     RFC 6532 headers, which only `EmailMessage` writes (aiosmtplib sends it with SMTPUTF8)."""
     if not to.username.isascii():
         return _build_utf8(rendered, sender=sender, to=to, message_id=message_id, notification=notification)
-    message = MIMEMultipart("alternative")
-    name, address = parseaddr(sender)
-    message["From"] = formataddr((name, address), charset="utf-8")
+    # A boundary of our own (the parts are base64, which never holds "_"): the generator would
+    # otherwise make a random one and compile a regular expression to check it, per message.
+    message = MIMEMultipart("alternative", boundary=f"=_{notification.id}")
+    message["From"] = _from_header(sender)
     message["To"] = to.addr_spec
     subject = rendered.subject
     message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
@@ -169,6 +170,12 @@ def build_message(
     message.attach(MIMEText(rendered.text, "plain", "utf-8"))
     message.attach(MIMEText(rendered.html, "html", "utf-8"))
     return message
+
+
+@cache
+def _from_header(sender: str) -> str:
+    """The configured sender as an ASCII header (an RFC 2047 display name): made once."""
+    return formataddr(parseaddr(sender), charset="utf-8")
 
 
 def _common_headers(message: Message, message_id: str, notification: Notification) -> None:

@@ -1,0 +1,126 @@
+"""notify's one table of who is told what (`messages.TABLE`): the handlers, the webhook offer and the
+texts follow from it; one event reads the appeal's record once; a new row is a new notification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libs.common.events import (
+    AppealRatedV1,
+    EventType,
+    TimerKind,
+    decode_payload,
+)
+from services.notify.handlers import handlers
+from services.notify.messages import CHANNELS, TABLE, WEBHOOK_EVENTS, Message, Row, To
+from services.notify.schemas import (
+    DELIVERY_TRANSITIONS,
+    ChannelName,
+    DeliveryStatus,
+    NotificationKind,
+    delivery_sources,
+)
+from services.notify.texts import TEXTS
+from tests.unit.test_notify_handlers import Notify, armed, fact_event, notify, routed, submitted
+
+__all__ = ["notify"]  # the fixture
+
+
+def test_the_consumer_handles_exactly_the_tables_events(notify: Notify) -> None:
+    assert set(notify.app.state.runtime.consumer.handlers) == {row.event for row in TABLE}
+    assert len({row.event for row in TABLE}) == len(TABLE)  # one row per event
+
+
+def test_every_kind_is_made_by_one_row_and_has_its_texts() -> None:
+    kinds = [message.kind for row in TABLE for message in row.messages]
+    assert sorted(kinds) == sorted(NotificationKind)
+    for kind in kinds:
+        assert set(TEXTS[kind]) == {"ru", "en"}
+    assert all(ChannelName.FEED in channels for channels in CHANNELS.values())
+    assert ChannelName.PUSH not in CHANNELS[To.SUPERVISOR]
+
+
+def test_webhooks_are_offered_the_tables_webhook_rows_never_the_submission() -> None:
+    assert set(WEBHOOK_EVENTS) == {row.event for row in TABLE if row.webhooks}
+    assert EventType.APPEAL_SUBMITTED not in WEBHOOK_EVENTS
+    assert EventType.APPEAL_ANSWERED in WEBHOOK_EVENTS
+
+
+class CountingRecipients:
+    """Stands between the flows and the `recipients` collection, counting calls by method."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.calls: list[str] = []
+
+    def __getitem__(self, name: str) -> Any:
+        collection = self._db[name]
+        calls = self.calls
+
+        class Counted:
+            def __getattr__(self, method: str) -> Any:
+                calls.append(method)
+                return getattr(collection, method)
+
+        return Counted()
+
+
+async def test_each_event_reads_the_appeals_record_once(notify: Notify) -> None:
+    flows = notify.app.state.flows
+    counting = CountingRecipients(flows._db)
+    flows._db = counting
+    await notify.deliver(submitted())
+    assert counting.calls == ["update_one"]  # remembered, nothing to read
+    counting.calls.clear()
+    await notify.deliver(routed())  # remembered and read back in one round trip
+    assert counting.calls == ["find_one_and_update"]
+    counting.calls.clear()
+    await notify.deliver(armed())
+    assert counting.calls == ["find_one"]
+    counting.calls.clear()
+    await notify.deliver(armed(timer=TimerKind.FIRST_RESPONSE))  # tells nobody: reads nothing
+    assert counting.calls == []
+
+
+async def test_a_new_row_is_a_new_notification(notify: Notify) -> None:
+    """What adding an event takes: one row (here appeal.rated tells the author, reusing a text)."""
+    row = Row(EventType.APPEAL_RATED, (Message(NotificationKind.CLOSED, To.AUTHOR),))
+    [handler] = handlers(notify.app.state.flows, [row]).values()
+    await notify.deliver(submitted())
+    event = fact_event(EventType.APPEAL_RATED, AppealRatedV1, score=5)
+    await handler(event, decode_payload(event))
+    [item] = await notify.feed()
+    assert item["kind"] == "closed" and item["owner"] == "user:citizen-1"
+    assert len(notify.relay.sent) == 1 and "2026-000123" in str(notify.relay.sent[0]["Subject"])
+
+
+async def test_the_feed_item_is_its_own_record_and_deliveries_are_recorded_claimed(notify: Notify) -> None:
+    await notify.deliver(submitted())
+    await notify.deliver(armed())
+    await notify.deliver(armed())  # redelivered
+    assert await notify.db["deliveries"].count_documents({"channel": "feed"}) == 0
+    assert len(await notify.feed()) == 1
+    [email] = await notify.db["deliveries"].find({"channel": "email"}).to_list()
+    assert email["status"] == "sent" and email["attempts"] == 1 and "lease_until" not in email
+    assert len(notify.relay.sent) == 1
+
+
+def test_the_delivery_lifecycle() -> None:
+    S = DeliveryStatus
+    assert set(DELIVERY_TRANSITIONS) == {None, *S}
+    assert DELIVERY_TRANSITIONS[S.SENT] == frozenset()  # sent is final
+    assert delivery_sources(S.SENT) == [S.PENDING]  # only the worker holding it settles it
+    assert delivery_sources(S.UNDELIVERABLE) == [S.DEFERRED, S.PENDING]
+    assert S.PENDING not in DELIVERY_TRANSITIONS[S.UNDELIVERABLE]  # no redelivery sends it again
+    assert DELIVERY_TRANSITIONS[S.UNDELIVERABLE] == {S.DEFERRED}  # only an admin's retry
+
+
+async def test_an_undeliverable_email_waits_for_an_admin_who_can_requeue_it(notify: Notify) -> None:
+    await notify.deliver(submitted(email="not an address"))
+    await notify.deliver(armed())
+    engine = notify.app.state.flows.engine
+    failed, total = await engine.failed(10, 0)
+    assert total == 1 and failed[0]["status"] == "undeliverable"
+    assert await engine.requeue(failed[0]["_id"])
+    doc = await notify.db["deliveries"].find_one({"_id": failed[0]["_id"]})
+    assert doc is not None and doc["status"] == "deferred" and doc["attempts"] == 0
