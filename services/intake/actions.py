@@ -193,7 +193,7 @@ class AppealWriter:
         log.info("appeal changed", appeal_id=appeal["_id"], action=str(step.action), status=str(status))
         if events:
             try:
-                await self._relay.flush(APPEALS, appeal["_id"])
+                await self._relay.publish_written(APPEALS, appeal["_id"], events)
             except Exception as exc:  # stored is done: the outbox sweep publishes it later
                 log.warning("publish deferred to the outbox sweep", error=type(exc).__name__)
         return True  # the caller reads the appeal back only if it answers with it (a person's action)

@@ -88,16 +88,20 @@ class RoutingFlows:
     # -- a submitted appeal ------------------------------------------------------------------
 
     async def route_submitted(self, envelope: Envelope, appeal: AppealSubmittedV1) -> None:
-        """Moderate, then route. A redelivered event finds the stored decision: nothing new happens."""
-        if await self._db[ASSIGNMENTS].count_documents({"_id": appeal.appeal_id}, limit=1) == 0:
-            doc = await self._first_decision(envelope, appeal)
-            try:
-                await self._db[ASSIGNMENTS].insert_one(doc)
-                log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
-            except DuplicateKeyError:
-                log.info("appeal already decided; re-publishing any pending event")
-        await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
-        await self._clusters.attach(appeal.appeal_id)
+        """Moderate, then route. A redelivered event meets the stored decision at the insert (the
+        assignment's `_id` is the appeal's): nothing new happens, pending events are re-published."""
+        doc = await self._first_decision(envelope, appeal)
+        inserted: Document | None = doc
+        try:
+            await self._db[ASSIGNMENTS].insert_one(doc)
+        except DuplicateKeyError:
+            log.info("appeal already decided; re-publishing any pending event")
+            inserted = None
+            await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
+        else:
+            log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
+            await self._relay.publish_inserted(ASSIGNMENTS, doc)
+        await self._clusters.attach(appeal.appeal_id, inserted)
 
     async def _first_decision(self, envelope: Envelope, appeal: AppealSubmittedV1) -> Document:
         now = self._clock()
@@ -243,7 +247,7 @@ class RoutingFlows:
                 log.info(
                     "appeal moved", reason=str(reason), organization_id=move.organization.id, rule=move.rule
                 )
-                await self._relay.flush(ASSIGNMENTS, doc["_id"])
+                await self._relay.publish_written(ASSIGNMENTS, doc["_id"], [event])
                 return
         raise RuntimeError(f"assignment {envelope.subject} kept changing; will retry")
 
@@ -289,7 +293,7 @@ class RoutingFlows:
         )
         if not result.modified_count:
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event])
         return await self.assignment(appeal_id)
 
     # -- the manual moderation queue ----------------------------------------------------------
@@ -328,7 +332,7 @@ class RoutingFlows:
         )
         if not result.modified_count:
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event])
         await self._clusters.attach(appeal_id)
         return await self.assignment(appeal_id)
 
