@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-SERVICES = ("intake", "routing", "deadlines", "notify", "media")
+SERVICES = ("intake", "routing", "deadlines", "notify", "media", "polls")
 CTL_TIMEOUT = 90.0
 BROKER_BACK_TIMEOUT = 120.0
 LOCK_PATH = Path(tempfile.gettempdir()) / "appeals-chaos-broker.lock"  # one restart at a time

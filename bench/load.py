@@ -5,7 +5,7 @@
 
 1. The broker-bound limit: RabbitMQ's raw confirmed publish and acked consume rates (aio-pika,
    persistent messages, a durable queue of its own, deleted afterwards), before anything else runs.
-2. The five services as real processes (devstack's LocalStack, a namespace of their own, moto S3),
+2. The six services as real processes (devstack's LocalStack, a namespace of their own, moto S3),
    with an in-process SMTP sink that notes when each appeal's "registered" e-mail arrives.
 3. For each level (1×, 10×, 100× `--base` appeals already stored, pre-loaded through the gateway
    and drained first): `--sample` appeals POSTed by `--concurrency` callers, each appeal from its
@@ -50,7 +50,7 @@ from libs.common.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-MEMORY_ORDER = ("intake", "routing", "deadlines", "notify", "media", "s3")  # then any other process
+MEMORY_ORDER = ("intake", "routing", "deadlines", "notify", "media", "polls", "s3")  # then any other process
 CPU_ORDER = (*MEMORY_ORDER, "rabbitmq", "bench")
 CAP_SECONDS = 3600.0  # no single wait of the bench lasts longer, whatever happens
 Table = tuple[str, list[str], list[list[str]]]
@@ -140,7 +140,7 @@ def start_stack(stack: LocalStack, rabbit_url: str, attempts: int = 3) -> None:
     """Start the stack; a broker that was away meanwhile (a chaos test's restart) costs a retry."""
     for attempt in range(1, attempts + 1):
         ensure_rabbitmq(rabbit_url)
-        print(f"\n[stack] starting moto S3 and the five services (attempt {attempt})...", flush=True)
+        print(f"\n[stack] starting moto S3 and the six services (attempt {attempt})...", flush=True)
         try:
             stack.start()
             return

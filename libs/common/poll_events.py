@@ -13,6 +13,7 @@ from libs.common.polls_api import PollKind, PollResults
 
 POLL_PUBLISHED = "poll.published"
 POLL_CLOSED = "poll.closed"
+POLL_CANCELLED = "poll.cancelled"
 
 
 class PollPublishedV1(BaseModel):
@@ -41,7 +42,21 @@ class PollClosedV1(BaseModel):
     results: PollResults
 
 
+class PollCancelledV1(BaseModel):
+    """A published poll or public hearing was cancelled by its organisation before it closed: no
+    more ballots, no results. (Cancelling a draft announces nothing: it was never published.)"""
+
+    poll_id: str
+    kind: PollKind
+    title: str
+    organization_id: str
+    area_ids: list[str]
+    closes_at: datetime
+    cancelled_at: datetime
+
+
 POLL_PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
     (POLL_PUBLISHED, 1): PollPublishedV1,
     (POLL_CLOSED, 1): PollClosedV1,
+    (POLL_CANCELLED, 1): PollCancelledV1,
 }

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.common.poll_events import PollClosedV1, PollPublishedV1
+from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
 from libs.common.polls_api import (
     AnswerIn,
     BallotIn,
@@ -144,9 +144,24 @@ def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
     return published, event
 
 
-def cancel(poll: Poll, now: datetime) -> Poll:
+def cancel(poll: Poll, now: datetime) -> tuple[Poll, PollCancelledV1 | None]:
+    """Cancel a draft or a published poll. A published one is announced (`poll.cancelled`: the
+    residents told of it are told again); a draft was never announced, so it gets no event.
+    Raises `Refused` (409 not_allowed) for a closed or already cancelled poll."""
     status = next_status(poll.status, Action.CANCEL)
-    return poll.model_copy(update={"status": status, "cancelled_at": now, "updated_at": now})
+    cancelled = poll.model_copy(update={"status": status, "cancelled_at": now, "updated_at": now})
+    if poll.status != PollStatus.PUBLISHED:
+        return cancelled, None
+    event = PollCancelledV1(
+        poll_id=poll.id,
+        kind=poll.kind,
+        title=poll.title,
+        organization_id=poll.organization_id,
+        area_ids=poll.area_ids,
+        closes_at=poll.closes_at,
+        cancelled_at=now,
+    )
+    return cancelled, event
 
 
 def close(poll: Poll, ballots: Iterable[list[AnswerIn]], now: datetime) -> tuple[Poll, PollClosedV1]:
