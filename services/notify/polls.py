@@ -138,17 +138,16 @@ class PollNotices:
 
     async def on_published(self, envelope: Envelope, poll: PollPublishedV1) -> None:
         """Residents subscribed to any of the poll's areas: one notification each."""
-        planned: list[Planned] = []
-        async for recipient in self._residents(poll.area_ids):
-            note = poll_opened(recipient, poll, event_id=envelope.id, now=self._clock())
-            planned += await self._targets.citizen(envelope.type, note, recipient)
-        await self._engine.dispatch(planned)
+        await self._tell_residents(envelope, poll, poll_opened)
 
     async def on_cancelled(self, envelope: Envelope, poll: PollCancelledV1) -> None:
         """The residents told of the poll (`poll.published`) are told it is cancelled."""
+        await self._tell_residents(envelope, poll, poll_cancelled)
+
+    async def _tell_residents(self, envelope: Envelope, poll: Any, note_of: Any) -> None:
         planned: list[Planned] = []
         async for recipient in self._residents(poll.area_ids):
-            note = poll_cancelled(recipient, poll, event_id=envelope.id, now=self._clock())
+            note = note_of(recipient, poll, event_id=envelope.id, now=self._clock())
             planned += await self._targets.citizen(envelope.type, note, recipient)
         await self._engine.dispatch(planned)
 

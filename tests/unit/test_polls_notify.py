@@ -54,11 +54,15 @@ def cancelled() -> PollCancelledV1:
     return PollCancelledV1(**data, cancelled_at=NOW + timedelta(days=1))
 
 
-async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once() -> None:
+def new_notify() -> tuple[Notify, FakeRelay]:
     relay = FakeRelay()
     settings = NotifySettings(env="dev", namespace=f"unit-{uuid.uuid4().hex[:8]}", mongo_url=None)
     clock = ManualClock(NOW)
-    notify = Notify(create_app(settings, clock=clock, transport=relay), relay, clock)
+    return Notify(create_app(settings, clock=clock, transport=relay), relay, clock), relay
+
+
+async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once() -> None:
+    notify, relay = new_notify()
     transport = httpx.ASGITransport(app=notify.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
         for user, area in [("near", "demograd"), ("far", "zarechny")]:
@@ -100,10 +104,7 @@ async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once
 
 
 async def test_opted_in_residents_are_told_once_of_a_cancelled_poll() -> None:
-    relay = FakeRelay()
-    settings = NotifySettings(env="dev", namespace=f"unit-{uuid.uuid4().hex[:8]}", mongo_url=None)
-    clock = ManualClock(NOW)
-    notify = Notify(create_app(settings, clock=clock, transport=relay), relay, clock)
+    notify, relay = new_notify()
     transport = httpx.ASGITransport(app=notify.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
         body = {"area_ids": ["demograd"], "email": "near@example.org"}
