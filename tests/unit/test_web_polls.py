@@ -95,6 +95,11 @@ class PollWorld(FakeWorld):
             ("GET", "/me/poll-subscription"): (200, {"area_ids": ["demograd"], "email": None, "lang": "ru"}),
             ("PUT", "/me/poll-subscription"): (200, body),
             ("GET", "/public/appeals"): (200, {"items": [], "total": 0}),
+            ("GET", "/polls/drafts"): (200, {"items": [{**POLL, "status": "draft"}], "total": 1}),
+            ("POST", "/polls"): (201, {**POLL, "status": "draft"}),
+            ("POST", "/polls/p1/publish"): (200, POLL),
+            ("POST", "/polls/p1/cancel"): (409, {"status": 409, "detail": "closed", "reason": "not_allowed"}),
+            ("GET", "/polls/p1/opinions"): (200, {"items": ["Нужен свет у скамеек"], "total": 1}),
         }
         if (request.method, path) in answers:
             status, payload = answers[(request.method, path)]
@@ -249,3 +254,38 @@ async def test_the_public_appeals_page_passes_its_filters_to_the_gateway(
     }
     await web.get("/public-appeals?status=received&topic=nope&start=yesterday")
     assert world.sent("GET", "/public/appeals")[-1][0] == {"limit": "20", "offset": "0"}
+
+
+async def test_the_operator_drafts_publishes_and_sees_refusals_of_the_lifecycle(
+    web: httpx.AsyncClient, world: PollWorld
+) -> None:
+    await dev_sign_in(web, "operator-city")
+    listing = await web.get("/work/polls")
+    assert listing.status_code == 200 and "Черновик" in listing.text
+    form = await web.get("/work/polls/new")
+    assert form.status_code == 200 and 'name="q4_text"' in form.text  # five question blocks
+    data = {
+        "title": "Скамейки",
+        "area_ids": "demograd",
+        "closes_at": "2026-12-10T18:00",
+        "q0_text": "Где?",
+        "q0_options": "Парк\nБерег",
+        "slots": "5",
+    }
+    assert (await web.post("/work/polls/new", data=data)).status_code == 403  # no CSRF token
+    saved = await web.post("/work/polls/new", data={**data, "csrf_token": csrf_of(form.text)})
+    assert saved.status_code == 303 and saved.headers["location"] == "/work/polls/p1"
+    sent = world.sent("POST", "/polls")[-1][1]
+    assert sent["questions"] == [{"text": "Где?", "kind": "single", "options": ["Парк", "Берег"]}]
+    assert sent["closes_at"] == "2026-12-10T18:00:00+03:00"
+    card = await web.get("/work/polls/p1")
+    assert "Нужен свет у скамеек" in card.text and "Бюллетеней: 4" in card.text
+    published = await web.post("/work/polls/p1/publish", data={"csrf_token": csrf_of(card.text)})
+    assert published.status_code == 303 and world.sent("POST", "/polls/p1/publish")
+    refused = await web.post(
+        "/work/polls/p1/cancel", data={"csrf_token": csrf_of(card.text)}, follow_redirects=True
+    )
+    assert "В текущем состоянии голосования это невозможно" in refused.text
+    assert (
+        await web.post("/work/polls/p1/delete", data={"csrf_token": csrf_of(card.text)})
+    ).status_code == 404
