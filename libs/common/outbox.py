@@ -12,7 +12,6 @@ envelope. Entries without it (written with tracing off, or before it existed) pu
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -75,16 +74,6 @@ class OutboxRelay:
             for found in pending:
                 published += await self._publish(name, found["_id"])
         return published
-
-    async def run(self, interval: float) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker may be away; the next sweep tries again
-                log.warning("outbox sweep failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(interval)
 
     async def _publish(self, collection: str, doc_id: Any, doc: Document | None = None) -> int:
         """Publish, then pull, a document's pending events; read it afresh unless just written."""

@@ -24,12 +24,15 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from bench.chaos_run import ALL_FAULTS, ChaosRun, Plan
+from devstack.chaos.plan import ALL_FAULTS, Plan
+from devstack.chaos.run import ChaosRun
 from devstack.rabbit import DEFAULT_URL, ensure_rabbitmq
 
 
 def parse(argv: list[str] | None) -> tuple[Plan, float]:
-    parser = argparse.ArgumentParser(description="Chaos run: nothing lost or doubled under faults.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description="Chaos run: nothing lost or doubled under faults."
+    )
     parser.add_argument("--faults", default=",".join(ALL_FAULTS), help=f"any of: {', '.join(ALL_FAULTS)}")
     parser.add_argument("--before", type=int, default=8, help="appeals accepted before each fault")
     parser.add_argument("--after", type=int, default=8, help="appeals launched after each fault is lifted")
