@@ -48,6 +48,7 @@ class Step:
     events: list[tuple[EventType, BaseModel]] = field(default_factory=list)
     comment: str | None = None
     push: Document = field(default_factory=dict)
+    unchanged: bool = False  # nothing to do (e.g. the same public choice again): no write, no entry
 
 
 Planner = Callable[[Document, datetime], Step]
@@ -91,6 +92,9 @@ class AppealWriter:
                 raise Problem(404, f"appeal {appeal_id} not found")
             try:
                 step = plan(appeal, self._clock())
+                if step.unchanged:
+                    next_status(AppealStatus(appeal["status"]), step.action)  # still legal now?
+                    return appeal
                 check_capacity(appeal, step.action, step.comment, self._capacity)
                 org_id = principal.org_id if principal.role is Role.OPERATOR else None
                 written = await self._write(
