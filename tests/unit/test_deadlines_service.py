@@ -66,7 +66,9 @@ def test_social_appeal_gets_a_first_response_deadline_in_hours() -> None:
     first = outcome.clock.timer(TimerKind.FIRST_RESPONSE)
     assert first is not None and first.due_at == T0 + timedelta(hours=4)
     assert [payload.timer for _, payload in outcome.events] == [TimerKind.ANSWER, TimerKind.FIRST_RESPONSE]  # type: ignore[attr-defined]
-    taken = service.taken(outcome.clock, T0 + timedelta(hours=1, minutes=30))
+    took = service.taken(outcome.clock, T0 + timedelta(minutes=30))  # taking is not a public reply
+    assert took.clock.timer(TimerKind.FIRST_RESPONSE).state == TimerState.ARMED  # type: ignore[union-attr]
+    taken = service.responded(outcome.clock, T0 + timedelta(hours=1, minutes=30))
     assert taken.clock.timer(TimerKind.FIRST_RESPONSE).state == TimerState.DONE  # type: ignore[union-attr]
     assert taken.clock.current.first_response_at == T0 + timedelta(hours=1, minutes=30)
 

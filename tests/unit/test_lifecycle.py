@@ -94,6 +94,8 @@ def test_actions_offered_to_each_role() -> None:
     assert actions_for("operator", S.ROUTED) == ["comment", "extend", "reassign", "take"]
     assert actions_for("citizen", S.CLARIFICATION_REQUESTED) == ["clarify", "comment", "escalation_request"]
     assert actions_for("monitor", S.ROUTED) == []
+    social = actions_for("operator", S.IN_WORK, may_respond=True)
+    assert "first_response" in social and "first_response" not in actions_for("operator", S.IN_WORK)
 
 
 def test_numbers_are_human_friendly() -> None:
