@@ -186,7 +186,9 @@ def catalogue_router(
 
     @admin.get("/triage")
     async def triage_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
-        """The regional control centre's queue: appeals every candidate organisation refused."""
+        """The regional control centre's queue, oldest first: appeals every candidate organisation
+        refused (`triage: exhausted`) and social-media posts not classified with confidence
+        (`triage: classification`, with the text and the classifier's proposal)."""
         require_role(principal, Role.ADMIN)
         return await client.call("GET", "/triage", params={"limit": limit, "offset": offset})
 
@@ -194,7 +196,10 @@ def catalogue_router(
     async def triage_decision(
         appeal_id: Id, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
     ) -> Any:
-        """`{"organization_id": ..., "comment": ...}`: who answers; the due date stays as it was."""
+        """One decision of the control centre (role admin). Refused by everyone:
+        `{"organization_id", "comment"}` names who answers (the due date stays). An unclassified post:
+        `{"topic", "place": {"place_id"} | {"lat", "lon", "address"}, "comment"}` routes it, or
+        `{"dismiss": true, "comment"}` rejects it as not an appeal."""
         require_role(principal, Role.ADMIN)
         return await client.call("POST", "/triage/{}", appeal_id, json=body, actor=principal.sub)
 
