@@ -41,6 +41,8 @@ from services.deadlines.schemas import (
 @dataclass(frozen=True)
 class Policy:
     warning_offsets: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=1))
+    # A social incident's first public reply is due in hours: warned about hours before.
+    first_response_warning_offsets: tuple[timedelta, ...] = (timedelta(hours=1),)
     rating_window: timedelta = timedelta(days=30)
     max_extensions_per_round: int = 1
     max_extension_days: int = 30
@@ -81,7 +83,11 @@ def _armed_event(clock: AppealClock, timer: Timer, now: datetime) -> tuple[Event
 def _arm(
     clock: AppealClock, kind: TimerKind, due: datetime, now: datetime, policy: Policy, round_: int = 0
 ) -> tuple[EventType, BaseModel]:
-    warnings = warning_times(due, now, policy.warning_offsets) if kind is TimerKind.ANSWER else []
+    offsets = {
+        TimerKind.ANSWER: policy.warning_offsets,
+        TimerKind.FIRST_RESPONSE: policy.first_response_warning_offsets,
+    }.get(kind, ())
+    warnings = warning_times(due, now, offsets)
     timer = Timer(
         kind=kind, state=TimerState.ARMED, round=round_, armed_at=now, due_at=due, warnings=warnings
     )

@@ -36,6 +36,7 @@ class CatalogueEntity(StrEnum):
     TOPICS = "topics"
     RULES = "rules"
     AREAS = "areas"
+    PLACES = "places"  # the gazetteer: settlements and streets (docs/routing.md)
 
 
 class RoutingAdminClient:
@@ -162,6 +163,12 @@ def catalogue_router(
         """Rules can be deleted; organisations, topics and areas are retired with active=false."""
         require_role(principal, Role.ADMIN)
         return await client.call("DELETE", "/catalogue/rules/{}", rule_id, actor=principal.sub)
+
+    @admin.delete("/catalogue/places/{place_id}")
+    async def catalogue_delete_place(place_id: Id, principal: CurrentPrincipal) -> Any:
+        """A settlement or street of the gazetteer (a street's settlement only once its streets are gone)."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("DELETE", "/catalogue/places/{}", place_id, actor=principal.sub)
 
     @admin.get("/assignments/{appeal_id}")
     async def assignment(appeal_id: Id, principal: CurrentPrincipal) -> Any:

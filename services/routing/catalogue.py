@@ -228,6 +228,11 @@ class CatalogueStore:
         if entity not in DELETABLE:
             raise Problem(405, f"{entity.value} are not deleted: set active=false to retire one")
         await self.item(entity, item_id)
+        if entity is Entity.PLACES:  # a settlement goes only once no street names it
+            snapshot = await self.snapshot()
+            kept = [place for place in snapshot.places if place.id != item_id]
+            if problems := validate(snapshot.model_copy(update={"places": kept})):
+                raise Problem(422, "; ".join(problems[:5]), problems=problems)
         return await self._change(entity, item_id, None, actor)
 
     async def _change(self, entity: Entity, item_id: str, item: BaseModel | None, actor: str) -> Document:

@@ -273,3 +273,14 @@ def test_closed_cancels_everything() -> None:
     assert {t.state for t in clock.timers.values()} == {TimerState.CANCELLED}
     assert next_due_at(clock) is None
     assert fire(clock, T0 + timedelta(days=100)).events == []
+
+
+def test_first_response_deadline_is_warned_about_an_hour_before_and_stops_on_the_public_reply() -> None:
+    outcome = service.routed(
+        None, routed_event(channel="social", first_response_sla_hours=4), "c", T0, POLICY
+    )
+    first = outcome.clock.timer(TimerKind.FIRST_RESPONSE)
+    assert first is not None and first.warnings == [T0 + timedelta(hours=3)]
+    replied = service.responded(outcome.clock, T0 + timedelta(hours=2))
+    assert replied.clock.timer(TimerKind.FIRST_RESPONSE).state == TimerState.DONE  # type: ignore[union-attr]
+    assert replied.clock.timer(TimerKind.FIRST_RESPONSE).warnings == []  # type: ignore[union-attr]
