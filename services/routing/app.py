@@ -21,7 +21,7 @@ def create_app(settings: RoutingSettings, clock: Clock = system_clock) -> FastAP
     catalogue = CatalogueStore(runtime.db, clock, dev=settings.is_dev)
     clusters = ClusterFlows(runtime.db, catalogue, clock, settings)
     flows = RoutingFlows(runtime.db, catalogue, runtime.relay, clock, settings, clusters)
-    triage = TriageFlows(runtime.db, catalogue, runtime.relay, clock, flows, clusters)
+    triage = TriageFlows(flows, catalogue, clusters)
     runtime.consume(handlers(flows))
 
     async def prepare() -> None:
@@ -32,7 +32,7 @@ def create_app(settings: RoutingSettings, clock: Clock = system_clock) -> FastAP
 
     runtime.on_startup(prepare)
     return runtime.create_app(
-        internal_router(catalogue, flows, clusters, triage, settings),
+        internal_router(catalogue, flows, clusters, settings, triage),
         title="Routing service",
         description=DESCRIPTION,
     )

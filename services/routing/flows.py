@@ -97,6 +97,18 @@ class RoutingFlows:
         self._settings = settings
         self._clusters = clusters
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self._relay
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     async def ensure_indexes(self) -> None:
         assignments = self._db[ASSIGNMENTS]
         await assignments.create_index(

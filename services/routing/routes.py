@@ -35,10 +35,11 @@ def internal_router(
     catalogue: CatalogueStore,
     flows: RoutingFlows,
     clusters: ClusterFlows,
-    triage: TriageFlows,
     settings: RoutingSettings,
+    triage: TriageFlows | None = None,
 ) -> APIRouter:
     token = settings.internal_token.get_secret_value()
+    triage = triage or TriageFlows(flows, catalogue, clusters)
     router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[internal_auth(token)])
 
     @router.get("/topics", response_model=list[TopicView])

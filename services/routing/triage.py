@@ -28,19 +28,11 @@ from services.routing.service import CompiledCatalogue
 
 
 class TriageFlows:
-    def __init__(
-        self,
-        db: Database,
-        catalogue: CatalogueStore,
-        relay: OutboxRelay,
-        clock: Clock,
-        flows: RoutingFlows,
-        clusters: ClusterFlows,
-    ) -> None:
-        self._db = db
+    def __init__(self, flows: RoutingFlows, catalogue: CatalogueStore, clusters: ClusterFlows) -> None:
+        self._db: Database = flows.db
+        self._relay: OutboxRelay = flows.relay
+        self._clock: Clock = flows.clock
         self._catalogue = catalogue
-        self._relay = relay
-        self._clock = clock
         self._flows = flows
         self._clusters = clusters
 

@@ -89,5 +89,5 @@ def test_figures_per_municipality_and_the_public_threshold() -> None:
 
 def test_months_are_calendar_months() -> None:
     assert month_bounds("2026-12") == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
-    with pytest.raises(ValueError, match="unconverted data|does not match"):
+    with pytest.raises(ValueError, match=r"unconverted data|does not match"):
         month_bounds("2026-13")

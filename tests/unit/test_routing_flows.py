@@ -108,7 +108,7 @@ async def harness(**overrides: Any) -> Harness:
     bus = FakeBus()
     clusters = ClusterFlows(db, catalogue, clock, settings)
     flows = RoutingFlows(db, catalogue, OutboxRelay(db, [ASSIGNMENTS], bus), clock, settings, clusters)  # type: ignore[arg-type]
-    triage = TriageFlows(db, catalogue, flows._relay, clock, flows, clusters)
+    triage = TriageFlows(flows, catalogue, clusters)
     await flows.ensure_indexes()
     await clusters.ensure_indexes()
     return Harness(db, catalogue, flows, clusters, bus, clock, settings, triage)

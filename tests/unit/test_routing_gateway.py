@@ -36,7 +36,7 @@ async def gateway(routing: Harness) -> AsyncIterator[httpx.AsyncClient]:
     internal = FastAPI()
     install_problem_handlers(internal)
     internal.include_router(
-        internal_router(routing.catalogue, routing.flows, routing.clusters, routing.triage, routing.settings)
+        internal_router(routing.catalogue, routing.flows, routing.clusters, routing.settings)
     )
     app = FastAPI()
     install_problem_handlers(app)
