@@ -209,7 +209,7 @@ def routed(payload: AppealRoutedV1) -> Planner:
         }
         if payload.area_id:  # where the place lies: the public list's area filter
             changes["area_id"] = payload.area_id
-        if payload.topic:  # a raw post: the topic routing's classification or the control centre set
+        if payload.topic and not appeal.get("topic"):  # a raw post: classified by routing or the centre
             changes["topic"] = payload.topic
         if payload.location is not None:
             changes["location"] = payload.location.model_dump()
