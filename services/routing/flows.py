@@ -350,8 +350,20 @@ class RoutingFlows:
         if doc["status"] != AssignmentStatus.HELD:
             raise Problem(409, f"appeal {appeal_id} is not waiting for moderation (it is {doc['status']})")
         now = self._clock()
-        if body.decision is ModerationDecision.APPROVE:
+        event: Document | None
+        raw = not doc["topic"]  # a raw social post: classified once approved
+        if (
+            body.decision is ModerationDecision.APPROVE
+            and raw
+            and not await self._classified(doc, doc["text"]["description"], now)
+        ):
+            fields: Document = {"status": AssignmentStatus.NEEDS_TRIAGE, "triage": TriageKind.CLASSIFICATION}
+            event, entry = None, {"at": now, "action": "triage", "actor": "classification"}
+            fields["classification"] = doc["classification"]
+        elif body.decision is ModerationDecision.APPROVE:
             fields, event, entry = await self.initial(doc, now, actor=f"moderator:{actor}")
+            if raw:
+                fields.update({key: doc[key] for key in ("topic", "location", "classification")})
         else:
             try:
                 code = ReasonCode(body.reason_code or "")
@@ -367,7 +379,7 @@ class RoutingFlows:
         }
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": appeal_id, "status": AssignmentStatus.HELD},
-            {"$set": fields, "$push": {"history": entry, "outbox": event}},
+            {"$set": fields, "$push": {"history": entry, **({"outbox": event} if event else {})}},
         )
         if not result.modified_count:
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")

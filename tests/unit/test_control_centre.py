@@ -20,7 +20,7 @@ from libs.common.events import (
 from libs.common.http import Problem
 from services.routing.classify import classifier, lemmas
 from services.routing.handlers import handlers
-from services.routing.schemas import TriageDecisionIn, TriagePlaceIn
+from services.routing.schemas import ModerationDecision, ModerationDecisionIn, TriageDecisionIn, TriagePlaceIn
 from tests.unit.test_routing_flows import START, Harness, harness
 
 POTHOLE = "Огромная яма на улице Ленина в Абазе возле центральной бани, уже месяц объезжаем"
@@ -169,3 +169,17 @@ def test_every_gazetteer_place_lies_in_its_municipality_and_the_demo_has_dozens_
     places = classifier(cc).places.values()
     assert sum(1 for p in places if p.kind == "street") >= 30
     assert {classifier(cc).area_of(p) for p in places} == set(cc.areas)
+
+
+async def test_a_rude_post_held_for_a_moderator_is_classified_once_approved() -> None:
+    h = await harness()
+    vague = post(h, "Дороги у нас говно, когда уже сделают")
+    concrete = post(h, "Яма на улице Ленина в Абазе, дерьмо а не дорога", handle="petr")
+    for envelope in (vague, concrete):
+        assert (await submit(h, envelope))["status"] == "held"
+    approve = ModerationDecisionIn(decision=ModerationDecision.APPROVE)
+    assert (await h.flows.decide_held(vague.subject, approve, "mod-1"))["status"] == "needs_triage"
+    decided = await h.flows.decide_held(concrete.subject, approve, "mod-1")
+    assert decided["status"] == "routed" and decided["topic"] == "roads.potholes"
+    assert decided["organization"]["id"] == "krasnobor-admin"
+    assert [e["topic"] for e in h.bus.of(EventType.APPEAL_ROUTED)] == ["roads.potholes"]
