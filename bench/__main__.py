@@ -1,5 +1,5 @@
-"""`python -m bench` (what `make bench` runs): the platform's load benchmark, see bench/load.py."""
+"""`python -m bench` (what `make bench` runs): the platform's load benchmark, see bench/load/."""
 
-from bench.load import main
+from bench.load.run import main
 
 main()

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -91,7 +91,7 @@ class MailSink:
     def running(self) -> bool:
         return self._controller is not None
 
-    def __enter__(self) -> MailSink:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

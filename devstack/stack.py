@@ -1,4 +1,4 @@
-"""Start the five services as real OS processes, plus the local store process (mongoeco over
+"""Start the six services as real OS processes, plus the local store process (mongoeco over
 SQLite), local S3 (moto) and SMTP (aiosmtpd) when none is configured. Used by `make run`, the
 end-to-end tests, the chaos harness and the benchmarks."""
 
@@ -207,16 +207,23 @@ class LocalStack:
         wait_until(check, timeout, name)
 
     def start(self) -> None:
-        self.start_infrastructure()
-        started = [
-            self.start_service(name, replica)
-            for name in SERVICES
-            for replica in range(1, self.replicas.get(name, 1) + 1)
-        ]
-        for process in started:
-            self.wait_ready(process)
-        for name in self.frontends:
-            self.wait_ready(self.start_service(name))
+        """Infrastructure, the services (with their replicas), then the websites; all or nothing:
+        on any failure what had started is stopped and the error raised again (RuntimeError when
+        a process exits, TimeoutError when one is not ready in time)."""
+        try:
+            self.start_infrastructure()
+            started = [
+                self.start_service(name, replica)
+                for name in SERVICES
+                for replica in range(1, self.replicas.get(name, 1) + 1)
+            ]
+            for process in started:
+                self.wait_ready(process)
+            for name in self.frontends:
+                self.wait_ready(self.start_service(name))
+        except BaseException:
+            self.stop()
+            raise
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 25) -> None:
         process = self.processes.pop(name, None)

@@ -46,6 +46,7 @@ class EventType(StrEnum):
     # Polls and public hearings (payloads: libs/common/poll_events.py).
     POLL_PUBLISHED = "poll.published"
     POLL_CLOSED = "poll.closed"
+    POLL_CANCELLED = "poll.cancelled"
 
 
 class TimerKind(StrEnum):

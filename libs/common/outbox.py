@@ -12,7 +12,6 @@ envelope. Entries without it (written with tracing off, or before it existed) pu
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -66,7 +65,15 @@ class OutboxRelay:
     async def publish_inserted(self, collection: str, doc: Document) -> None:
         """`flush` for a document this process has just inserted: it holds the outbox already, so
         nothing is read back. Same publish-then-pull; a failure is still left to the sweep."""
-        await self._publish(collection, doc["_id"], doc)
+        await self.publish_written(collection, doc["_id"], doc.get(OUTBOX) or [])
+
+    async def publish_written(self, collection: str, doc_id: Any, entries: list[Document]) -> None:
+        """`flush` for the entries this process has just written into a document's outbox (by an
+        insert or an update): published and pulled without reading the document back; none, no
+        round trip. Entries an earlier, failed flush left behind are the sweep's. Raises what the
+        broker or the store raise; the entries then stay for the sweep."""
+        if entries:
+            await self._publish(collection, doc_id, {OUTBOX: entries})
 
     async def sweep(self) -> int:
         published = 0
@@ -75,16 +82,6 @@ class OutboxRelay:
             for found in pending:
                 published += await self._publish(name, found["_id"])
         return published
-
-    async def run(self, interval: float) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker may be away; the next sweep tries again
-                log.warning("outbox sweep failed", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(interval)
 
     async def _publish(self, collection: str, doc_id: Any, doc: Document | None = None) -> int:
         """Publish, then pull, a document's pending events; read it afresh unless just written."""

@@ -27,6 +27,7 @@ from libs.common.http import (
 from libs.common.logging import configure_logging, get_logger
 from libs.common.messaging import EventBus, EventConsumer, Handler, create_broker
 from libs.common.outbox import OutboxRelay
+from libs.common.periodic import every
 from libs.common.settings import ServiceSettings
 from libs.common.store import Store, open_store
 from libs.common.topology import Topology
@@ -98,7 +99,8 @@ class ServiceRuntime:
         self._shutdown.append(hook)
 
     def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """A coroutine run for the life of the process (scheduler ticks, sweeps)."""
+        """Periodic work run for the life of the process (a `libs.common.periodic.every` loop):
+        started once the broker is connected, cancelled on shutdown."""
         self._loops.append(loop)
 
     async def start(self) -> None:
@@ -138,7 +140,8 @@ class ServiceRuntime:
         self.broker_connected.set()
         if attempts > 1:
             log.info("broker connected, consuming", attempts=attempts)
-        loops = [lambda: self.relay.run(self.settings.outbox_sweep_seconds), *self._loops]
+        sweep = self.settings.outbox_sweep_seconds
+        loops = [lambda: every(sweep, self.relay.sweep, name="outbox sweep"), *self._loops]
         self._tasks += [asyncio.create_task(loop(), name=f"{self.name}-loop") for loop in loops]
 
     async def _connect_broker(self) -> None:

@@ -19,7 +19,8 @@ from typing import Any, cast
 import mongomock
 from bson import ObjectId
 from mongomock import helpers as mongomock_helpers
-from pymongo import AsyncMongoClient
+from prometheus_client import Counter
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from libs.common.logging import get_logger
@@ -31,6 +32,28 @@ log = get_logger(__name__)
 
 PING_TIMEOUT_SECONDS = 2.0
 SERVER_SELECTION_TIMEOUT_MS = 10_000
+
+# Store round trips: every command a service sends (find, insert, update, findAndModify, getMore,
+# ...), one per round trip, by command name. The bench reads it from each service's /metrics to
+# report round trips per appeal per service (docs/performance.md).
+STORE_COMMANDS = Counter("appeals_store_commands_total", "Commands sent to the store", ["command"])
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts each command the driver starts (a PyMongo command listener, called synchronously on
+    the driver's path: one counter increment per command)."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        STORE_COMMANDS.labels(event.command_name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMAND_COUNTER = CommandCounter()
 
 _ASYNC_METHODS = frozenset(
     {
@@ -303,9 +326,14 @@ class Store:
 
 
 def open_store(mongo_url: str | None, database: str) -> Store:
+    """The service's store: `database` on the server at `mongo_url` (its commands counted in
+    STORE_COMMANDS), or the in-process fake when no URL is given (nothing counted)."""
     if mongo_url:
         client: AsyncMongoClient[Document] = AsyncMongoClient(
-            mongo_url, tz_aware=True, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
+            mongo_url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+            event_listeners=[COMMAND_COUNTER],
         )
         return Store(client[database], client)
     log.warning(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from libs.common.leases import work_due
+from libs.common.periodic import every
 from services.deadlines.flows import DeadlineFlows
 
 
 async def timer_loop(flows: DeadlineFlows, tick_seconds: float, batch_size: int) -> None:
     """Runs at once when the service starts (catch-up after downtime), then every tick."""
-    await work_due(flows.fire_due, tick_seconds, batch_size, "timer")
+    await every(tick_seconds, lambda: flows.fire_due(batch_size), name="timers", batch=batch_size)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from prometheus_client import Gauge
 
-from libs.common.logging import get_logger
+from libs.common.periodic import every
 from libs.common.store import Database
 from services.intake.flows import APPEALS
 from services.intake.schemas import AppealStatus
-
-log = get_logger(__name__)
 
 APPEALS_BY_STATUS = Gauge("appeals_by_status", "Appeals by lifecycle status", ["status"])
 APPEALS_OVERDUE = Gauge("appeals_overdue", "Open appeals past their answer deadline")
@@ -30,11 +26,4 @@ async def refresh_gauges(db: Database) -> None:
 
 
 async def gauge_loop(db: Database, interval: float) -> None:
-    while True:
-        try:
-            await refresh_gauges(db)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("gauge refresh failed", error=f"{type(exc).__name__}: {exc}")
-        await asyncio.sleep(interval)
+    await every(interval, lambda: refresh_gauges(db), name="appeal gauges")

@@ -107,6 +107,14 @@ class Actor(BaseModel):
     org_name: str | None = None
 
 
+class PublicationIn(BaseModel):
+    """The author's choice: `true` publishes the appeal (masked), `false` makes it private again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     actor: Actor
@@ -192,6 +200,7 @@ class AppealView(BaseModel):
     timeline: list[TimelineEntry]
     contact: Contact | None = None
     allowed_actions: list[str] = []
+    public: bool = False  # the author allowed publication (docs/api.md#public-appeals)
 
 
 class AppealSummary(BaseModel):

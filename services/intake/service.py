@@ -35,6 +35,9 @@ class Action(StrEnum):
     RATE = "rating"
     RATE_LOW = "rating_low"
     REQUEST_ESCALATION = "escalation_request"
+    # the author changes the public choice made at submission (docs/api.md#public-appeals)
+    MAKE_PUBLIC = "make_public"
+    MAKE_PRIVATE = "make_private"
     # deadlines
     CLOSE = "close"
 
@@ -69,6 +72,14 @@ TRANSITIONS: dict[tuple[S, Action], S] = {
     **{(status, Action.RESPOND): status for status in OPEN},
     **{(status, Action.COMMENT): status for status in (S.RECEIVED, S.NEEDS_TRIAGE, *OPEN, S.ANSWERED)},
     **{(status, Action.REQUEST_ESCALATION): status for status in (*OPEN, S.ANSWERED)},
+    # The author may publish or withdraw their appeal in any status but rejected (never listed),
+    # a closed one too: the only step a closed appeal still allows.
+    **{
+        (status, action): status
+        for status in S
+        if status is not S.REJECTED
+        for action in (Action.MAKE_PUBLIC, Action.MAKE_PRIVATE)
+    },
 }
 
 
@@ -85,7 +96,14 @@ def allowed_actions(status: S) -> list[str]:
 
 
 ROLE_ACTIONS = {
-    "citizen": {Action.COMMENT, Action.CLARIFY, Action.RATE, Action.REQUEST_ESCALATION},
+    "citizen": {
+        Action.COMMENT,
+        Action.CLARIFY,
+        Action.RATE,
+        Action.REQUEST_ESCALATION,
+        Action.MAKE_PUBLIC,
+        Action.MAKE_PRIVATE,
+    },
     "operator": {
         Action.TAKE,
         Action.REQUEST_CLARIFICATION,

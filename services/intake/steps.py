@@ -41,6 +41,21 @@ from services.intake.service import (
 
 DUE_FIELD = {TimerKind.ANSWER: "due_at", TimerKind.FIRST_RESPONSE: "first_response_due_at"}
 
+# -- the author ---------------------------------------------------------------------------------
+
+
+def publication(public: bool) -> Planner:
+    """Make the appeal public (masked, on the public list and in Open311) or private again. The
+    same choice again changes nothing and records nothing. No event: the public list and Open311
+    read intake's own store, so they follow at once."""
+
+    def plan(appeal: Document, now: datetime) -> Step:
+        action = Action.MAKE_PUBLIC if public else Action.MAKE_PRIVATE
+        return Step(action, {"public": public}, unchanged=bool(appeal.get("public")) == public)
+
+    return plan
+
+
 # -- operators --------------------------------------------------------------------------------
 
 

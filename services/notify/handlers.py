@@ -26,5 +26,9 @@ def handlers(flows: NotifyFlows, polls: PollNotices | None = None) -> dict[str, 
         EventType.DEADLINE_OVERDUE: flows.on_overdue,
     }
     if polls is not None:
-        table |= {EventType.POLL_PUBLISHED: polls.on_published, EventType.POLL_CLOSED: polls.on_closed}
+        table |= {
+            EventType.POLL_PUBLISHED: polls.on_published,
+            EventType.POLL_CANCELLED: polls.on_cancelled,
+            EventType.POLL_CLOSED: polls.on_closed,
+        }
     return table

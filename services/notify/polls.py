@@ -1,6 +1,6 @@
 """Polls for residents and organisations: who opted in for which areas ("polls for my area"), and
-the notifications of `poll.published` (to those residents) and `poll.closed` (to them and to the
-poll's organisation). New functions beside the appeals' flows; deliveries go through the same
+the notifications of `poll.published` and `poll.cancelled` (to those residents) and `poll.closed`
+(to them and to the poll's organisation). New functions beside the appeals' flows; deliveries go through the same
 planner and engine (feed always; e-mail and push as each person chose).
 
 A subscription is one document per resident (`_id` = user id): `area_ids`, an optional e-mail
@@ -16,7 +16,7 @@ from pymongo import ASCENDING
 
 from libs.common.clock import Clock
 from libs.common.events import Envelope
-from libs.common.poll_events import PollClosedV1, PollPublishedV1
+from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
 from libs.common.store import Database
 from services.notify.delivery import DeliveryEngine, Planned
 from services.notify.registry import Registry
@@ -26,7 +26,7 @@ from services.notify.service import build, format_moment, org_owner, pick_lang, 
 from services.notify.targets import TargetPlanner
 
 POLL_SUBSCRIPTIONS = "poll_subscriptions"
-POLL_KINDS = frozenset({K.POLL_OPENED, K.POLL_RESULTS, K.POLL_CLOSED})
+POLL_KINDS = frozenset({K.POLL_OPENED, K.POLL_RESULTS, K.POLL_CLOSED, K.POLL_CANCELLED})
 
 
 # -- what each poll notification says: pure builders ------------------------------------------
@@ -72,6 +72,14 @@ def poll_results(recipient: Recipient, poll: PollClosedV1, *, event_id: str, now
     ballots = str(poll.results.ballots)
     return _to_resident(
         K.POLL_RESULTS, recipient, poll.poll_id, event_id=event_id, now=now, title=poll.title, ballots=ballots
+    )
+
+
+def poll_cancelled(
+    recipient: Recipient, poll: PollCancelledV1, *, event_id: str, now: datetime
+) -> Notification:
+    return _to_resident(
+        K.POLL_CANCELLED, recipient, poll.poll_id, event_id=event_id, now=now, title=poll.title
     )
 
 
@@ -130,9 +138,16 @@ class PollNotices:
 
     async def on_published(self, envelope: Envelope, poll: PollPublishedV1) -> None:
         """Residents subscribed to any of the poll's areas: one notification each."""
+        await self._tell_residents(envelope, poll, poll_opened)
+
+    async def on_cancelled(self, envelope: Envelope, poll: PollCancelledV1) -> None:
+        """The residents told of the poll (`poll.published`) are told it is cancelled."""
+        await self._tell_residents(envelope, poll, poll_cancelled)
+
+    async def _tell_residents(self, envelope: Envelope, poll: Any, note_of: Any) -> None:
         planned: list[Planned] = []
         async for recipient in self._residents(poll.area_ids):
-            note = poll_opened(recipient, poll, event_id=envelope.id, now=self._clock())
+            note = note_of(recipient, poll, event_id=envelope.id, now=self._clock())
             planned += await self._targets.citizen(envelope.type, note, recipient)
         await self._engine.dispatch(planned)
 

@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pymorphy3
 
@@ -200,6 +201,13 @@ def _street_at(words: Sequence[Lemmas], wanted: Phrase) -> bool:
         if (before | after) & STREET_MARKERS:
             return True
     return False
+
+
+def proposed_location(place: ProposedPlace, sent: dict[str, Any]) -> dict[str, Any]:
+    """The connector's geotag, or the gazetteer place's point and address."""
+    if place.located_by == "geotag":
+        return sent
+    return {"lat": place.lat, "lon": place.lon, "address": place.address}
 
 
 @functools.lru_cache(maxsize=4)

@@ -29,9 +29,9 @@ from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
-from services.routing.classify import ProposedPlace, classifier
+from services.routing.classify import classifier, proposed_location
 from services.routing.clusters import ASSIGNMENTS, ClusterFlows
-from services.routing.geo import haversine_m, normalize_address
+from services.routing.geo import same_place
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import Change, apply, rejected, routed
 from services.routing.schemas import AssignmentStatus, ModerationDecision, ModerationDecisionIn, TriageKind
@@ -62,22 +62,6 @@ def resident_of(appeal: AppealSubmittedV1) -> str:
     connector that reported it), else the appeal's author."""
     post = appeal.source_post
     return f"{post.network}:{post.author_handle.casefold()}" if post else appeal.author_id
-
-
-def proposed_location(place: ProposedPlace, sent: Document) -> Document:
-    """The connector's geotag, or the gazetteer place's point and address."""
-    if place.located_by == "geotag":
-        return sent
-    return {"lat": place.lat, "lon": place.lon, "address": place.address}
-
-
-def same_place(a: Document, b: Document, radius_m: float) -> bool:
-    """Two locations are one place: points within `radius_m`, else the same address (normalised)."""
-    if None not in (a.get("lat"), a.get("lon"), b.get("lat"), b.get("lon")):
-        return haversine_m(a["lat"], a["lon"], b["lat"], b["lon"]) <= radius_m
-    if a.get("address") and b.get("address"):
-        return normalize_address(a["address"]) == normalize_address(b["address"])
-    return False
 
 
 class RoutingFlows:
@@ -123,16 +107,20 @@ class RoutingFlows:
     # -- a submitted appeal ------------------------------------------------------------------
 
     async def route_submitted(self, envelope: Envelope, appeal: AppealSubmittedV1) -> None:
-        """Moderate, then route. A redelivered event finds the stored decision: nothing new happens."""
-        if await self._db[ASSIGNMENTS].count_documents({"_id": appeal.appeal_id}, limit=1) == 0:
-            doc = await self._first_decision(envelope, appeal)
-            try:
-                await self._db[ASSIGNMENTS].insert_one(doc)
-                log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
-            except DuplicateKeyError:
-                log.info("appeal already decided; re-publishing any pending event")
-        await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
-        await self._clusters.attach(appeal.appeal_id)
+        """Moderate, then route. A redelivered event meets the stored decision at the insert (the
+        assignment's `_id` is the appeal's): nothing new happens, pending events are re-published."""
+        doc = await self._first_decision(envelope, appeal)
+        inserted: Document | None = doc
+        try:
+            await self._db[ASSIGNMENTS].insert_one(doc)
+        except DuplicateKeyError:
+            log.info("appeal already decided; re-publishing any pending event")
+            inserted = None
+            await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
+        else:
+            log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
+            await self._relay.publish_inserted(ASSIGNMENTS, doc)
+        await self._clusters.attach(appeal.appeal_id, inserted)
 
     async def _first_decision(self, envelope: Envelope, appeal: AppealSubmittedV1) -> Document:
         now = self._clock()
@@ -331,7 +319,7 @@ class RoutingFlows:
                 log.info(
                     "appeal moved", reason=str(reason), organization_id=move.organization.id, rule=move.rule
                 )
-                await self._relay.flush(ASSIGNMENTS, doc["_id"])
+                await self._relay.publish_written(ASSIGNMENTS, doc["_id"], [event])
                 return
         raise RuntimeError(f"assignment {envelope.subject} kept changing; will retry")
 
@@ -383,7 +371,7 @@ class RoutingFlows:
         )
         if not result.modified_count:
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event] if event else [])
         await self._clusters.attach(appeal_id)
         return await self.assignment(appeal_id)
 

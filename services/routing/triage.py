@@ -80,7 +80,7 @@ class TriageFlows:
         )
         if not result.modified_count:
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event])
         await self._clusters.attach(appeal_id)
         return await self._flows.assignment(appeal_id)
 

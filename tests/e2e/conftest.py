@@ -27,11 +27,7 @@ def start_stack(
     workdir = tmp_path_factory.mktemp("stack")
     stack = LocalStack.ephemeral(session_namespace("e2e-"), workdir, smtp=(mail.host, mail.port))
     stack.extra_env.update({"RABBIT_URL": rabbit_url, **extra_env})
-    try:
-        stack.start()
-    except BaseException:
-        stack.stop()
-        raise
+    stack.start()  # stops what it started when it fails
     return stack
 
 

@@ -6,7 +6,7 @@ notify's retry budget, kill -9 of every service mid-stream (intake included: the
 with the same Idempotency-Key) and of the store process itself, poison messages into every queue,
 a RabbitMQ restart (the shared local broker: always started again), and a last look at every
 appeal. Nothing is excused: every store is durable. The full run, with
-every fault and the table, is `make chaos` (bench/chaos.py, docs/reliability.md).
+every fault and the table, is `make chaos` (bench/chaos/, harness in devstack/chaos/, docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 import pytest
 from pymongo import AsyncMongoClient
 
-from bench.chaos_run import ChaosRun, Plan, Row, table
+from devstack.chaos.plan import Plan, Row, table
+from devstack.chaos.run import ChaosRun
 from devstack.docstore import DocStore
 from devstack.stack import free_port
 from libs.common.clock import system_clock

@@ -165,6 +165,14 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
         assert draft.status_code == 201, draft.text
         published = await api.post(f"/api/v1/polls/{draft.json()['id']}/publish", headers=operator)
         assert published.status_code == 200, published.text
+        # Another one published and then cancelled by its organisation (poll.cancelled).
+        dropped = await api.post(
+            "/api/v1/polls", headers=operator, json={**poll, "title": "Отменённое голосование"}
+        )
+        assert dropped.status_code == 201, dropped.text
+        for step in ("publish", "cancel"):
+            done = await api.post(f"/api/v1/polls/{dropped.json()['id']}/{step}", headers=operator)
+            assert done.status_code == 200, done.text
 
         await eventually(overdue, timeout=180, interval=1.0)
         await act(short, "escalate", citizen)

@@ -16,6 +16,7 @@ deployment (docs/operations.md, "Replicas"); 30 appeals through the gateway. Sho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,21 +24,18 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from bench.replicas import (
+from devstack.appeals import Appeal, Citizens, RegisteredSink, submit_all
+from devstack.broker import delete_namespace
+from devstack.mailsink import free_port
+from devstack.replicas import (
     SCALED,
-    Appeal,
     EventSpy,
-    RegisteredSink,
-    appeal_bodies,
     handled,
-    remove_namespace,
     replica_counts,
     route_entries,
     settled,
     start_stack,
-    submit_all,
 )
-from devstack.mailsink import free_port
 from devstack.stack import LocalStack
 from tests.e2e.conftest import bearer
 from tests.infra import eventually
@@ -47,7 +45,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 APPEALS = 30
 REPLICAS = 3
 
-Counts = dict[str, dict[str, dict[tuple[str, str], float]]]  # service → replica → (type, outcome) → n
+Counts = dict[str, dict[str, dict[tuple[str, ...], float]]]  # service → replica → (type, outcome) → n
 
 
 @dataclass
@@ -101,7 +99,9 @@ async def run(
                 EventSpy(rabbit_url, stack.namespace) as spy,
                 httpx.AsyncClient(base_url=stack.url("intake"), timeout=15) as client,
             ):
-                appeals = await submit_all(client, appeal_bodies(uuid.uuid4().hex[:8], APPEALS), 6)
+                appeals = await submit_all(
+                    client, Citizens(f"replicas-{uuid.uuid4().hex[:8]}").next(APPEALS), 6
+                )
                 result = Run(stack, sink, spy, appeals)
 
                 async def quiet() -> Counts | None:
@@ -118,7 +118,8 @@ async def run(
                 yield result
         finally:
             await asyncio.to_thread(stack.stop)
-            await remove_namespace(rabbit_url, stack.namespace)
+            with contextlib.suppress(Exception):  # best effort: the broker may be away
+                await delete_namespace(rabbit_url, stack.namespace)
 
 
 async def test_each_appeal_is_routed_once(run: Run) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,14 +13,14 @@ import aio_pika
 import httpx
 import pytest
 
+from devstack.appeals import submitted_envelope as submitted
+from devstack.broker import delete_namespace
 from libs.common.auth import INTERNAL_TOKEN_HEADER
 from libs.common.events import (
-    AppealSubmittedV1,
     Envelope,
     EscalationReason,
     EscalationRequestedV1,
     EventType,
-    Location,
     OrganizationRef,
     ReassignRequestedV1,
     new_event,
@@ -91,43 +90,8 @@ async def running_routing(rabbit_url: str, mongo_url: str | None, namespace: str
                 yield running
     finally:
         await publisher.stop()
-        await _delete_namespace(connection, namespace)
         await connection.close()
-
-
-async def _delete_namespace(connection: aio_pika.abc.AbstractConnection, namespace: str) -> None:
-    """Durable names outlive the test: remove them so a shared dev broker does not fill up."""
-    channel = await connection.channel()
-    for queue in (f"{namespace}.routing", f"{namespace}.routing.retry", f"{namespace}.routing.dlq"):
-        await channel.queue_delete(queue)
-    for exchange in (f"{namespace}.events", f"{namespace}.dlx"):
-        await channel.exchange_delete(exchange)
-
-
-def submitted(
-    topic: str,
-    summary: str,
-    description: str,
-    lat: float = 57.65,
-    lon: float = 43.77,
-    author: str = "citizen-1",
-) -> Envelope:
-    appeal_id = uuid.uuid4().hex
-    payload = AppealSubmittedV1(
-        appeal_id=appeal_id,
-        number=f"2026-{uuid.uuid4().int % 1_000_000:06d}",
-        kind="complaint",
-        channel="web",
-        topic=topic,
-        summary=summary,
-        description=description,
-        location=Location(lat=lat, lon=lon, address="Демоград"),
-        author_id=author,
-        submitted_at=datetime.now(UTC),
-    )
-    return new_event(
-        EventType.APPEAL_SUBMITTED, payload, source="intake", subject=appeal_id, correlation_id="c"
-    )
+        await delete_namespace(rabbit_url, namespace, ("routing",))
 
 
 async def test_appeals_are_routed_or_rejected_once_each(
@@ -241,7 +205,12 @@ async def test_nearby_appeals_form_a_cluster(rabbit_url: str, mongo_url: str | N
         points = [(57.6500, 43.7700), (57.6510, 43.7700), (57.6500, 43.7737)]
         envelopes = [
             submitted(
-                "landscaping.street_lighting", f"Фонарь {i}", f"Не горит фонарь номер {i}", lat, lon, f"c-{i}"
+                "landscaping.street_lighting",
+                f"Фонарь {i}",
+                f"Не горит фонарь номер {i}",
+                lat=lat,
+                lon=lon,
+                author=f"c-{i}",
             )
             for i, (lat, lon) in enumerate(points)
         ]

@@ -3,7 +3,7 @@
 Every phase: a stream of appeals starts; once `before` of them are accepted the fault is injected
 mid-stream, held, and lifted; `after` more are launched; then the run waits (bounded) until every
 accepted appeal came through and the queues are empty, drains the dead-letter queues and checks
-each appeal (`bench.chaos_checks`). Time to recover: from the moment the fault is lifted until
+each appeal (`devstack.chaos.checks`). Time to recover: from the moment the fault is lifted until
 every appeal accepted before that moment has reached the end of the pipeline (routed, due date
 set, 'registered' e-mail sent).
 """
@@ -17,115 +17,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from bench.chaos_checks import Scope, Verdict, Verifier
-from bench.chaos_client import Gateway, Stream, Submission
-from bench.chaos_infra import (
-    SERVICES,
-    BrokerBusy,
-    BrokerRestart,
-    DeadLetter,
-    broker_restartable,
-    delete_namespace,
-    depths,
-    drain_dead_letters,
-    drop_databases,
-    publish_raw,
-    queue_names,
-    wait_broker,
-)
-from bench.chaos_poison import poisons
+from devstack.broker import DeadLetter, delete_namespace, depths, drain_dead_letters, publish_raw, queue_names
+from devstack.chaos.checks import Verdict, Verifier
+from devstack.chaos.client import Gateway, Stream, Submission
+from devstack.chaos.plan import FAULT_TITLES, FULL, LIGHT, SERVICES, Plan, Row, table
+from devstack.chaos.poison import poisons
+from devstack.chaos.restart import BrokerBusy, BrokerRestart, broker_restartable, wait_broker
+from devstack.databases import drop_databases
 from devstack.mailsink import MailSink, free_port
+from devstack.stack import SERVICES as ALL_SERVICES
 from devstack.stack import LocalStack
-
-CONSUMERS = ("routing", "deadlines", "notify", "media")
-ALL_FAULTS = (
-    "broker",
-    "smtp",
-    *(f"kill:{name}" for name in CONSUMERS),
-    "kill:intake",
-    "kill:store",
-    "poison",
-)
-FAULT_TITLES = {
-    "broker": "RabbitMQ restart (stop_app/start_app)",
-    "smtp": "SMTP server down",
-    "poison": "poison messages (every queue)",
-    **{f"kill:{name}": f"kill -9 {name}" for name in SERVICES},
-    "kill:store": "kill -9 the store process",
-}
-LIGHT = Scope(feed=False, timers=False)  # the end of the pipeline as the citizen sees it
-FULL = Scope()
-
-
-@dataclass(frozen=True)
-class Plan:
-    before: int = 8  # appeals accepted before the fault is injected
-    after: int = 8  # appeals launched after it is lifted
-    rate: float = 5.0  # appeals per second
-    broker_outage: float = 5.0
-    smtp_outage: float = 8.0
-    kill_pause: float = 1.0  # between kill -9 and the restart
-    settle_timeout: float = 60.0
-    max_attempts: int = 5
-    retry_backoff: float = 0.2
-    faults: tuple[str, ...] = ALL_FAULTS
-
-
-@dataclass
-class Row:
-    fault: str
-    sent: int = 0
-    accepted: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    dead_lettered: int = 0
-    recovery: float | None = None
-    notes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # everything that fails the run, described
-    failed: list[Verdict] = field(default_factory=list)  # the appeals lost or duplicated
-    skipped: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.skipped is not None or (not self.lost and not self.duplicated and not self.problems)
-
-    def cells(self) -> list[str]:
-        if self.skipped:
-            return [self.fault, "—", "—", "—", "—", "—", "—", f"skipped: {self.skipped}"]
-        recovery = "—" if self.recovery is None else f"{self.recovery:.1f}"
-        return [
-            self.fault,
-            str(self.sent),
-            str(self.accepted),
-            str(self.lost),
-            str(self.duplicated),
-            str(self.dead_lettered),
-            recovery,
-            "; ".join(self.notes),
-        ]
-
-
-HEADER = [
-    "fault",
-    "appeals sent",
-    "accepted",
-    "lost",
-    "duplicated",
-    "dead-lettered",
-    "time to recover (s)",
-    "notes",
-]
-
-
-def table(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row.cells()) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _reasons(letters: list[DeadLetter]) -> str:
@@ -208,12 +113,14 @@ class ChaosRun:
         await asyncio.to_thread(self.stack.stop)
         self.mail.stop()
         try:
-            await delete_namespace(self.rabbit_url, self.namespace)
+            await delete_namespace(self.rabbit_url, self.namespace, ALL_SERVICES)  # polls too
         except Exception as exc:  # the queues stay behind; nothing else depends on them
             self.log(f"could not remove the run's queues: {type(exc).__name__}")
         if self.mongo_url:
             try:
-                await asyncio.wait_for(drop_databases(self.mongo_url, self.namespace), timeout=30)
+                await asyncio.wait_for(
+                    drop_databases(self.mongo_url, self.namespace, ALL_SERVICES), timeout=30
+                )
             except Exception as exc:
                 self.log(f"could not drop the run's databases: {type(exc).__name__}")
 
@@ -418,7 +325,7 @@ class ChaosRun:
             row.problems.append("some appeals did not come through in time")
         row.problems += await self.queues_settled()
         await asyncio.sleep(1.5)  # a late duplicate would show up now
-        letters = await drain_dead_letters(self.rabbit_url, self.namespace)
+        letters = await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
         row.dead_lettered = len(letters)
         if letters:
             row.notes.append(f"dead letters: {_reasons(letters)}")
@@ -499,7 +406,7 @@ class ChaosRun:
         letters: list[DeadLetter] = []
         deadline = time.monotonic() + self.plan.settle_timeout
         while len(letters) < count and time.monotonic() < deadline:
-            letters += await drain_dead_letters(self.rabbit_url, self.namespace)
+            letters += await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
             await asyncio.sleep(0.5)
         return letters
 
@@ -510,7 +417,7 @@ class ChaosRun:
         row = Row("whole run, checked again at the end")
         row.sent, row.accepted = len(self.subs), sum(1 for sub in self.subs if sub.accepted)
         row.problems += await self.queues_settled()
-        letters = await drain_dead_letters(self.rabbit_url, self.namespace)
+        letters = await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
         row.dead_lettered = len(letters)
         if letters:
             row.problems.append(f"late dead letters: {_reasons(letters)}")

@@ -1,6 +1,6 @@
 """Routing decisions per second with the full demo catalogue loaded.
 
-    .venv/bin/python -m bench.routing_bench [--count 20000] [--store-count 500] [--seed 7]
+    .venv/bin/python -m bench.services.routing [--count 20000] [--store-count 500] [--seed 7]
 
 Stages: the pure decision function (by point, by address), moderation alone, and the whole flow
 through the store (moderation + repeat lookup + decision + assignment write + outbox + clusters),
@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from devstack.appeals import submitted_envelope
 from libs.common.clock import ManualClock
-from libs.common.events import AppealSubmittedV1, Envelope, EventType, Location, new_event
+from libs.common.events import AppealSubmittedV1, Envelope
 from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay
 from libs.common.store import open_store
@@ -89,21 +90,17 @@ def submitted(rng: random.Random, topics: list[str], hotspots: list[Place], n: i
         place = Place((spot.lat or 0) + rng.gauss(0, 0.001), (spot.lon or 0) + rng.gauss(0, 0.0015))
         topics = topics[:3]
     summary, description = rng.choice(TEXTS)
-    appeal_id = uuid.uuid4().hex
-    payload = AppealSubmittedV1(
-        appeal_id=appeal_id,
+    return submitted_envelope(
+        rng.choice(topics),
+        summary,
+        description.format(n=n),
+        lat=place.lat,
+        lon=place.lon,
+        address=rng.choice(ADDRESSES),
+        author=f"citizen-{rng.randrange(1000)}",
         number=f"2026-{n:06d}",
-        kind="complaint",
-        channel="web",
-        topic=rng.choice(topics),
-        summary=summary,
-        description=description.format(n=n),
-        location=Location(lat=place.lat, lon=place.lon, address=rng.choice(ADDRESSES)),
-        author_id=f"citizen-{rng.randrange(1000)}",
-        submitted_at=at,
-    )
-    return new_event(
-        EventType.APPEAL_SUBMITTED, payload, source="bench", subject=appeal_id, correlation_id="bench"
+        at=at,
+        source="bench",
     )
 
 

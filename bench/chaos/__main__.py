@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.chaos [--faults broker,smtp,kill:routing,...] [--before 8] [--after 8]
                                     [--rate 5] [--broker-outage 5] [--smtp-outage 8] [--timeout 1500]
 
-Starts its own stack (five services as OS processes, moto S3, an in-process SMTP sink it can
+Starts its own stack (six services as OS processes, moto S3, an in-process SMTP sink it can
 stop) under a fresh namespace on the shared RabbitMQ, streams appeals through the gateway and,
 mid-stream, in turn: restarts RabbitMQ, stops the SMTP server for a while, kills -9 every service
 (intake included: the client retries with the same Idempotency-Key) and the store process itself,
@@ -24,12 +24,15 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from bench.chaos_run import ALL_FAULTS, ChaosRun, Plan
+from devstack.chaos.plan import ALL_FAULTS, Plan
+from devstack.chaos.run import ChaosRun
 from devstack.rabbit import DEFAULT_URL, ensure_rabbitmq
 
 
 def parse(argv: list[str] | None) -> tuple[Plan, float]:
-    parser = argparse.ArgumentParser(description="Chaos run: nothing lost or doubled under faults.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description="Chaos run: nothing lost or doubled under faults."
+    )
     parser.add_argument("--faults", default=",".join(ALL_FAULTS), help=f"any of: {', '.join(ALL_FAULTS)}")
     parser.add_argument("--before", type=int, default=8, help="appeals accepted before each fault")
     parser.add_argument("--after", type=int, default=8, help="appeals launched after each fault is lifted")

@@ -3,7 +3,7 @@ deadlines and notify (the gateway and media stay at one process).
 
     .venv/bin/python -m bench.replicas [--appeals 300] [--configs 1/1/1,3/3/3] [--concurrency 16]
 
-Each configuration (replicas of routing/deadlines/notify) starts its own stack (the five services
+Each configuration (replicas of routing/deadlines/notify) starts its own stack (the six services
 as OS processes on the real RabbitMQ, the SMTP sink in this process) in a fresh namespace, so the
 replicas of a service share its queue and compete on it. It submits N appeals through the
 gateway, each from its own citizen, and waits for each appeal's "registered" e-mail. Reported:
@@ -23,245 +23,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
-import re
 import statistics
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
 
 import httpx
-from faststream.rabbit import RabbitBroker, RabbitMessage, RabbitQueue
-from prometheus_client.parser import text_string_to_metric_families
 
-from devstack.mailsink import MailSink, free_port
-from devstack.stack import SERVICES, LocalStack
-from libs.common.auth import Role, issue_dev_token
-from libs.common.settings import DEV_SECRET
-from libs.common.topology import Topology
-
-SCALED = ("routing", "deadlines", "notify")
-BBOX = (43.22, 57.32, 44.35, 57.98)  # the demo region, lon/lat
-TOPICS = ["landscaping.street_lighting", "roads.potholes", "utilities.heating", "transport.schedule"]
-TEXTS = [
-    ("Не горит фонарь", "Фонарь у дома {n} не горит вторую неделю, вечером во дворе темно."),
-    ("Яма на дороге", "Глубокая яма на проезжей части у дома {n}, машины объезжают по встречной."),
-    ("Нет отопления", "В квартире {n} холодно, батареи чуть тёплые уже третий день подряд."),
-    ("Автобус не пришёл", "Автобус по маршруту {n} не пришёл утром по расписанию, ждали час."),
-]
-# "Обращение № 2026-000123 зарегистрировано" / "Appeal No. 2026-000123 registered"
-REGISTERED = re.compile(r"(\d{4}-\d{6})\s+(?:зарегистрировано|registered)")
-
-
-class RegisteredSink(MailSink):
-    """The SMTP sink that counts each appeal's "registered" e-mails and notes the first's arrival."""
-
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(host, port)
-        self.registered: Counter[str] = Counter()
-        self.first_at: dict[str, float] = {}
-        self._count_lock = threading.Lock()
-
-    def _received(self, raw: bytes, rcpt_tos: list[str]) -> None:
-        at = time.monotonic()
-        headers = BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
-        found = REGISTERED.search(str(headers["subject"] or ""))
-        if found:
-            with self._count_lock:
-                self.registered[found.group(1)] += 1
-                self.first_at.setdefault(found.group(1), at)
-
-    def count(self, numbers: Sequence[str]) -> int:
-        with self._count_lock:
-            return sum(1 for number in numbers if self.registered[number])
-
-    def duplicates(self, numbers: Sequence[str]) -> dict[str, int]:
-        with self._count_lock:
-            return {number: self.registered[number] for number in numbers if self.registered[number] > 1}
-
-
-class EventSpy:
-    """A queue of its own on the namespace's exchange: every event published, by type and id.
-
-    An event the outbox relay published twice (its flush and a sweep raced) shows up as one id
-    seen twice; the consumers must absorb such duplicates (idempotency, in their store).
-    """
-
-    def __init__(self, rabbit_url: str, namespace: str) -> None:
-        self.seen: Counter[tuple[str, str]] = Counter()  # (type, event id) → times published
-        self._broker = RabbitBroker(rabbit_url, logger=None)
-        queue = RabbitQueue(f"{namespace}.bench-spy", auto_delete=True, routing_key="#")
-
-        @self._broker.subscriber(queue, Topology(namespace).events_exchange)
-        async def record(message: RabbitMessage) -> None:
-            self.seen[(message.raw_message.routing_key or "", message.message_id or "")] += 1
-
-    async def __aenter__(self) -> EventSpy:
-        await self._broker.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._broker.stop()
-
-    def published(self, event_type: str) -> int:
-        """Messages of this type on the exchange (a re-published event counts each time)."""
-        return sum(times for (kind, _), times in self.seen.items() if kind == event_type)
-
-    def republished(self) -> int:
-        """How many messages were a second (or later) copy of an event already published."""
-        return sum(times - 1 for times in self.seen.values())
-
-
-@dataclass
-class Appeal:
-    id: str
-    number: str
-    headers: dict[str, str]
-    accepted_at: float
-
-
-def appeal_bodies(run_id: str, count: int, seed: int = 7) -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """One citizen per appeal (the per-caller limit and routing's repeat filter never interfere)."""
-    rng = random.Random(seed)
-    out = []
-    for n in range(1, count + 1):
-        sub = f"replicas-{run_id}-{n}"
-        token = issue_dev_token(DEV_SECRET, sub=sub, role=Role.CITIZEN)
-        summary, description = rng.choice(TEXTS)
-        body = {
-            "kind": "complaint",
-            "topic": rng.choice(TOPICS),
-            "summary": summary,
-            "description": description.format(n=n),
-            "location": {
-                "lat": round(rng.uniform(BBOX[1], BBOX[3]), 6),
-                "lon": round(rng.uniform(BBOX[0], BBOX[2]), 6),
-                "address": f"ул. Ленина, {n}",
-            },
-            "contact": {"email": f"{sub}@example.org"},
-        }
-        out.append(({"Authorization": f"Bearer {token}"}, body))
-    return out
-
-
-async def submit_all(
-    client: httpx.AsyncClient, bodies: list[tuple[dict[str, str], dict[str, Any]]], concurrency: int
-) -> list[Appeal]:
-    """POST every appeal with `concurrency` callers; every one must be accepted (201)."""
-    accepted: list[Appeal] = []
-    work = iter(bodies)
-
-    async def caller() -> None:
-        for headers, body in work:
-            response = await client.post("/api/v1/appeals", headers=headers, json=body)
-            if response.status_code != 201:
-                raise RuntimeError(f"submit answered {response.status_code}: {response.text[:300]}")
-            created = response.json()
-            accepted.append(Appeal(created["id"], created["number"], headers, time.monotonic()))
-
-    await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return accepted
-
-
-def metric_counts(text: str, name: str = "appeals_messages_total") -> dict[tuple[str, str], float]:
-    """(type, outcome) → count of one process's `appeals_messages_total`."""
-    counts: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                key = (sample.labels["type"], sample.labels["outcome"])
-                counts[key] = counts.get(key, 0.0) + sample.value
-    return counts
-
-
-async def replica_counts(
-    client: httpx.AsyncClient, stack: LocalStack, service: str
-) -> dict[str, dict[tuple[str, str], float]]:
-    """Each replica's message counters, by its process name."""
-    out = {}
-    for process in stack.instances(service):
-        response = await client.get(f"{stack.url(process)}/metrics")
-        response.raise_for_status()
-        out[process] = metric_counts(response.text)
-    return out
-
-
-def settled(counts: dict[tuple[str, str], float], event_type: str) -> int:
-    """Deliveries of a type this process finished with: handled or dead-lettered (not retried)."""
-    return int(sum(counts.get((event_type, outcome), 0.0) for outcome in ("handled", "dead_lettered")))
-
-
-def handled(counts: dict[tuple[str, str], float], event_type: str | None = None) -> int:
-    return int(
-        sum(
-            value
-            for (kind, outcome), value in counts.items()
-            if outcome == "handled" and event_type in (None, kind)
-        )
-    )
-
-
-async def route_entries(client: httpx.AsyncClient, appeals: Sequence[Appeal]) -> dict[str, int]:
-    """How many `route` steps each appeal's timeline holds (intake's record)."""
-
-    async def one(appeal: Appeal) -> tuple[str, int]:
-        response = await client.get(f"/api/v1/appeals/{appeal.id}", headers=appeal.headers)
-        response.raise_for_status()
-        return appeal.number, sum(entry.get("action") == "route" for entry in response.json()["timeline"])
-
-    return dict(await asyncio.gather(*(one(appeal) for appeal in appeals)))
-
-
-async def remove_namespace(rabbit_url: str, namespace: str) -> None:
-    """Delete a finished run's durable queues and exchanges: a broker holding thousands of
-    leftovers restarts slowly. Best effort (the stack must be stopped first)."""
-    import aio_pika
-
-    names = [f"{namespace}.{service}{suffix}" for service in SERVICES for suffix in ("", ".retry", ".dlq")]
-    try:
-        connection = await aio_pika.connect(rabbit_url, timeout=10)
-    except Exception:
-        return
-    async with connection:
-        channel = await connection.channel()
-        for name in names:
-            await channel.queue_delete(name)
-        for exchange in (f"{namespace}.events", f"{namespace}.dlx"):
-            await channel.exchange_delete(exchange)
-
-
-def start_stack(
-    sink: MailSink,
-    workdir: Path,
-    *,
-    replicas: dict[str, int],
-    rabbit_url: str | None = None,
-    mongo_url: str | None = None,
-    extra_env: dict[str, str] | None = None,
-) -> LocalStack:
-    stack = LocalStack.ephemeral(
-        f"replicas-{uuid.uuid4().hex[:8]}", workdir, smtp=(sink.host, sink.port), frontends=()
-    )
-    stack.replicas = dict(replicas)
-    if rabbit_url:
-        stack.extra_env["RABBIT_URL"] = rabbit_url
-    if mongo_url:
-        stack.extra_env["MONGO_URL"] = mongo_url
-    stack.extra_env.update(extra_env or {})
-    try:
-        stack.start()
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
+from devstack.appeals import Citizens, RegisteredSink, submit_all
+from devstack.broker import delete_namespace
+from devstack.mailsink import free_port
+from devstack.replicas import SCALED, EventSpy, handled, replica_counts, route_entries, start_stack
+from devstack.stack import LocalStack
 
 
 @dataclass
@@ -347,11 +124,13 @@ async def run_config(
                 httpx.AsyncClient(base_url=stack.url("intake"), timeout=30) as client,
             ):
                 # Warm-up: one appeal end to end, so every connection and cache is open.
-                warm = await submit_all(client, appeal_bodies(f"warm{uuid.uuid4().hex[:6]}", 1), 1)
+                warm = await submit_all(client, Citizens(f"replicas-warm{uuid.uuid4().hex[:6]}").next(1), 1)
                 await wait_for(sink, [a.number for a in warm], lambda: notify_lost(client, stack), 30)
                 started = time.monotonic()
                 result.others = len(foreign_processes(stack))
-                accepted = await submit_all(client, appeal_bodies(uuid.uuid4().hex[:8], appeals), concurrency)
+                accepted = await submit_all(
+                    client, Citizens(f"replicas-{uuid.uuid4().hex[:8]}").next(appeals), concurrency
+                )
                 numbers = [appeal.number for appeal in accepted]
                 await wait_for(sink, numbers, lambda: notify_lost(client, stack), timeout)
                 result.others = max(result.others, len(foreign_processes(stack)))
@@ -372,7 +151,8 @@ async def run_config(
                     result.spread[service] = [handled(counts) for counts in per_replica.values()]
         finally:
             await asyncio.to_thread(stack.stop)
-            await remove_namespace(rabbit_url, stack.namespace)
+            with suppress(Exception):  # best effort: the broker may be away
+                await delete_namespace(rabbit_url, stack.namespace)
     return result
 
 
@@ -460,7 +240,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="End-to-end appeals/s with 1 and 3 replicas")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.replicas", description="End-to-end appeals/s with 1 and 3 replicas"
+    )
     parser.add_argument("--appeals", type=int, default=300)
     parser.add_argument(
         "--configs",

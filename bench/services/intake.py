@@ -1,6 +1,6 @@
 """Intake's own hot path, in one process: store operations and CPU time per appeal.
 
-    .venv/bin/python -m bench.load_intake [--appeals 300] [--stored 0,1000]
+    .venv/bin/python -m bench.services.intake [--appeals 300] [--stored 0,1000]
 
 Per appeal, what the gateway and its consumer do: the submit rate check, `submit` (number,
 insert, publish), then `appeal.routed` applied and `deadline.armed` recorded. No HTTP, no broker
@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import httpx
 
-from bench.load_report import Progress, text_table
+from bench.load.report import Progress, text_table
 from libs.common.auth import Principal, Role
 from libs.common.clock import system_clock
 from libs.common.events import (
@@ -198,7 +198,7 @@ async def run(appeals: int, levels: list[int]) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.load_intake",
+        prog="python -m bench.services.intake",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bench.chaos_client import Gateway, Submission
+from devstack.chaos.client import Gateway, Submission
 from devstack.mailsink import MailSink
 
 REGISTERED_SUBJECT = re.compile(r"(?:№|No\.)\s*(\d{4}-\d+)\s+(?:зарегистрировано|registered)")

@@ -1,6 +1,6 @@
 """How late do due timers fire with a million armed, and what does holding them cost?
 
-    .venv/bin/python -m bench.deadlines_bench [--timers 1000000] [--due 5000] [--window 10]
+    .venv/bin/python -m bench.services.deadlines [--timers 1000000] [--due 5000] [--window 10]
         [--catchup 10000] [--tick 1.0] [--batch 200] [--store indexed|mongomock]
 
 1. Arms `--timers` answer timers (bulk insert of the documents the service writes; all but
@@ -11,7 +11,7 @@
 Memory: process RSS before and after arming, and tracemalloc's bytes per armed timer (sampled).
 
 Store: MongoDB when MONGO_URL is set (a throwaway database, dropped after), else an in-memory
-store with the indexes MongoDB would use (bench/deadlines_store.py). `--store mongomock` uses the
+store with the indexes MongoDB would use (bench/services/deadlines_store.py). `--store mongomock` uses the
 platform's stand-in, which scans every document per query: try it with --timers 20000.
 The outbox goes to an in-process bus that notes when each event was published.
 """
@@ -32,7 +32,7 @@ from typing import Any
 
 import bson
 
-from bench.deadlines_store import IndexedDatabase
+from bench.services.deadlines_store import IndexedDatabase
 from libs.common.clock import system_clock
 from libs.common.events import AppealRoutedV1, Envelope, EventType, OrganizationRef
 from libs.common.logging import configure_logging

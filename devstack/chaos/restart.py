@@ -1,13 +1,9 @@
-"""What the chaos run does to the infrastructure, and how it looks into the broker.
+"""What the chaos run does to the broker: restart the shared RabbitMQ, never leaving it stopped.
 
 - The shared RabbitMQ is restarted with `rabbitmqctl stop_app` / `start_app`; starting it again is
   guaranteed (a `finally`, plus an `atexit` hook for the worst case), and waited for until it
   accepts AMQP connections again.
-- Queue depths come from passive declares over AMQP (the management plugin is usually off here):
-  `message_count` is the number of ready messages, `consumer_count` the subscribed consumers.
-- Dead-letter queues are drained (read and removed), so every phase of the run sees only its own.
-- Stores: MONGO_URL, else the stack's own local store process (devstack/docstore.py)
-  (each service then keeps its store in memory and loses it when killed).
+- Looking into queues (depths, dead letters, raw publishes) is devstack/broker.py's.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -25,21 +20,17 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import urlparse
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-SERVICES = ("intake", "routing", "deadlines", "notify", "media")
 CTL_TIMEOUT = 90.0
 BROKER_BACK_TIMEOUT = 120.0
 LOCK_PATH = Path(tempfile.gettempdir()) / "appeals-chaos-broker.lock"  # one restart at a time
 LOCK_WAIT = 180.0
-INSPECT_TIMEOUT = 30.0  # any look into the broker
 
 
 # -- the broker's life ------------------------------------------------------------------------------
@@ -78,7 +69,7 @@ def _ctl(*args: str, timeout: float = CTL_TIMEOUT) -> tuple[int, str]:
     """rabbitmqctl, bounded: on timeout its whole process tree is killed (its Erlang VM would
     otherwise outlive the script and go on acting on the node). Returns (exit status, stderr)."""
     process = subprocess.Popen(
-        ["rabbitmqctl", *args],  # noqa: S607 - the server's own tool, from PATH
+        ["rabbitmqctl", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -215,132 +206,3 @@ class BrokerRestart:
                         finally:
                             if self.stopped:  # cancelled or failed midway: block until it is back
                                 self.start()
-
-
-# -- looking into queues ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Depth:
-    messages: int  # ready messages
-    consumers: int
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    service: str
-    message_id: str
-    event_type: str
-    reason: str
-    attempt: int
-
-
-def queue_names(namespace: str, service: str) -> tuple[str, str, str]:
-    base = f"{namespace}.{service}"
-    return base, f"{base}.retry", f"{base}.dlq"
-
-
-@asynccontextmanager
-async def _connection(url: str) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(url, timeout=5)
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-async def _passive(channel: AbstractChannel, name: str) -> Depth | None:
-    try:
-        queue = await channel.declare_queue(name, passive=True)
-    except aio_pika.exceptions.ChannelClosed:
-        return None
-    result: Any = queue.declaration_result
-    return Depth(int(result.message_count), int(result.consumer_count))
-
-
-async def depths(url: str, names: list[str]) -> dict[str, Depth | None]:
-    """Ready messages and consumers per queue (None: the queue does not exist)."""
-    found: dict[str, Depth | None] = {}
-    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
-        for name in names:
-            channel = await connection.channel()
-            found[name] = await _passive(channel, name)
-            if not channel.is_closed:
-                await channel.close()
-    return found
-
-
-async def drain_dead_letters(url: str, namespace: str) -> list[DeadLetter]:
-    """Read (and remove) everything in the services' dead-letter queues."""
-    letters: list[DeadLetter] = []
-    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
-        for service in SERVICES:
-            name = queue_names(namespace, service)[2]
-            channel = await connection.channel()
-            if await _passive(channel, name) is None:
-                continue
-            channel = await connection.channel()
-            queue = await channel.get_queue(name, ensure=False)
-            while (message := await queue.get(no_ack=True, fail=False, timeout=5)) is not None:
-                headers = dict(message.headers or {})
-                letters.append(
-                    DeadLetter(
-                        service=service,
-                        message_id=str(message.message_id or ""),
-                        event_type=_event_type(message.body),
-                        reason=_text(headers.get("x-dead-letter-reason")),
-                        attempt=int(str(headers.get("x-attempt", 1))),
-                    )
-                )
-            await channel.close()
-    return letters
-
-
-def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
-
-
-def _event_type(body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("type", "?"))
-    except (ValueError, AttributeError):
-        return "(not JSON)"
-
-
-async def publish_raw(url: str, queue: str, body: bytes, message_id: str) -> None:
-    """A persistent message straight into a queue (default exchange), confirmed by the broker."""
-    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
-        channel = await connection.channel(publisher_confirms=True)
-        message = aio_pika.Message(
-            body,
-            message_id=message_id,
-            content_type="application/cloudevents+json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
-        await channel.default_exchange.publish(message, routing_key=queue)
-
-
-async def delete_namespace(url: str, namespace: str) -> None:
-    """Remove this run's queues and exchanges from the shared broker (best effort)."""
-    async with asyncio.timeout(INSPECT_TIMEOUT), _connection(url) as connection:
-        for service in SERVICES:
-            for name in queue_names(namespace, service):
-                channel = await connection.channel()
-                with suppress(Exception):
-                    await channel.queue_delete(name)
-        for exchange in (f"{namespace}.events", f"{namespace}.dlx"):
-            channel = await connection.channel()
-            with suppress(Exception):
-                await channel.exchange_delete(exchange)
-
-
-async def drop_databases(mongo_url: str, namespace: str) -> None:
-    """Remove the run's databases (`<namespace>_<service>`) from a durable store."""
-    from pymongo import AsyncMongoClient
-
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=5000)
-    try:
-        for service in SERVICES:
-            await client.drop_database(f"{namespace}_{service}")
-    finally:
-        await client.close()

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from bench.load_report import Progress
-from bench.load_system import cpu_seconds, rabbitmq_pid
+from bench.load.report import Progress
+from bench.load.system import cpu_seconds, rabbitmq_pid
 
 
 @dataclass
@@ -121,30 +121,3 @@ async def _consume(queue: aio_pika.abc.AbstractQueue, count: int) -> float:
     finally:
         await queue.cancel(tag)
     return time.perf_counter() - started
-
-
-async def delete_namespace(url: str, namespace: str, consumers: tuple[str, ...]) -> None:
-    """Remove what the stack declared under its namespace: queues, then exchanges."""
-    connection = await aio_pika.connect(url, timeout=10)
-    try:
-        for consumer in consumers:
-            for suffix in ("", ".retry", ".dlq"):
-                channel = await connection.channel()  # a failed delete closes its channel
-                try:
-                    await channel.queue_delete(f"{namespace}.{consumer}{suffix}")
-                except aio_pika.exceptions.AMQPError:
-                    pass
-                finally:
-                    if not channel.is_closed:
-                        await channel.close()
-        for exchange in ("events", "dlx"):
-            channel = await connection.channel()
-            try:
-                await channel.exchange_delete(f"{namespace}.{exchange}")
-            except aio_pika.exceptions.AMQPError:
-                pass
-            finally:
-                if not channel.is_closed:
-                    await channel.close()
-    finally:
-        await connection.close()

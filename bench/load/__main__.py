@@ -1,0 +1,5 @@
+"""`python -m bench.load`: the same as `python -m bench`."""
+
+from bench.load.run import main
+
+main()

@@ -1,0 +1,127 @@
+"""Bursts of appeals through the public gateway, the wait for their "registered" e-mails, and
+the services' own counters before and after (the appeals and the sink: devstack/appeals.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.load.report import Progress
+from devstack.appeals import RegisteredSink, Submission
+from devstack.metrics import MESSAGES, PUBLISHED, STORE_COMMANDS, counter, scrape, total
+
+# Commands that are no round trip of the work: readiness probes and session clean-up.
+NOT_WORK = frozenset({"ping", "endSessions"})
+
+
+@dataclass
+class Batch:
+    """What one burst of submissions gave: per appeal, its number, when the 201 came and latency."""
+
+    started: float = 0.0
+    finished: float = 0.0
+    numbers: list[str] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+async def submit(
+    client: httpx.AsyncClient,
+    appeals: list[Submission],
+    concurrency: int,
+    label: str,
+    deadline_seconds: float,
+) -> Batch:
+    """POST every appeal with `concurrency` callers, each waiting for its answer before the next."""
+    batch = Batch()
+    progress = Progress(label, len(appeals))
+    work = iter(appeals)
+    stop_at = time.monotonic() + deadline_seconds
+
+    async def caller() -> None:
+        for headers, body in work:
+            if time.monotonic() > stop_at:
+                batch.errors["not sent: time limit"] = batch.errors.get("not sent: time limit", 0) + 1
+                continue
+            sent = time.monotonic()
+            try:
+                response = await client.post("/api/v1/appeals", headers=headers, json=body)
+            except httpx.HTTPError as exc:
+                key = type(exc).__name__
+                batch.errors[key] = batch.errors.get(key, 0) + 1
+                progress.advance()
+                continue
+            answered = time.monotonic()
+            if response.status_code == 201:
+                batch.numbers.append(response.json()["number"])
+                batch.accepted_at.append(answered)
+                batch.latencies.append(answered - sent)
+            else:
+                key = str(response.status_code)
+                batch.errors[key] = batch.errors.get(key, 0) + 1
+            progress.advance()
+
+    batch.started = time.monotonic()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    batch.finished = time.monotonic()
+    return batch
+
+
+async def wait_for_mail(
+    sink: RegisteredSink, numbers: Sequence[str], label: str, stall: float, cap: float
+) -> tuple[int, bool]:
+    """Until every number's "registered" e-mail is in; gives up after `stall` seconds without a new
+    one, or `cap` seconds in all. Returns (arrived, complete)."""
+    progress = Progress(label, len(numbers))
+    started = last_change = time.monotonic()
+    arrived = sink.count(numbers)
+    while arrived < len(numbers):
+        now = time.monotonic()
+        if now - last_change > stall or now - started > cap:
+            break
+        await asyncio.sleep(0.1)
+        count = sink.count(numbers)
+        if count != arrived:
+            arrived, last_change = count, time.monotonic()
+            progress.update(arrived)
+    return arrived, arrived == len(numbers)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """One service's counters (from its /metrics): events published, deliveries handled, and
+    store commands (round trips) sent, all since the process started."""
+
+    published: float = 0.0
+    handled: float = 0.0
+    store_commands: float = 0.0
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(
+            self.published - other.published,
+            self.handled - other.handled,
+            self.store_commands - other.store_commands,
+        )
+
+
+async def service_counters(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, Counters]:
+    """Service name → its counters now; a service that does not answer counts zero."""
+    out: dict[str, Counters] = {}
+    for name, url in urls.items():
+        text = await scrape(client, url) or ""
+        commands = counter(text, STORE_COMMANDS, ("command",))
+        out[name] = Counters(
+            published=total(text, PUBLISHED),
+            handled=total(text, MESSAGES, outcome="handled"),
+            store_commands=sum(n for (command,), n in commands.items() if command not in NOT_WORK),
+        )
+    return out
