@@ -21,6 +21,7 @@ from services.intake.schemas import (
     ClarificationIn,
     CommentIn,
     ExtendIn,
+    FirstResponseIn,
     PublicationIn,
     RatingIn,
     ReasonIn,
@@ -52,6 +53,15 @@ def action_router(writer: AppealWriter, flows: AppealFlows, limiter: RateLimit) 
     async def take(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         """Operator: start working on the appeal (routed or back for re-review → in_work)."""
         plan = steps.take(principal)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/first-response", response_model=AppealView, dependencies=[Depends(count_action)])
+    async def first_response(appeal_id: Id, body: FirstResponseIn, principal: CurrentPrincipal) -> AppealView:
+        """Operator: the organisation's first public reply to a social-media incident, once, before
+        the answer; due within the topic's first-response SLA; the connector posts it in the thread."""
+        plan = steps.first_response(principal, body.text)
         return appeal_view(
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )

@@ -28,6 +28,7 @@ class Action(StrEnum):
     ANSWER = "answer"
     REASSIGN = "reassign"
     EXTEND = "extend"
+    RESPOND = "first_response"  # a social incident's first public reply (not the answer)
     # citizens
     CLARIFY = "clarify"
     COMMENT = "comment"
@@ -68,6 +69,7 @@ TRANSITIONS: dict[tuple[S, Action], S] = {
         (status, Action.EXTEND): status
         for status in (S.ROUTED, S.IN_WORK, S.CLARIFICATION_REQUESTED, S.REREVIEW)
     },
+    **{(status, Action.RESPOND): status for status in OPEN},
     **{(status, Action.COMMENT): status for status in (S.RECEIVED, S.NEEDS_TRIAGE, *OPEN, S.ANSWERED)},
     **{(status, Action.REQUEST_ESCALATION): status for status in (*OPEN, S.ANSWERED)},
     # The author may publish or withdraw their appeal in any status but rejected (never listed),
@@ -108,18 +110,29 @@ ROLE_ACTIONS = {
         Action.ANSWER,
         Action.REASSIGN,
         Action.EXTEND,
+        Action.RESPOND,
         Action.COMMENT,
     },
 }
 
 
-def actions_for(role: str, status: S) -> list[str]:
-    """What this caller could do now: a hint for user interfaces (the rules still decide)."""
-    possible = ROLE_ACTIONS.get(role, set())
+def actions_for(role: str, status: S, *, may_respond: bool = False) -> list[str]:
+    """What this caller could do now: a hint for user interfaces (the rules still decide).
+    `may_respond`: a social incident without its first public reply yet."""
+    possible = ROLE_ACTIONS.get(role, set()) - (set() if may_respond else {Action.RESPOND})
     legal = {action for (source, action) in TRANSITIONS if source is status}
     if Action.RATE_LOW in legal:
         legal.add(Action.RATE)
     return sorted(str(action) for action in possible & legal)
+
+
+def check_first_response(appeal: dict[str, Any]) -> None:
+    """Only a social incident gets a first public reply, and only one (the connector posts it)."""
+    current = S(appeal["status"])
+    if appeal.get("channel") != "social":
+        raise IllegalTransition(current, Action.RESPOND, "a first public reply is for social-media incidents")
+    if appeal.get("first_response"):
+        raise IllegalTransition(current, Action.RESPOND, "the first public reply was already given")
 
 
 def next_status(current: S, action: Action) -> S:

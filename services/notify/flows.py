@@ -20,6 +20,7 @@ from libs.common.events import (
     DeadlineOverdueV1,
     DeadlineWarningV1,
     Envelope,
+    IncidentRespondedV1,
     RereviewRequestedV1,
     RoutingReason,
     TimerKind,
@@ -163,6 +164,10 @@ class NotifyFlows:
             ),
             org_id=_org_id(payload.organization),
         )
+
+    async def on_responded(self, envelope: Envelope, payload: IncidentRespondedV1) -> None:
+        """Webhooks only (the connector posts the reply where the resident wrote)."""
+        await self._announce(envelope, payload.appeal_id, org_id=_org_id(payload.organization))
 
     async def on_rereview(self, envelope: Envelope, payload: RereviewRequestedV1) -> None:
         known = await self._known(payload.appeal_id)

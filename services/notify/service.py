@@ -39,6 +39,7 @@ WEBHOOK_EVENTS: tuple[str, ...] = (
     EventType.APPEAL_CLARIFICATION_REQUESTED,
     EventType.APPEAL_CLARIFIED,
     EventType.APPEAL_ANSWERED,
+    EventType.INCIDENT_RESPONDED,  # the first public reply: the connector posts it under the post
     EventType.APPEAL_REREVIEW_REQUESTED,
     EventType.APPEAL_CLOSED,
     EventType.DEADLINE_WARNING,

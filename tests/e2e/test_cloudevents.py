@@ -128,6 +128,27 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
         other = await submit("landscaping.street_lighting", "Не работает светофор на перекрёстке.")
         await reach(other, "routed")
         await act(other, "reassign", operator, {"reason": "Светофоры обслуживает ГИБДД"})
+        # A social-media incident and the organisation's first public reply (incident.responded).
+        monitor = await bearer(api, "ce-monitor", "monitor")
+        post = {
+            "network": "vk",
+            "post_url": "https://vk.com/wall-5_1",
+            "author_handle": "ce_resident",
+            "text": "Не горит фонарь у дома 3 по улице Мира",
+            "topic": "landscaping.street_lighting",
+            "location": {"lat": 57.65, "lon": 43.77},
+            "found_at": datetime.now(UTC).isoformat(),
+        }
+        created = await api.post("/api/v1/incidents", headers=monitor, json=post)
+        assert created.status_code == 201, created.text
+        incident = dict(created.json())
+
+        async def incident_routed() -> bool:
+            found = (await api.get(f"/api/v1/appeals/{incident['id']}", headers=operator)).json()
+            return bool(found.get("status") == "routed")
+
+        await eventually(incident_routed, timeout=90, interval=0.5)
+        await act(incident, "first-response", operator, {"text": "Проверим сегодня."})
 
         async def overdue() -> bool:
             found = (await api.get(f"/api/v1/appeals/{short['id']}", headers=citizen)).json()

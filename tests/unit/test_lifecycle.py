@@ -102,6 +102,8 @@ def test_actions_offered_to_each_role() -> None:
         *publication,
     ]
     assert actions_for("monitor", S.ROUTED) == []
+    social = actions_for("operator", S.IN_WORK, may_respond=True)
+    assert "first_response" in social and "first_response" not in actions_for("operator", S.IN_WORK)
 
 
 def test_numbers_are_human_friendly() -> None:
