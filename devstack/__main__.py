@@ -15,7 +15,7 @@ from devstack.stack import SERVICES, LocalStack
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="Run all five services with local infrastructure and demo data"
+        description="Run all six services with local infrastructure and demo data"
     )
     parser.add_argument("--namespace", default=os.environ.get("APPEALS_NAMESPACE", "appeals-dev"))
     parser.add_argument("--workdir", type=Path, default=Path("var"))

@@ -1,4 +1,4 @@
-"""Start the five services as real OS processes, plus the local store process (mongoeco over
+"""Start the six services as real OS processes, plus the local store process (mongoeco over
 SQLite), local S3 (moto) and SMTP (aiosmtpd) when none is configured. Used by `make run`, the
 end-to-end tests, the chaos harness and the benchmarks."""
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.chaos [--faults broker,smtp,kill:routing,...] [--before 8] [--after 8]
                                     [--rate 5] [--broker-outage 5] [--smtp-outage 8] [--timeout 1500]
 
-Starts its own stack (five services as OS processes, moto S3, an in-process SMTP sink it can
+Starts its own stack (six services as OS processes, moto S3, an in-process SMTP sink it can
 stop) under a fresh namespace on the shared RabbitMQ, streams appeals through the gateway and,
 mid-stream, in turn: restarts RabbitMQ, stops the SMTP server for a while, kills -9 every service
 (intake included: the client retries with the same Idempotency-Key) and the store process itself,

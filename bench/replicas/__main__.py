@@ -3,7 +3,7 @@ deadlines and notify (the gateway and media stay at one process).
 
     .venv/bin/python -m bench.replicas [--appeals 300] [--configs 1/1/1,3/3/3] [--concurrency 16]
 
-Each configuration (replicas of routing/deadlines/notify) starts its own stack (the five services
+Each configuration (replicas of routing/deadlines/notify) starts its own stack (the six services
 as OS processes on the real RabbitMQ, the SMTP sink in this process) in a fresh namespace, so the
 replicas of a service share its queue and compete on it. It submits N appeals through the
 gateway, each from its own citizen, and waits for each appeal's "registered" e-mail. Reported:

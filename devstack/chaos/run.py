@@ -29,6 +29,7 @@ from devstack.chaos.poison import poisons
 from devstack.chaos.restart import BrokerBusy, BrokerRestart, broker_restartable, wait_broker
 from devstack.databases import drop_databases
 from devstack.mailsink import MailSink, free_port
+from devstack.stack import SERVICES as ALL_SERVICES
 from devstack.stack import LocalStack
 
 
@@ -112,12 +113,14 @@ class ChaosRun:
         await asyncio.to_thread(self.stack.stop)
         self.mail.stop()
         try:
-            await delete_namespace(self.rabbit_url, self.namespace, SERVICES)
+            await delete_namespace(self.rabbit_url, self.namespace, ALL_SERVICES)  # polls too
         except Exception as exc:  # the queues stay behind; nothing else depends on them
             self.log(f"could not remove the run's queues: {type(exc).__name__}")
         if self.mongo_url:
             try:
-                await asyncio.wait_for(drop_databases(self.mongo_url, self.namespace, SERVICES), timeout=30)
+                await asyncio.wait_for(
+                    drop_databases(self.mongo_url, self.namespace, ALL_SERVICES), timeout=30
+                )
             except Exception as exc:
                 self.log(f"could not drop the run's databases: {type(exc).__name__}")
 

@@ -28,6 +28,9 @@ class EventType(StrEnum):
     APPEAL_RATED = "appeal.rated"
     APPEAL_REREVIEW_REQUESTED = "appeal.rereview_requested"
     APPEAL_CLOSED = "appeal.closed"
+    # The organisation's first public reply to a social-media incident, for the connector to post
+    # under the original message (docs/routing.md, "The regional control centre").
+    INCIDENT_RESPONDED = "incident.responded"
     # Requests from intake that routing decides on.
     APPEAL_REASSIGN_REQUESTED = "appeal.reassign_requested"
     APPEAL_ESCALATION_REQUESTED = "appeal.escalation_requested"
@@ -43,6 +46,7 @@ class EventType(StrEnum):
     # Polls and public hearings (payloads: libs/common/poll_events.py).
     POLL_PUBLISHED = "poll.published"
     POLL_CLOSED = "poll.closed"
+    POLL_CANCELLED = "poll.cancelled"
 
 
 class TimerKind(StrEnum):
@@ -161,6 +165,11 @@ class AppealSubmittedV1(BaseModel):
     source_post: SourcePost | None = None
 
 
+class AppealRef(BaseModel):
+    appeal_id: str
+    number: str
+
+
 class AppealRoutedV1(BaseModel):
     appeal_id: str
     number: str
@@ -179,6 +188,11 @@ class AppealRoutedV1(BaseModel):
     previous_organization: OrganizationRef | None = None
     # The municipality (routing's catalogue area) the place lies in, if known: public lists filter by it.
     area_id: str | None = None
+    # The place routing found for a raw social-media post (classification or the control centre).
+    location: Location | None = None
+    # A repeat appeal: the same resident, topic and place within the repeat period after an answer
+    # to this earlier appeal; it went to the organisation that answered that one.
+    repeat_of: AppealRef | None = None
 
 
 class AppealRejectedV1(BaseModel):
@@ -237,6 +251,14 @@ class AppealAnsweredV1(AppealFact):
     round: int = 0  # 0: the first answer; n: after the n-th re-review
 
 
+class IncidentRespondedV1(AppealFact):
+    """The organisation's first public reply to a social-media incident (not the final answer)."""
+
+    operator_id: str
+    text: str
+    source_post: SourcePost | None = None  # where to post the reply: the original message
+
+
 class AppealRatedV1(AppealFact):
     score: int = Field(ge=1, le=5)
     round: int = 0
@@ -292,6 +314,7 @@ PAYLOADS: dict[tuple[str, int], type[BaseModel]] = {
     (EventType.APPEAL_CLARIFICATION_REQUESTED, 1): ClarificationRequestedV1,
     (EventType.APPEAL_CLARIFIED, 1): AppealClarifiedV1,
     (EventType.APPEAL_ANSWERED, 1): AppealAnsweredV1,
+    (EventType.INCIDENT_RESPONDED, 1): IncidentRespondedV1,
     (EventType.APPEAL_RATED, 1): AppealRatedV1,
     (EventType.APPEAL_REREVIEW_REQUESTED, 1): RereviewRequestedV1,
     (EventType.APPEAL_CLOSED, 1): AppealClosedV1,

@@ -65,7 +65,15 @@ class OutboxRelay:
     async def publish_inserted(self, collection: str, doc: Document) -> None:
         """`flush` for a document this process has just inserted: it holds the outbox already, so
         nothing is read back. Same publish-then-pull; a failure is still left to the sweep."""
-        await self._publish(collection, doc["_id"], doc)
+        await self.publish_written(collection, doc["_id"], doc.get(OUTBOX) or [])
+
+    async def publish_written(self, collection: str, doc_id: Any, entries: list[Document]) -> None:
+        """`flush` for the entries this process has just written into a document's outbox (by an
+        insert or an update): published and pulled without reading the document back; none, no
+        round trip. Entries an earlier, failed flush left behind are the sweep's. Raises what the
+        broker or the store raise; the entries then stay for the sweep."""
+        if entries:
+            await self._publish(collection, doc_id, {OUTBOX: entries})
 
     async def sweep(self) -> int:
         published = 0

@@ -217,5 +217,6 @@ def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> Non
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        loop="uvloop",  # libuv's event loop: less CPU per broker delivery and store round trip
         **server_options(settings.http_keep_alive_seconds, settings.http_header_timeout_seconds),
     )

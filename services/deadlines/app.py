@@ -20,6 +20,9 @@ overdue alerts; SLA statistics of organisations and topics (internal API)."""
 def policy_of(settings: DeadlinesSettings) -> Policy:
     return Policy(
         warning_offsets=tuple(timedelta(hours=hours) for hours in settings.warning_offsets_hours),
+        first_response_warning_offsets=tuple(
+            timedelta(hours=hours) for hours in settings.first_response_warning_offsets_hours
+        ),
         rating_window=timedelta(seconds=settings.rating_window_seconds),
         max_extensions_per_round=settings.max_extensions_per_round,
         max_extension_days=settings.max_extension_days,

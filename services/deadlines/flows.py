@@ -76,21 +76,28 @@ class DeadlineFlows:
                     raise LookupError(f"no timers for appeal {appeal_id} yet")
                 now = self.now()
                 outcome = step(None if doc is None else AppealClock.model_validate(doc), now)
-                if await self._store(doc, outcome, envelope, now):
+                written = await self._store(doc, outcome, envelope, now)
+                if written is not None:
                     log.info("event applied", event_type=envelope.type, outcome=outcome.note)
-                    break
+                    await self._flush(appeal_id, written)
+                    return
             else:
                 raise ConcurrentChange(f"timers of appeal {appeal_id} kept changing")
-        await self._flush(appeal_id)
+        await self._flush(appeal_id)  # applied before: publish whatever it left pending
 
-    async def _store(self, doc: Document | None, outcome: Outcome, envelope: Envelope, now: datetime) -> bool:
+    async def _store(
+        self, doc: Document | None, outcome: Outcome, envelope: Envelope, now: datetime
+    ) -> list[Document] | None:
+        """Write the outcome once: the outbox entries written, or None when another writer came
+        first (read again and retry)."""
+        entries = self._entries(outcome, envelope.correlation_id)
         if doc is None:
             fresh = {
                 "_id": outcome.clock.appeal_id,
                 **self._state(outcome, now),
                 "version": 1,
                 "applied": [envelope.id],
-                "outbox": self._entries(outcome, envelope.correlation_id),
+                "outbox": entries,
                 "created_at": now,
             }
             if fresh[NEXT_DUE] is None:
@@ -98,27 +105,27 @@ class DeadlineFlows:
             try:
                 await self.collection.insert_one(fresh)
             except DuplicateKeyError:
-                return False  # created concurrently: read it and apply on top
-            return True
+                return None  # created concurrently: read it and apply on top
+            return entries
         if not outcome.changed:
             await self.collection.update_one({"_id": doc["_id"]}, {"$addToSet": {"applied": envelope.id}})
-            return True
-        update = self._update(outcome, now, envelope.correlation_id)
+            return []
+        update = self._update(outcome, now, entries)
         update.setdefault("$push", {})["applied"] = envelope.id
         result = await self.collection.update_one({"_id": doc["_id"], "version": doc.get("version")}, update)
-        return bool(result.matched_count)
+        return entries if result.matched_count else None
 
     def _state(self, outcome: Outcome, now: datetime) -> Document:
         return {**outcome.clock.to_document(), NEXT_DUE: next_due_at(outcome.clock), "updated_at": now}
 
-    def _update(self, outcome: Outcome, now: datetime, correlation_id: str) -> Document:
+    def _update(self, outcome: Outcome, now: datetime, entries: list[Document]) -> Document:
         state = self._state(outcome, now)
         update: Document = {"$inc": {"version": 1}}
         if state[NEXT_DUE] is None:
             del state[NEXT_DUE]
             update["$unset"] = {NEXT_DUE: ""}
         update["$set"] = state
-        if entries := self._entries(outcome, correlation_id):
+        if entries:
             update["$push"] = {"outbox": {"$each": entries}}
         return update
 
@@ -130,9 +137,13 @@ class DeadlineFlows:
             for kind, payload in outcome.events
         ]
 
-    async def _flush(self, appeal_id: str) -> None:
+    async def _flush(self, appeal_id: str, written: list[Document] | None = None) -> None:
+        """Publish the entries just written (`written`), or whatever the record holds (None)."""
         try:
-            await self._relay.flush(TIMERS, appeal_id)
+            if written is None:
+                await self._relay.flush(TIMERS, appeal_id)
+            else:
+                await self._relay.publish_written(TIMERS, appeal_id, written)
         except Exception as exc:  # stored is decided: the outbox sweep publishes it later
             log.warning("publish deferred to the outbox sweep", appeal_id=appeal_id, error=type(exc).__name__)
 
@@ -149,7 +160,8 @@ class DeadlineFlows:
         now = self.now()
         outcome = fire(AppealClock.model_validate(doc), now)
         clock = outcome.clock
-        update = self._update(outcome, now, clock.correlation_id)
+        entries = self._entries(outcome, clock.correlation_id)
+        update = self._update(outcome, now, entries)
         update.setdefault("$unset", {}).update({LEASE_OWNER: "", LEASE_UNTIL: ""})
         guard = {"_id": doc["_id"], "version": doc.get("version"), LEASE_OWNER: self._replica}
         result = await self.collection.update_one(guard, update)
@@ -160,7 +172,7 @@ class DeadlineFlows:
         with bound_context({"appeal_id": clock.appeal_id, "correlation_id": clock.correlation_id}):
             if outcome.events:
                 log.info("timers fired", fired=outcome.note)
-        await self._flush(clock.appeal_id)
+        await self._flush(clock.appeal_id, entries)
         return len(outcome.events)
 
     async def _release(self, appeal_id: str) -> None:

@@ -16,6 +16,7 @@ from libs.common.events import (
     DeadlineExtensionRequestedV1,
     Envelope,
     EventType,
+    IncidentRespondedV1,
     RereviewRequestedV1,
 )
 from libs.common.messaging import Handler
@@ -42,6 +43,9 @@ def handlers(flows: DeadlineFlows, policy: Policy) -> dict[str, Handler]:
 
     async def on_taken(envelope: Envelope, event: AppealTakenV1) -> None:
         await flows.apply(envelope, event.appeal_id, _existing(lambda c, now: service.taken(c, event.at)))
+
+    async def on_responded(envelope: Envelope, event: IncidentRespondedV1) -> None:
+        await flows.apply(envelope, event.appeal_id, _existing(lambda c, now: service.responded(c, event.at)))
 
     async def on_clarification_requested(envelope: Envelope, event: ClarificationRequestedV1) -> None:
         step = _existing(lambda c, now: service.clarification_requested(c, event.at))
@@ -72,6 +76,7 @@ def handlers(flows: DeadlineFlows, policy: Policy) -> dict[str, Handler]:
     return {
         EventType.APPEAL_ROUTED: on_routed,
         EventType.APPEAL_TAKEN: on_taken,
+        EventType.INCIDENT_RESPONDED: on_responded,
         EventType.APPEAL_CLARIFICATION_REQUESTED: on_clarification_requested,
         EventType.APPEAL_CLARIFIED: on_clarified,
         EventType.APPEAL_ANSWERED: on_answered,

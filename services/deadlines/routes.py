@@ -8,10 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from libs.common.http import Problem, internal_auth
+from services.deadlines import centre as centre_stats
 from services.deadlines import stats
 from services.deadlines.flows import DeadlineFlows
 from services.deadlines.schemas import (
     AppealClock,
+    CentreGroup,
+    CentreTable,
     OrganizationTable,
     Period,
     PublicRanking,
@@ -24,6 +27,7 @@ From = Annotated[
     datetime | None, Query(alias="from", description="start (inclusive); default: `to` - 30 days")
 ]
 To = Annotated[datetime | None, Query(description="end (exclusive); default: now")]
+Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="the month, YYYY-MM (UTC)")]
 
 
 def internal_router(flows: DeadlineFlows, settings: DeadlinesSettings) -> APIRouter:
@@ -63,6 +67,22 @@ def internal_router(flows: DeadlineFlows, settings: DeadlinesSettings) -> APIRou
         return PublicRanking(
             period=window, order_by=str(order_by), min_received=settings.public_min_received, items=items
         )
+
+    @router.get("/stats/centre", response_model=CentreTable)
+    async def centre(
+        month: Month, by: CentreGroup = CentreGroup.ORGANIZATION, public: bool = False
+    ) -> CentreTable:
+        """The regional control centre's figures of social-media incidents in a month, per
+        organisation or municipality, ranked. `public=true`: only groups with at least
+        `DEADLINES_PUBLIC_MIN_RECEIVED` posts (the public pages)."""
+        try:
+            start, end = centre_stats.month_bounds(month)
+        except ValueError:
+            raise Problem(422, f"month {month!r} is not YYYY-MM") from None
+        min_posts = settings.public_min_received if public else 1
+        items = centre_stats.table(await flows.assignments(start, end), by, min_posts)
+        window = Period(from_=start, to=end)
+        return CentreTable(month=month, by=str(by), period=window, min_posts=min_posts, items=items)
 
     @router.get("/appeals/{appeal_id}/timers", response_model=AppealClock)
     async def appeal_timers(appeal_id: str) -> AppealClock:

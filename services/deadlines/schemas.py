@@ -52,6 +52,10 @@ class Assignment(Stored):
     organization: OrganizationRef
     topic: str
     received_at: datetime
+    area_id: str | None = None  # the municipality the place lies in (routing's area)
+    channel: str = "web"
+    first_response_sla_hours: int | None = None  # social incidents: the first-response deadline
+    repeat: bool = False  # a repeat appeal: the same resident, topic and place after an answer
     first_response_at: datetime | None = None
     answered_at: datetime | None = None  # the first answer at this organisation
     answered_on_time: bool | None = None
@@ -177,3 +181,36 @@ class PublicRanking(BaseModel):
 class RankOrder(StrEnum):
     ANSWERED = "answered"  # share answered on time first, then speed
     SPEED = "speed"  # median time to answer first
+
+
+# -- the regional control centre's figures of social-media incidents (docs/deadlines.md) --------
+
+
+class CentreGroup(StrEnum):
+    ORGANIZATION = "organization"
+    AREA = "area"  # the municipality
+
+
+class CentreRow(BaseModel):
+    rank: int = Field(description="1 = best: by score, then mean first response, then id")
+    organization: OrganizationRef | None = None  # by=organization
+    area_id: str | None = None  # by=area (null: posts without a municipality)
+    posts: int = Field(description="social-media incidents that reached it in the month")
+    responded_on_time: int = Field(description="first public reply within the topic's SLA hours")
+    responded_on_time_pct: float | None = Field(default=None, description="% of posts")
+    first_response_mean_hours: float | None = None
+    first_response_median_hours: float | None = None
+    answered: int
+    answered_pct: float | None = Field(default=None, description="% of posts")
+    repeats: int = Field(description="posts that repeat an answered one (counted against it)")
+    score_pct: float | None = Field(
+        default=None, description="(responded on time - repeats) / posts, in %: the ranking's key"
+    )
+
+
+class CentreTable(BaseModel):
+    month: str
+    by: str
+    period: Period
+    min_posts: int = Field(description="smallest row ranked (public table); 1 for the centre's own")
+    items: list[CentreRow]

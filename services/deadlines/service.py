@@ -41,6 +41,8 @@ from services.deadlines.schemas import (
 @dataclass(frozen=True)
 class Policy:
     warning_offsets: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=1))
+    # A social incident's first public reply is due in hours: warned about hours before.
+    first_response_warning_offsets: tuple[timedelta, ...] = (timedelta(hours=1),)
     rating_window: timedelta = timedelta(days=30)
     max_extensions_per_round: int = 1
     max_extension_days: int = 30
@@ -81,7 +83,11 @@ def _armed_event(clock: AppealClock, timer: Timer, now: datetime) -> tuple[Event
 def _arm(
     clock: AppealClock, kind: TimerKind, due: datetime, now: datetime, policy: Policy, round_: int = 0
 ) -> tuple[EventType, BaseModel]:
-    warnings = warning_times(due, now, policy.warning_offsets) if kind is TimerKind.ANSWER else []
+    offsets = {
+        TimerKind.ANSWER: policy.warning_offsets,
+        TimerKind.FIRST_RESPONSE: policy.first_response_warning_offsets,
+    }.get(kind, ())
+    warnings = warning_times(due, now, offsets)
     timer = Timer(
         kind=kind, state=TimerState.ARMED, round=round_, armed_at=now, due_at=due, warnings=warnings
     )
@@ -125,9 +131,7 @@ def routed(
         clock = clock.model_copy(update=fields, deep=True)
         if clock.assignments and clock.current.ended_at is None:
             clock.current.ended_at = event.routed_at
-        clock.assignments.append(
-            Assignment(organization=event.organization, topic=event.topic, received_at=event.routed_at)
-        )
+        clock.assignments.append(_assignment(event))
         kept = [
             _armed_event(clock, timer, now)
             for timer in clock.timers.values()
@@ -142,9 +146,7 @@ def routed(
             clock.current.ended_at = event.routed_at
         for timer in clock.timers.values():
             _end(timer, TimerState.CANCELLED, event.routed_at)
-    clock.assignments.append(
-        Assignment(organization=event.organization, topic=event.topic, received_at=event.routed_at)
-    )
+    clock.assignments.append(_assignment(event))
     events = [_arm(clock, TimerKind.ANSWER, _answer_due(clock, event.routed_at), now, policy)]
     if event.first_response_sla_hours and not responded:
         due = first_response_due_at(event.routed_at, event.first_response_sla_hours)
@@ -152,7 +154,27 @@ def routed(
     return Outcome(clock, events, note=f"armed at {event.organization.id} ({event.reason})")
 
 
+def _assignment(event: AppealRoutedV1) -> Assignment:
+    return Assignment(
+        organization=event.organization,
+        topic=event.topic,
+        received_at=event.routed_at,
+        area_id=event.area_id,
+        channel=event.channel,
+        first_response_sla_hours=event.first_response_sla_hours,
+        repeat=event.repeat_of is not None,
+    )
+
+
 def taken(clock: AppealClock, at: datetime) -> Outcome:
+    """Taking the appeal is its first response, except for a social-media incident: there only the
+    organisation's public reply counts (`incident.responded`, docs/deadlines.md)."""
+    if clock.channel == "social":
+        return _unchanged(clock.model_copy(deep=True), "taking a social incident is not its public reply")
+    return responded(clock, at)
+
+
+def responded(clock: AppealClock, at: datetime) -> Outcome:
     """The first response: stops the first-response timer, records the time it took."""
     clock = clock.model_copy(deep=True)
     if clock.current.first_response_at is not None:

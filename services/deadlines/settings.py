@@ -28,6 +28,8 @@ class DeadlinesSettings(ServiceSettings):
     replica_id: str = Field(default_factory=_replica_id)
     # Warnings to the organisation before its answer deadline (hours before due).
     warning_offsets_hours: list[PositiveFloat] = Field(default_factory=lambda: [72.0, 24.0])
+    # Before a social incident's first-response deadline (4-9 hours in the seeds).
+    first_response_warning_offsets_hours: list[PositiveFloat] = Field(default_factory=lambda: [1.0])
     # How long the citizen may rate an answer; when it ends, intake closes the appeal.
     rating_window_seconds: int = Field(default=30 * DAY, ge=1)
     # Extensions of an answer deadline: at most this many per deadline, each at most this long.

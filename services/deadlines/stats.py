@@ -43,7 +43,7 @@ def _hours(values: list[float]) -> Percentiles:
     )
 
 
-def _pct(part: int, whole: int) -> float | None:
+def pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
@@ -64,13 +64,13 @@ def summarize(records: list[Assignment]) -> StatsRow:
     return StatsRow(
         received=len(records),
         answered=len(answered),
-        answered_pct=_pct(len(answered), len(records)),
+        answered_pct=pct(len(answered), len(records)),
         answered_on_time=on_time,
-        answered_on_time_pct=_pct(on_time, len(answered)),
+        answered_on_time_pct=pct(on_time, len(answered)),
         overdue=sum(1 for r in records if r.overdue_at is not None),
         first_response_hours=_hours(first_response),
         answer_hours=_hours([max(0.0, hours) for hours in answer]),
-        rereview_pct=_pct(sum(1 for r in answered if r.rereviews), len(answered)),
+        rereview_pct=pct(sum(1 for r in answered if r.rereviews), len(answered)),
         rated=len(ratings),
         average_rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
     )

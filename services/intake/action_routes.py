@@ -1,4 +1,5 @@
-"""Lifecycle actions on one appeal: citizens comment, rate and escalate; operators work it."""
+"""Lifecycle actions on one appeal: citizens comment, rate and escalate, and change their public
+choice; operators work it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from services.intake import steps
 from services.intake.actions import AppealWriter
 from services.intake.flows import AppealFlows
 from services.intake.internal import Id
+from services.intake.public_routes import Publication, publication
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.schemas import (
     AnswerIn,
@@ -19,6 +21,8 @@ from services.intake.schemas import (
     ClarificationIn,
     CommentIn,
     ExtendIn,
+    FirstResponseIn,
+    PublicationIn,
     RatingIn,
     ReasonIn,
 )
@@ -49,6 +53,15 @@ def action_router(writer: AppealWriter, flows: AppealFlows, limiter: RateLimit) 
     async def take(appeal_id: Id, principal: CurrentPrincipal) -> AppealView:
         """Operator: start working on the appeal (routed or back for re-review → in_work)."""
         plan = steps.take(principal)
+        return appeal_view(
+            await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
+        )
+
+    @router.post("/first-response", response_model=AppealView, dependencies=[Depends(count_action)])
+    async def first_response(appeal_id: Id, body: FirstResponseIn, principal: CurrentPrincipal) -> AppealView:
+        """Operator: the organisation's first public reply to a social-media incident, once, before
+        the answer; due within the topic's first-response SLA; the connector posts it in the thread."""
+        plan = steps.first_response(principal, body.text)
         return appeal_view(
             await writer.act(principal, appeal_id, OPERATOR, plan, current_correlation_id()), principal
         )
@@ -111,5 +124,14 @@ def action_router(writer: AppealWriter, flows: AppealFlows, limiter: RateLimit) 
         return appeal_view(
             await writer.act(principal, appeal_id, CITIZEN, plan, current_correlation_id()), principal
         )
+
+    @router.put("/publication", response_model=Publication, dependencies=[Depends(count_action)])
+    async def set_publication(appeal_id: Id, body: PublicationIn, principal: CurrentPrincipal) -> Publication:
+        """The author only: make the appeal public (masked, on the public list and in Open311 once
+        past moderation) or private again, in any status. The timeline records each change
+        (`make_public` / `make_private`); the same choice again changes nothing. Others: 403 (not
+        a citizen) or 404 (not their appeal)."""
+        plan = steps.publication(body.public)
+        return publication(await writer.act(principal, appeal_id, CITIZEN, plan, current_correlation_id()))
 
     return router

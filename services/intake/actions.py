@@ -48,6 +48,7 @@ class Step:
     events: list[tuple[EventType, BaseModel]] = field(default_factory=list)
     comment: str | None = None
     push: Document = field(default_factory=dict)
+    unchanged: bool = False  # nothing to do (e.g. the same public choice again): no write, no entry
 
 
 Planner = Callable[[Document, datetime], Step]
@@ -91,6 +92,9 @@ class AppealWriter:
                 raise Problem(404, f"appeal {appeal_id} not found")
             try:
                 step = plan(appeal, self._clock())
+                if step.unchanged:
+                    next_status(AppealStatus(appeal["status"]), step.action)  # still legal now?
+                    return appeal
                 check_capacity(appeal, step.action, step.comment, self._capacity)
                 org_id = principal.org_id if principal.role is Role.OPERATOR else None
                 written = await self._write(
@@ -193,7 +197,7 @@ class AppealWriter:
         log.info("appeal changed", appeal_id=appeal["_id"], action=str(step.action), status=str(status))
         if events:
             try:
-                await self._relay.flush(APPEALS, appeal["_id"])
+                await self._relay.publish_written(APPEALS, appeal["_id"], events)
             except Exception as exc:  # stored is done: the outbox sweep publishes it later
                 log.warning("publish deferred to the outbox sweep", error=type(exc).__name__)
         return True  # the caller reads the appeal back only if it answers with it (a person's action)

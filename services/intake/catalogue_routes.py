@@ -36,6 +36,7 @@ class CatalogueEntity(StrEnum):
     TOPICS = "topics"
     RULES = "rules"
     AREAS = "areas"
+    PLACES = "places"  # the gazetteer: settlements and streets (docs/routing.md)
 
 
 class RoutingAdminClient:
@@ -163,6 +164,12 @@ def catalogue_router(
         require_role(principal, Role.ADMIN)
         return await client.call("DELETE", "/catalogue/rules/{}", rule_id, actor=principal.sub)
 
+    @admin.delete("/catalogue/places/{place_id}")
+    async def catalogue_delete_place(place_id: Id, principal: CurrentPrincipal) -> Any:
+        """A settlement or street of the gazetteer (a street's settlement only once its streets are gone)."""
+        require_role(principal, Role.ADMIN)
+        return await client.call("DELETE", "/catalogue/places/{}", place_id, actor=principal.sub)
+
     @admin.get("/assignments/{appeal_id}")
     async def assignment(appeal_id: Id, principal: CurrentPrincipal) -> Any:
         """Routing's record of an appeal: decision, catalogue version, moves and reasons."""
@@ -186,7 +193,9 @@ def catalogue_router(
 
     @admin.get("/triage")
     async def triage_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
-        """The regional control centre's queue: appeals every candidate organisation refused."""
+        """The regional control centre's queue, oldest first: appeals every candidate organisation
+        refused (`triage: exhausted`) and social-media posts not classified with confidence
+        (`triage: classification`, with the text and the classifier's proposal)."""
         require_role(principal, Role.ADMIN)
         return await client.call("GET", "/triage", params={"limit": limit, "offset": offset})
 
@@ -194,7 +203,10 @@ def catalogue_router(
     async def triage_decision(
         appeal_id: Id, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
     ) -> Any:
-        """`{"organization_id": ..., "comment": ...}`: who answers; the due date stays as it was."""
+        """One decision of the control centre (role admin). Refused by everyone:
+        `{"organization_id", "comment"}` names who answers (the due date stays). An unclassified post:
+        `{"topic", "place": {"place_id"} | {"lat", "lon", "address"}, "comment"}` routes it, or
+        `{"dismiss": true, "comment"}` rejects it as not an appeal."""
         require_role(principal, Role.ADMIN)
         return await client.call("POST", "/triage/{}", appeal_id, json=body, actor=principal.sub)
 

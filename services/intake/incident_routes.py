@@ -28,7 +28,9 @@ def incident_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
         body: IncidentIn, principal: CurrentPrincipal, response: Response
     ) -> AppealCreated:
         """A post found in a social network becomes an appeal on channel `social`, routed like any
-        other, with a first-response deadline in hours. The same post sent again is the same appeal."""
+        other, with a first-response deadline in hours. Without a topic, routing classifies the post
+        (keywords, gazetteer); an uncertain one waits for the regional control centre. The same
+        post sent again is the same appeal."""
         require_role(principal, Role.MONITOR)
         await limiter.check(principal.sub, WriteKind.INCIDENT)
         post_url = canonical_post_url(str(body.post_url))
@@ -38,7 +40,8 @@ def incident_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
             # A connector sees only its own incidents: not even the id of another's.
             raise Problem(409, "this post was already reported by another monitoring connector")
         if existing is None:
-            await flows.check_topic(body.topic)
+            if body.topic is not None:
+                await flows.check_topic(body.topic)
             post = SourcePost(
                 network=body.network.lower(),
                 url=post_url,
@@ -48,7 +51,7 @@ def incident_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
             request = {
                 "kind": "complaint",
                 "channel": "social",
-                "topic": body.topic,
+                "topic": body.topic or "",  # none: routing classifies the post
                 "summary": summarize(body.text),
                 "description": body.text,
                 "location": body.location.model_dump(mode="json") if body.location else {},

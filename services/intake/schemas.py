@@ -107,6 +107,14 @@ class Actor(BaseModel):
     org_name: str | None = None
 
 
+class PublicationIn(BaseModel):
+    """The author's choice: `true` publishes the appeal (masked), `false` makes it private again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     actor: Actor
@@ -145,6 +153,22 @@ class RejectionView(BaseModel):
     reason: str
 
 
+class FirstResponseView(BaseModel):
+    text: str
+    at: datetime
+    operator_id: str | None = None
+
+
+class RepeatOfView(BaseModel):
+    appeal_id: str
+    number: str
+
+
+class FirstResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Text = Field(min_length=1, max_length=2000)
+
+
 class AppealView(BaseModel):
     id: str
     number: str
@@ -161,6 +185,9 @@ class AppealView(BaseModel):
     overdue: bool = False
     overdue_at: datetime | None = None
     first_response_due_at: datetime | None = None
+    first_response_overdue: bool = False
+    first_response: FirstResponseView | None = None  # a social incident's first public reply
+    repeat_of: RepeatOfView | None = None  # the answered appeal this one repeats
     escalation_level: int = 0
     escalation_pending: bool = False
     rating: int | None = None
@@ -173,6 +200,7 @@ class AppealView(BaseModel):
     timeline: list[TimelineEntry]
     contact: Contact | None = None
     allowed_actions: list[str] = []
+    public: bool = False  # the author allowed publication (docs/api.md#public-appeals)
 
 
 class AppealSummary(BaseModel):
@@ -261,6 +289,8 @@ class IncidentIn(BaseModel):
     post_url: HttpUrl
     author_handle: Text = Field(min_length=1, max_length=200)
     text: Text = Field(min_length=1, max_length=5000)
-    topic: str = Field(min_length=1, max_length=100)
+    # Optional: without a topic (and place) the platform classifies the post (docs/routing.md); an
+    # uncertain one waits for the regional control centre.
+    topic: str | None = Field(default=None, min_length=1, max_length=100)
     location: Location | None = None
     found_at: datetime

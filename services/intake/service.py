@@ -28,12 +28,16 @@ class Action(StrEnum):
     ANSWER = "answer"
     REASSIGN = "reassign"
     EXTEND = "extend"
+    RESPOND = "first_response"  # a social incident's first public reply (not the answer)
     # citizens
     CLARIFY = "clarify"
     COMMENT = "comment"
     RATE = "rating"
     RATE_LOW = "rating_low"
     REQUEST_ESCALATION = "escalation_request"
+    # the author changes the public choice made at submission (docs/api.md#public-appeals)
+    MAKE_PUBLIC = "make_public"
+    MAKE_PRIVATE = "make_private"
     # deadlines
     CLOSE = "close"
 
@@ -65,8 +69,17 @@ TRANSITIONS: dict[tuple[S, Action], S] = {
         (status, Action.EXTEND): status
         for status in (S.ROUTED, S.IN_WORK, S.CLARIFICATION_REQUESTED, S.REREVIEW)
     },
+    **{(status, Action.RESPOND): status for status in OPEN},
     **{(status, Action.COMMENT): status for status in (S.RECEIVED, S.NEEDS_TRIAGE, *OPEN, S.ANSWERED)},
     **{(status, Action.REQUEST_ESCALATION): status for status in (*OPEN, S.ANSWERED)},
+    # The author may publish or withdraw their appeal in any status but rejected (never listed),
+    # a closed one too: the only step a closed appeal still allows.
+    **{
+        (status, action): status
+        for status in S
+        if status is not S.REJECTED
+        for action in (Action.MAKE_PUBLIC, Action.MAKE_PRIVATE)
+    },
 }
 
 
@@ -83,25 +96,43 @@ def allowed_actions(status: S) -> list[str]:
 
 
 ROLE_ACTIONS = {
-    "citizen": {Action.COMMENT, Action.CLARIFY, Action.RATE, Action.REQUEST_ESCALATION},
+    "citizen": {
+        Action.COMMENT,
+        Action.CLARIFY,
+        Action.RATE,
+        Action.REQUEST_ESCALATION,
+        Action.MAKE_PUBLIC,
+        Action.MAKE_PRIVATE,
+    },
     "operator": {
         Action.TAKE,
         Action.REQUEST_CLARIFICATION,
         Action.ANSWER,
         Action.REASSIGN,
         Action.EXTEND,
+        Action.RESPOND,
         Action.COMMENT,
     },
 }
 
 
-def actions_for(role: str, status: S) -> list[str]:
-    """What this caller could do now: a hint for user interfaces (the rules still decide)."""
-    possible = ROLE_ACTIONS.get(role, set())
+def actions_for(role: str, status: S, *, may_respond: bool = False) -> list[str]:
+    """What this caller could do now: a hint for user interfaces (the rules still decide).
+    `may_respond`: a social incident without its first public reply yet."""
+    possible = ROLE_ACTIONS.get(role, set()) - (set() if may_respond else {Action.RESPOND})
     legal = {action for (source, action) in TRANSITIONS if source is status}
     if Action.RATE_LOW in legal:
         legal.add(Action.RATE)
     return sorted(str(action) for action in possible & legal)
+
+
+def check_first_response(appeal: dict[str, Any]) -> None:
+    """Only a social incident gets a first public reply, and only one (the connector posts it)."""
+    current = S(appeal["status"])
+    if appeal.get("channel") != "social":
+        raise IllegalTransition(current, Action.RESPOND, "a first public reply is for social-media incidents")
+    if appeal.get("first_response"):
+        raise IllegalTransition(current, Action.RESPOND, "the first public reply was already given")
 
 
 def next_status(current: S, action: Action) -> S:

@@ -34,6 +34,14 @@ From = Annotated[
 To = Annotated[datetime | None, Query(description="period end, ISO 8601 (exclusive); default: now")]
 
 
+Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="the month, YYYY-MM (UTC)")]
+
+
+class CentreBy(StrEnum):
+    ORGANIZATION = "organization"
+    AREA = "area"
+
+
 class RankOrder(StrEnum):
     ANSWERED = "answered"
     SPEED = "speed"
@@ -53,14 +61,14 @@ class DeadlinesStatsClient:
         query = {k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in params.items() if v}
         return await self._deadlines.call("GET", "/stats/{}", path, params=query)
 
-    async def public(self, params: dict[str, Any]) -> Any:
+    async def public(self, params: dict[str, Any], path: str = "public") -> Any:
         """Public and cheap to ask for: cached briefly per query."""
-        key = tuple(str(params.get(name)) for name in ("from", "to", "order_by"))
+        key = (path, *(str(params.get(name)) for name in ("from", "to", "order_by", "month", "by")))
         cached = self._public.get(key)
         if cached is None or time.monotonic() - cached[0] > PUBLIC_CACHE_SECONDS:
             if len(self._public) >= PUBLIC_CACHE_ENTRIES:
                 self._public.clear()
-            cached = (time.monotonic(), mask_public(await self.get("public", params)))  # no personal data
+            cached = (time.monotonic(), mask_public(await self.get(path, params)))  # no personal data
             self._public[key] = cached
         return cached[1]
 
@@ -99,5 +107,18 @@ def stats_router(settings: IntakeSettings, transport: httpx.AsyncBaseTransport |
         """For everyone: organisations ranked by share answered, then answered on time (`order_by=answered`), or by
         median time to answer (`order_by=speed`). Aggregates only; small organisations left out."""
         return await client.public({"from": start, "to": end, "order_by": order_by.value})
+
+    @router.get("/centre")
+    async def centre(principal: CurrentPrincipal, month: Month, by: CentreBy = CentreBy.ORGANIZATION) -> Any:
+        """The regional control centre's figures of social-media incidents in a month, per
+        organisation or municipality: posts, % with a first response in time, mean and median hours
+        to it, % answered, repeats (counted against), the ranking (admins: the control centre)."""
+        require_role(principal, Role.ADMIN)
+        return await client.get("centre", {"month": month, "by": by.value})
+
+    @router.get("/centre/public")
+    async def centre_public(month: Month, by: CentreBy = CentreBy.ORGANIZATION) -> Any:
+        """The same figures for everyone: aggregates only, groups with too few posts left out."""
+        return await client.public({"month": month, "by": by.value, "public": "true"}, "centre")
 
     return router

@@ -21,17 +21,40 @@ from libs.common.events import (
     EscalationReason,
     EscalationRequestedV1,
     EventType,
+    IncidentRespondedV1,
     ReassignRequestedV1,
     RereviewRequestedV1,
     RoutingReason,
+    SourcePost,
     TimerKind,
 )
 from libs.common.store import Document
 from services.intake.actions import Planner, Step, fact
 from services.intake.schemas import AppealStatus
-from services.intake.service import Action, check_escalation, check_rating, rating_action
+from services.intake.service import (
+    Action,
+    check_escalation,
+    check_first_response,
+    check_rating,
+    rating_action,
+)
 
 DUE_FIELD = {TimerKind.ANSWER: "due_at", TimerKind.FIRST_RESPONSE: "first_response_due_at"}
+
+# -- the author ---------------------------------------------------------------------------------
+
+
+def publication(public: bool) -> Planner:
+    """Make the appeal public (masked, on the public list and in Open311) or private again. The
+    same choice again changes nothing and records nothing. No event: the public list and Open311
+    read intake's own store, so they follow at once."""
+
+    def plan(appeal: Document, now: datetime) -> Step:
+        action = Action.MAKE_PUBLIC if public else Action.MAKE_PRIVATE
+        return Step(action, {"public": public}, unchanged=bool(appeal.get("public")) == public)
+
+    return plan
+
 
 # -- operators --------------------------------------------------------------------------------
 
@@ -40,6 +63,25 @@ def take(principal: Principal) -> Planner:
     def plan(appeal: Document, now: datetime) -> Step:
         taken = AppealTakenV1(**fact(appeal, now), operator_id=principal.sub)
         return Step(Action.TAKE, {"operator_id": principal.sub}, [(EventType.APPEAL_TAKEN, taken)])
+
+    return plan
+
+
+def first_response(principal: Principal, text: str) -> Planner:
+    """The organisation's first public reply to a social incident: its own step, distinct from the
+    answer; it stops the first-response deadline and goes back to the connector (`incident.responded`)."""
+
+    def plan(appeal: Document, now: datetime) -> Step:
+        check_first_response(appeal)
+        post = appeal.get("source_post")
+        event = IncidentRespondedV1(
+            **fact(appeal, now),
+            operator_id=principal.sub,
+            text=text,
+            source_post=SourcePost.model_validate(post) if post else None,
+        )
+        changes = {"first_response": {"text": text, "at": now, "operator_id": principal.sub}}
+        return Step(Action.RESPOND, changes, [(EventType.INCIDENT_RESPONDED, event)], text)
 
     return plan
 
@@ -182,6 +224,12 @@ def routed(payload: AppealRoutedV1) -> Planner:
         }
         if payload.area_id:  # where the place lies: the public list's area filter
             changes["area_id"] = payload.area_id
+        if payload.topic and not appeal.get("topic"):  # a raw post: classified by routing or the centre
+            changes["topic"] = payload.topic
+        if payload.location is not None:
+            changes["location"] = payload.location.model_dump()
+        if payload.repeat_of is not None:
+            changes["repeat_of"] = payload.repeat_of.model_dump()
         if payload.reason is RoutingReason.ESCALATION:
             changes |= {"escalation_pending": False, "rereview_round": 0}
             return Step(Action.ESCALATE, changes, comment=payload.organization.name)

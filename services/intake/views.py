@@ -18,7 +18,10 @@ def appeal_view(appeal: Document, principal: Principal) -> AppealView:
     if not can_see_contact(principal, appeal):
         view["contact"] = None
     view["timeline"] = [_entry(entry, appeal, principal) for entry in appeal.get("timeline", [])]
-    view["allowed_actions"] = actions_for(str(principal.role), AppealStatus(appeal["status"]))
+    may_respond = appeal.get("channel") == "social" and not appeal.get("first_response")
+    view["allowed_actions"] = actions_for(
+        str(principal.role), AppealStatus(appeal["status"]), may_respond=may_respond
+    )
     return AppealView.model_validate(view)
 
 

@@ -150,8 +150,20 @@ def _remember_routed(r: Any) -> dict[str, Any]:
     return {"organization": r.organization.model_dump(), "timezone": r.timezone, "number": r.number}
 
 
-def _poll(f: Facts) -> dict[str, str]:
+def _org(f: Facts) -> dict[str, str]:
+    return {"organization": f.org_name}
+
+
+def _poll_title(f: Facts) -> dict[str, str]:
     return {"title": f.payload.title, "closes": "", "ballots": ""}
+
+
+def _poll_opened(f: Facts) -> dict[str, str]:
+    return {"title": f.payload.title, "closes": format_moment(f.payload.closes_at), "ballots": ""}
+
+
+def _poll_ballots(f: Facts) -> dict[str, str]:
+    return {"title": f.payload.title, "closes": "", "ballots": str(f.payload.results.ballots)}
 
 
 def _deadline(f: Facts) -> dict[str, str]:
@@ -205,18 +217,14 @@ TABLE: tuple[Row, ...] = (
     ),
     Row(
         EventType.APPEAL_TAKEN,
-        (Message(K.TAKEN, To.AUTHOR, lambda f: {"organization": f.org_name}, key=_event_id),),
+        (Message(K.TAKEN, To.AUTHOR, _org, key=_event_id),),
         webhooks=True,
     ),
     Row(
         EventType.APPEAL_CLARIFICATION_REQUESTED,
         (
             Message(
-                K.CLARIFICATION_REQUESTED,
-                To.AUTHOR,
-                lambda f: {"organization": f.org_name},
-                key=_event_id,
-                detail=lambda f: f.payload.question,
+                K.CLARIFICATION_REQUESTED, To.AUTHOR, _org, key=_event_id, detail=lambda f: f.payload.question
             ),
         ),
         webhooks=True,
@@ -224,15 +232,7 @@ TABLE: tuple[Row, ...] = (
     Row(EventType.APPEAL_CLARIFIED, (Message(K.CLARIFIED, To.OPERATORS, key=_event_id),), webhooks=True),
     Row(
         EventType.APPEAL_ANSWERED,
-        (
-            Message(
-                K.ANSWERED,
-                To.AUTHOR,
-                lambda f: {"organization": f.org_name},
-                key=_round,
-                detail=lambda f: f.payload.text,
-            ),
-        ),
+        (Message(K.ANSWERED, To.AUTHOR, _org, key=_round, detail=lambda f: f.payload.text),),
         webhooks=True,
     ),
     Row(
@@ -268,31 +268,15 @@ TABLE: tuple[Row, ...] = (
         webhooks=True,
     ),
     # deadline.rating_window_ended has no row: appeal.closed follows it.
-    Row(
-        EventType.POLL_PUBLISHED,
-        (
-            Message(
-                K.POLL_OPENED,
-                To.RESIDENTS,
-                lambda f: {**_poll(f), "closes": format_moment(f.payload.closes_at)},
-                key=_person,
-            ),
-        ),
-    ),
+    # A social incident's first public reply: the monitoring connector posts it under the post.
+    Row(EventType.INCIDENT_RESPONDED, webhooks=True),
+    Row(EventType.POLL_PUBLISHED, (Message(K.POLL_OPENED, To.RESIDENTS, _poll_opened, key=_person),)),
+    Row(EventType.POLL_CANCELLED, (Message(K.POLL_CANCELLED, To.RESIDENTS, _poll_title, key=_person),)),
     Row(
         EventType.POLL_CLOSED,
         (
-            Message(
-                K.POLL_RESULTS,
-                To.RESIDENTS,
-                lambda f: {**_poll(f), "ballots": str(f.payload.results.ballots)},
-                key=_person,
-            ),
-            Message(
-                K.POLL_CLOSED,
-                To.OPERATORS,
-                lambda f: {**_poll(f), "ballots": str(f.payload.results.ballots)},
-            ),
+            Message(K.POLL_RESULTS, To.RESIDENTS, _poll_ballots, key=_person),
+            Message(K.POLL_CLOSED, To.OPERATORS, _poll_ballots),
         ),
     ),
 )

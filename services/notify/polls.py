@@ -1,5 +1,5 @@
 """Polls for residents and organisations: who opted in for which areas ("polls for my area"), and
-finding them for the notifications of `poll.published` and `poll.closed`, which are rows of
+finding them for the notifications of `poll.published`, `poll.cancelled` and `poll.closed`, rows of
 `messages.TABLE` like the appeals' (to those residents; the closing also to the organisation).
 
 A subscription is one document per resident (`_id` = user id): `area_ids`, an optional e-mail
@@ -20,7 +20,7 @@ from services.notify.schemas import Recipient
 from services.notify.service import pick_lang
 
 POLL_SUBSCRIPTIONS = "poll_subscriptions"
-POLL_KINDS = frozenset({K.POLL_OPENED, K.POLL_RESULTS, K.POLL_CLOSED})
+POLL_KINDS = frozenset({K.POLL_OPENED, K.POLL_RESULTS, K.POLL_CLOSED, K.POLL_CANCELLED})
 
 
 class PollNotices:

@@ -40,6 +40,7 @@ class NotificationKind(StrEnum):
     POLL_OPENED = "poll_opened"
     POLL_RESULTS = "poll_results"
     POLL_CLOSED = "poll_closed"
+    POLL_CANCELLED = "poll_cancelled"
 
 
 class AudienceKind(StrEnum):

@@ -169,6 +169,16 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
         "ru": ("Итоги голосования: {title}", "Голосование «{title}» завершено. Бюллетеней: {ballots}."),
         "en": ("Poll results: {title}", "The poll “{title}” has closed. Ballots cast: {ballots}."),
     },
+    K.POLL_CANCELLED: {
+        "ru": (
+            "Голосование отменено: {title}",
+            "Организация отменила голосование «{title}». Итогов не будет.",
+        ),
+        "en": (
+            "Poll cancelled: {title}",
+            "The organisation has cancelled the poll “{title}”. There will be no results.",
+        ),
+    },
     K.POLL_CLOSED: {
         "ru": (
             "Голосование завершено: {title}",

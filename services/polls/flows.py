@@ -150,11 +150,25 @@ class PollFlows:
         await self._flush(poll.id)
         return published
 
-    async def cancel(self, poll_id: str) -> Poll:
+    async def cancel(self, poll_id: str, correlation_id: str) -> Poll:
+        """Cancel; a published poll's `poll.cancelled` goes into the same update (outbox)."""
         doc, poll = await self._load(poll_id)
-        cancelled = service.cancel(poll, self.now())
-        await self._write(doc, cancelled, {"$unset": {CLOSE_DUE: ""}})
-        log.info("poll cancelled", poll_id=poll.id)
+        cancelled, event = service.cancel(poll, self.now())
+        extra: Document = {"$unset": {CLOSE_DUE: ""}}
+        if event is not None:
+            extra["$push"] = {
+                "outbox": outbox_entry(
+                    EventType.POLL_CANCELLED,
+                    event,
+                    source="polls",
+                    subject=poll.id,
+                    correlation_id=correlation_id,
+                )
+            }
+        await self._write(doc, cancelled, extra)
+        log.info("poll cancelled", poll_id=poll.id, announced=event is not None)
+        if event is not None:
+            await self._flush(poll.id)
         return cancelled
 
     async def _load(self, poll_id: str) -> tuple[Document, Poll]:

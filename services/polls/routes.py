@@ -86,7 +86,7 @@ def internal_router(flows: PollFlows, settings: PollsSettings) -> APIRouter:
 
     @router.post("/{poll_id}/cancel", response_model=PollView)
     async def cancel(poll_id: ItemId) -> PollView:
-        return (await _run(lambda: flows.cancel(poll_id))).view()
+        return (await _run(lambda: flows.cancel(poll_id, current_correlation_id()))).view()
 
     @router.post("/{poll_id}/ballots", response_model=VoteResult)
     async def vote(poll_id: ItemId, body: BallotCast, response: Response) -> VoteResult:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from libs.common.poll_events import PollClosedV1, PollPublishedV1
+from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
 from libs.common.polls_api import (
     AnswerIn,
     BallotIn,
@@ -122,6 +123,17 @@ def edit(poll: Poll, draft: PollDraftIn, now: datetime) -> Poll:
     )
 
 
+def facts(poll: Poll) -> dict[str, Any]:
+    """The fields of `PollFacts` every poll event carries."""
+    return {
+        "poll_id": poll.id,
+        "kind": poll.kind,
+        "title": poll.title,
+        "organization_id": poll.organization_id,
+        "area_ids": poll.area_ids,
+    }
+
+
 def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
     """Publish a draft: it opens at `opens_at` (default now). Refused if it would close in the past."""
     status = next_status(poll.status, Action.PUBLISH)
@@ -132,11 +144,7 @@ def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
         update={"status": status, "published_at": now, "opens_at": opens_at, "updated_at": now}
     )
     event = PollPublishedV1(
-        poll_id=poll.id,
-        kind=poll.kind,
-        title=poll.title,
-        organization_id=poll.organization_id,
-        area_ids=poll.area_ids,
+        **facts(poll),
         opens_at=opens_at,
         closes_at=poll.closes_at,
         published_at=now,
@@ -144,9 +152,16 @@ def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
     return published, event
 
 
-def cancel(poll: Poll, now: datetime) -> Poll:
+def cancel(poll: Poll, now: datetime) -> tuple[Poll, PollCancelledV1 | None]:
+    """Cancel a draft or a published poll. A published one is announced (`poll.cancelled`: the
+    residents told of it are told again); a draft was never announced, so it gets no event.
+    Raises `Refused` (409 not_allowed) for a closed or already cancelled poll."""
     status = next_status(poll.status, Action.CANCEL)
-    return poll.model_copy(update={"status": status, "cancelled_at": now, "updated_at": now})
+    cancelled = poll.model_copy(update={"status": status, "cancelled_at": now, "updated_at": now})
+    if poll.status != PollStatus.PUBLISHED:
+        return cancelled, None
+    event = PollCancelledV1(**facts(poll), closes_at=poll.closes_at, cancelled_at=now)
+    return cancelled, event
 
 
 def close(poll: Poll, ballots: Iterable[list[AnswerIn]], now: datetime) -> tuple[Poll, PollClosedV1]:
@@ -157,11 +172,7 @@ def close(poll: Poll, ballots: Iterable[list[AnswerIn]], now: datetime) -> tuple
         update={"status": status, "closed_at": now, "results": results, "updated_at": now}
     )
     event = PollClosedV1(
-        poll_id=poll.id,
-        kind=poll.kind,
-        title=poll.title,
-        organization_id=poll.organization_id,
-        area_ids=poll.area_ids,
+        **facts(poll),
         closes_at=poll.closes_at,
         closed_at=now,
         results=results,

@@ -10,6 +10,7 @@ from services.routing.flows import RoutingFlows
 from services.routing.handlers import handlers
 from services.routing.routes import internal_router
 from services.routing.settings import RoutingSettings
+from services.routing.triage import TriageFlows
 
 DESCRIPTION = """Moderates appeals and decides which organisation answers: by topic and place
 (municipal boundaries), with reassignment, escalation, duplicate clusters and a versioned catalogue."""
@@ -20,6 +21,7 @@ def create_app(settings: RoutingSettings, clock: Clock = system_clock) -> FastAP
     catalogue = CatalogueStore(runtime.db, clock, dev=settings.is_dev)
     clusters = ClusterFlows(runtime.db, catalogue, clock, settings)
     flows = RoutingFlows(runtime.db, catalogue, runtime.relay, clock, settings, clusters)
+    triage = TriageFlows(flows, catalogue, clusters)
     runtime.consume(handlers(flows))
 
     async def prepare() -> None:
@@ -30,7 +32,7 @@ def create_app(settings: RoutingSettings, clock: Clock = system_clock) -> FastAP
 
     runtime.on_startup(prepare)
     return runtime.create_app(
-        internal_router(catalogue, flows, clusters, settings),
+        internal_router(catalogue, flows, clusters, settings, triage),
         title="Routing service",
         description=DESCRIPTION,
     )

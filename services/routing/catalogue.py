@@ -22,7 +22,16 @@ from libs.common.clock import Clock
 from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.store import Database, Document
-from services.routing.schemas import Area, Catalogue, CatalogueFile, CatalogueInfo, Organization, Rule, Topic
+from services.routing.schemas import (
+    Area,
+    Catalogue,
+    CatalogueFile,
+    CatalogueInfo,
+    GazetteerPlace,
+    Organization,
+    Rule,
+    Topic,
+)
 from services.routing.service import CompiledCatalogue, validate
 
 log = get_logger(__name__)
@@ -38,6 +47,7 @@ class Entity(StrEnum):
     TOPICS = "topics"
     RULES = "rules"
     AREAS = "areas"
+    PLACES = "places"  # the gazetteer: settlements and streets
 
 
 MODELS: dict[Entity, type[BaseModel]] = {
@@ -45,8 +55,16 @@ MODELS: dict[Entity, type[BaseModel]] = {
     Entity.TOPICS: Topic,
     Entity.RULES: Rule,
     Entity.AREAS: Area,
+    Entity.PLACES: GazetteerPlace,
 }
-KEYS = {Entity.ORGANIZATIONS: "id", Entity.TOPICS: "code", Entity.RULES: "id", Entity.AREAS: "id"}
+KEYS = {
+    Entity.ORGANIZATIONS: "id",
+    Entity.TOPICS: "code",
+    Entity.RULES: "id",
+    Entity.AREAS: "id",
+    Entity.PLACES: "id",
+}
+DELETABLE = (Entity.RULES, Entity.PLACES)
 
 
 def read_catalogue_file(path: Path, dev: bool) -> tuple[CatalogueFile, str]:
@@ -207,9 +225,14 @@ class CatalogueStore:
         return await self._change(entity, item_id, item, actor)
 
     async def delete(self, entity: Entity, item_id: str, actor: str) -> Document:
-        if entity is not Entity.RULES:
+        if entity not in DELETABLE:
             raise Problem(405, f"{entity.value} are not deleted: set active=false to retire one")
         await self.item(entity, item_id)
+        if entity is Entity.PLACES:  # a settlement goes only once no street names it
+            snapshot = await self.snapshot()
+            kept = [place for place in snapshot.places if place.id != item_id]
+            if problems := validate(snapshot.model_copy(update={"places": kept})):
+                raise Problem(422, "; ".join(problems[:5]), problems=problems)
         return await self._change(entity, item_id, None, actor)
 
     async def _change(self, entity: Entity, item_id: str, item: BaseModel | None, actor: str) -> Document:

@@ -43,10 +43,11 @@ class ClusterFlows:
         await self._db[CLUSTERS].create_index([("topic", ASCENDING), ("last_at", DESCENDING)])
         await self._db[CLUSTERS].create_index("members")
 
-    async def attach(self, appeal_id: str) -> str | None:
-        """Link a routed appeal to its cluster, once; safe to repeat after a crash half-way."""
+    async def attach(self, appeal_id: str, inserted: Document | None = None) -> str | None:
+        """Link a routed appeal to its cluster, once; safe to repeat after a crash half-way.
+        `inserted` is the assignment as this process has just inserted it (saves reading it back)."""
         assignments = self._db[ASSIGNMENTS]
-        doc = await assignments.find_one({"_id": appeal_id})
+        doc = inserted if inserted is not None else await assignments.find_one({"_id": appeal_id})
         if doc is None or doc.get("cluster_checked") or doc.get("status") != AssignmentStatus.ROUTED:
             return doc.get("cluster_id") if doc else None
         lat, lon = (doc.get("location") or {}).get("lat"), (doc.get("location") or {}).get("lon")

@@ -29,15 +29,12 @@ from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
+from services.routing.classify import classifier, proposed_location
 from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.geo import same_place
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import Change, apply, rejected, routed
-from services.routing.schemas import (
-    AssignmentStatus,
-    ModerationDecision,
-    ModerationDecisionIn,
-    TriageDecisionIn,
-)
+from services.routing.schemas import AssignmentStatus, ModerationDecision, ModerationDecisionIn, TriageKind
 from services.routing.service import (
     EXHAUSTED,
     CompiledCatalogue,
@@ -52,12 +49,19 @@ from services.routing.settings import RoutingSettings
 log = get_logger(__name__)
 
 Plan = Callable[[Document, CompiledCatalogue], Move]
-HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0}
+HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0, "resident": 0}
 
 
 def place_of(doc: Document) -> Place:
     location = doc.get("location") or {}
     return Place(location.get("lat"), location.get("lon"), location.get("address"))
+
+
+def resident_of(appeal: AppealSubmittedV1) -> str:
+    """Who the resident is, for repeat appeals: a social post's author on that network (not the
+    connector that reported it), else the appeal's author."""
+    post = appeal.source_post
+    return f"{post.network}:{post.author_handle.casefold()}" if post else appeal.author_id
 
 
 class RoutingFlows:
@@ -77,6 +81,18 @@ class RoutingFlows:
         self._settings = settings
         self._clusters = clusters
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self._relay
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     async def ensure_indexes(self) -> None:
         assignments = self._db[ASSIGNMENTS]
         await assignments.create_index(
@@ -84,20 +100,27 @@ class RoutingFlows:
         )
         await assignments.create_index([("status", ASCENDING), ("submitted_at", ASCENDING)])
         await assignments.create_index([("organization.id", ASCENDING), ("cluster_id", ASCENDING)])
+        await assignments.create_index(
+            [("resident", ASCENDING), ("topic", ASCENDING), ("answered_at", DESCENDING)]
+        )
 
     # -- a submitted appeal ------------------------------------------------------------------
 
     async def route_submitted(self, envelope: Envelope, appeal: AppealSubmittedV1) -> None:
-        """Moderate, then route. A redelivered event finds the stored decision: nothing new happens."""
-        if await self._db[ASSIGNMENTS].count_documents({"_id": appeal.appeal_id}, limit=1) == 0:
-            doc = await self._first_decision(envelope, appeal)
-            try:
-                await self._db[ASSIGNMENTS].insert_one(doc)
-                log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
-            except DuplicateKeyError:
-                log.info("appeal already decided; re-publishing any pending event")
-        await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
-        await self._clusters.attach(appeal.appeal_id)
+        """Moderate, then route. A redelivered event meets the stored decision at the insert (the
+        assignment's `_id` is the appeal's): nothing new happens, pending events are re-published."""
+        doc = await self._first_decision(envelope, appeal)
+        inserted: Document | None = doc
+        try:
+            await self._db[ASSIGNMENTS].insert_one(doc)
+        except DuplicateKeyError:
+            log.info("appeal already decided; re-publishing any pending event")
+            inserted = None
+            await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
+        else:
+            log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
+            await self._relay.publish_inserted(ASSIGNMENTS, doc)
+        await self._clusters.attach(appeal.appeal_id, inserted)
 
     async def _first_decision(self, envelope: Envelope, appeal: AppealSubmittedV1) -> Document:
         now = self._clock()
@@ -107,6 +130,7 @@ class RoutingFlows:
                 "author_id": appeal.author_id,
                 "fingerprint": print_,
                 "status": {"$in": [AssignmentStatus.ROUTED, AssignmentStatus.HELD]},
+                "answered_at": {"$exists": False},  # after an answer it is a repeat appeal, linked
                 "submitted_at": {
                     "$gte": appeal.submitted_at - timedelta(minutes=self._settings.spam_window_minutes)
                 },
@@ -130,6 +154,7 @@ class RoutingFlows:
             "channel": appeal.channel,
             "location": appeal.location.model_dump(),
             "author_id": appeal.author_id,
+            "resident": resident_of(appeal),
             "fingerprint": print_,
             "submitted_at": appeal.submitted_at,
             "correlation_id": envelope.correlation_id,
@@ -149,18 +174,67 @@ class RoutingFlows:
             doc["status"] = AssignmentStatus.HELD
             doc["text"] = {"summary": appeal.summary, "description": appeal.description}
             doc["history"].append({"at": now, "action": "held", "actor": "moderation", "note": outcome.rule})
+        elif not appeal.topic and not await self._classified(doc, appeal.description, now):
+            doc["status"], doc["triage"] = AssignmentStatus.NEEDS_TRIAGE, TriageKind.CLASSIFICATION
+            doc["text"] = {"summary": appeal.summary, "description": appeal.description}
+            why = doc["classification"]["why"]
+            doc["history"].append({"at": now, "action": "triage", "actor": "classification", "note": why})
         else:
-            apply(doc, await self._initial(doc, now, actor="routing"))
+            apply(doc, await self.initial(doc, now, actor="routing"))
         return doc
 
-    async def _initial(self, doc: Document, now: datetime, actor: str) -> Change:
+    async def _classified(self, doc: Document, text: str, now: datetime) -> bool:
+        """A raw post (no topic): propose topic and place; confident → set them, to be routed now."""
+        location = doc["location"]
+        result = classifier(await self._catalogue.current()).classify(
+            text, location.get("lat"), location.get("lon"), self._settings.classify_min_score
+        )
+        doc["classification"] = {**result.as_document(), "at": now}
+        if result.confident:
+            doc["topic"] = result.topic
+            doc["location"] = proposed_location(result.place, location)
+        return result.confident
+
+    async def repeat_of(self, doc: Document) -> Document | None:
+        """The earlier appeal this one repeats: same resident and topic, answered within the repeat
+        window before this one was submitted, about the same place (docs/routing.md)."""
+        since = doc["submitted_at"] - timedelta(days=self._settings.repeat_window_days)
+        earlier = self._db[ASSIGNMENTS].find(
+            {
+                "resident": doc.get("resident"),
+                "topic": doc["topic"],
+                "answered_at": {"$gte": since},
+                "_id": {"$ne": doc["_id"]},
+            },
+            {"number": 1, "location": 1, "organization": 1, "answered_at": 1},
+        )
+        for candidate in await earlier.sort("answered_at", DESCENDING).limit(20).to_list(20):
+            if candidate["answered_at"] <= doc["submitted_at"] and same_place(
+                candidate.get("location") or {}, doc["location"], self._settings.repeat_radius_m
+            ):
+                return candidate
+        return None
+
+    async def answered(self, appeal_id: str, at: datetime) -> None:
+        """Remembered for repeat appeals: the latest answer's time (idempotent: `$max`)."""
+        await self._db[ASSIGNMENTS].update_one({"_id": appeal_id}, {"$max": {"answered_at": at}})
+
+    async def initial(self, doc: Document, now: datetime, actor: str) -> Change:
+        """The first decision; a repeat appeal goes to the organisation that answered the earlier one."""
         cc = await self._catalogue.current()
         decision = decide(cc, doc["topic"], place_of(doc), self._settings.near_border_m)
+        org, rule = decision.organization, decision.rule
+        earlier = await self.repeat_of(doc) if doc.get("resident") else None
+        if earlier is not None:
+            doc["repeat_of"] = {"appeal_id": earlier["_id"], "number": earlier["number"]}
+            known = cc.organizations.get((earlier.get("organization") or {}).get("id", ""))
+            if known is not None and known.active:
+                org, rule = known, f"repeat:{earlier['number']}"
         fields, event, entry = routed(
             doc,
             cc,
-            decision.organization,
-            decision.rule,
+            org,
+            rule,
             0,
             RoutingReason.INITIAL,
             None,
@@ -168,7 +242,9 @@ class RoutingFlows:
             actor,
             area_id=decision.area_id,
         )
-        fields.update(area_id=decision.area_id, located_by=decision.located_by)
+        fields.update(
+            area_id=decision.area_id, located_by=decision.located_by, repeat_of=doc.get("repeat_of")
+        )
         entry.update(
             area_id=decision.area_id, located_by=decision.located_by, candidates=list(decision.candidates)
         )
@@ -243,54 +319,9 @@ class RoutingFlows:
                 log.info(
                     "appeal moved", reason=str(reason), organization_id=move.organization.id, rule=move.rule
                 )
-                await self._relay.flush(ASSIGNMENTS, doc["_id"])
+                await self._relay.publish_written(ASSIGNMENTS, doc["_id"], [event])
                 return
         raise RuntimeError(f"assignment {envelope.subject} kept changing; will retry")
-
-    # -- the regional control centre's queue: appeals every candidate refused -----------------
-
-    async def triage_queue(self, limit: int, offset: int) -> tuple[list[Document], int]:
-        query = {"status": AssignmentStatus.NEEDS_TRIAGE}
-        total = await self._db[ASSIGNMENTS].count_documents(query)
-        cursor = self._db[ASSIGNMENTS].find(query, HIDDEN).sort("decided_at", ASCENDING)
-        return await cursor.skip(offset).limit(limit).to_list(limit), total
-
-    async def decide_triage(self, appeal_id: str, body: TriageDecisionIn, actor: str) -> Document:
-        """The control centre names the organisation that answers (even one that refused before).
-        A reassignment: the answer deadline the citizen was given stays (services/deadlines)."""
-        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
-        if doc is None:
-            raise Problem(404, f"no appeal {appeal_id} in routing")
-        if doc["status"] != AssignmentStatus.NEEDS_TRIAGE:
-            raise Problem(
-                409, f"appeal {appeal_id} is not waiting for the control centre (it is {doc['status']})"
-            )
-        cc = await self._catalogue.current()
-        org = cc.organizations.get(body.organization_id)
-        if org is None or not org.active:
-            raise Problem(422, f"no active organisation {body.organization_id!r} in the catalogue")
-        now = self._clock()
-        level = int(doc.get("escalation_level", 0))
-        fields, event, entry = routed(
-            doc,
-            cc,
-            org,
-            "triage:control-centre",
-            level,
-            RoutingReason.REASSIGNMENT,
-            doc["organization"],
-            now,
-            f"control-centre:{actor}",
-        )
-        entry["comment"] = body.comment
-        result = await self._db[ASSIGNMENTS].update_one(
-            {"_id": appeal_id, "status": AssignmentStatus.NEEDS_TRIAGE},
-            {"$set": fields, "$inc": {"revision": 1}, "$push": {"history": entry, "outbox": event}},
-        )
-        if not result.modified_count:
-            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.flush(ASSIGNMENTS, appeal_id)
-        return await self.assignment(appeal_id)
 
     # -- the manual moderation queue ----------------------------------------------------------
 
@@ -307,8 +338,20 @@ class RoutingFlows:
         if doc["status"] != AssignmentStatus.HELD:
             raise Problem(409, f"appeal {appeal_id} is not waiting for moderation (it is {doc['status']})")
         now = self._clock()
-        if body.decision is ModerationDecision.APPROVE:
-            fields, event, entry = await self._initial(doc, now, actor=f"moderator:{actor}")
+        event: Document | None
+        raw = not doc["topic"]  # a raw social post: classified once approved
+        if (
+            body.decision is ModerationDecision.APPROVE
+            and raw
+            and not await self._classified(doc, doc["text"]["description"], now)
+        ):
+            fields: Document = {"status": AssignmentStatus.NEEDS_TRIAGE, "triage": TriageKind.CLASSIFICATION}
+            event, entry = None, {"at": now, "action": "triage", "actor": "classification"}
+            fields["classification"] = doc["classification"]
+        elif body.decision is ModerationDecision.APPROVE:
+            fields, event, entry = await self.initial(doc, now, actor=f"moderator:{actor}")
+            if raw:
+                fields.update({key: doc[key] for key in ("topic", "location", "classification")})
         else:
             try:
                 code = ReasonCode(body.reason_code or "")
@@ -324,11 +367,11 @@ class RoutingFlows:
         }
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": appeal_id, "status": AssignmentStatus.HELD},
-            {"$set": fields, "$push": {"history": entry, "outbox": event}},
+            {"$set": fields, "$push": {"history": entry, **({"outbox": event} if event else {})}},
         )
         if not result.modified_count:
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.flush(ASSIGNMENTS, appeal_id)
+        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event] if event else [])
         await self._clusters.attach(appeal_id)
         return await self.assignment(appeal_id)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -164,3 +164,12 @@ class AreaIndex:
             (int(i) for i in found), key=lambda i: (self._plane[i].distance(point), self._rank[i])
         )
         return [self.areas[i] for i in ordered]
+
+
+def same_place(a: Mapping[str, Any], b: Mapping[str, Any], radius_m: float) -> bool:
+    """Two locations are one place: points within `radius_m`, else the same address (normalised)."""
+    if None not in (a.get("lat"), a.get("lon"), b.get("lat"), b.get("lon")):
+        return haversine_m(a["lat"], a["lon"], b["lat"], b["lon"]) <= radius_m
+    if a.get("address") and b.get("address"):
+        return normalize_address(a["address"]) == normalize_address(b["address"])
+    return False

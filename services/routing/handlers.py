@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from libs.common.events import (
+    AppealAnsweredV1,
     AppealSubmittedV1,
     Envelope,
     EscalationRequestedV1,
@@ -23,8 +24,12 @@ def handlers(flows: RoutingFlows) -> dict[str, Handler]:
     async def on_escalation_requested(envelope: Envelope, payload: EscalationRequestedV1) -> None:
         await flows.escalate(envelope, payload)
 
+    async def on_answered(envelope: Envelope, payload: AppealAnsweredV1) -> None:
+        await flows.answered(payload.appeal_id, payload.at)
+
     return {
         EventType.APPEAL_SUBMITTED: on_submitted,
         EventType.APPEAL_REASSIGN_REQUESTED: on_reassign_requested,
         EventType.APPEAL_ESCALATION_REQUESTED: on_escalation_requested,
+        EventType.APPEAL_ANSWERED: on_answered,
     }

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from libs.common.events import AppealRejectedV1, AppealRoutedV1, EventType, OrganizationRef, RoutingReason
+from libs.common.events import (
+    AppealRef,
+    AppealRejectedV1,
+    AppealRoutedV1,
+    EventType,
+    Location,
+    OrganizationRef,
+    RoutingReason,
+)
 from libs.common.outbox import outbox_entry
 from libs.common.store import Document
 from services.routing.moderation import REASONS, ReasonCode
@@ -57,6 +65,8 @@ def routed(
         escalation_level=level,
         previous_organization=OrganizationRef.model_validate(previous) if previous else None,
         area_id=area_id if area_id is not None else doc.get("area_id"),
+        location=Location.model_validate(doc["location"]) if doc.get("classification") else None,
+        repeat_of=AppealRef.model_validate(doc["repeat_of"]) if doc.get("repeat_of") else None,
     )
     event = outbox_entry(
         EventType.APPEAL_ROUTED,

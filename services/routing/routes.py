@@ -25,15 +25,21 @@ from services.routing.schemas import (
 )
 from services.routing.service import Place, decide
 from services.routing.settings import RoutingSettings
+from services.routing.triage import TriageFlows
 
 Actor = Annotated[str, Header(alias="X-Actor", max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 def internal_router(
-    catalogue: CatalogueStore, flows: RoutingFlows, clusters: ClusterFlows, settings: RoutingSettings
+    catalogue: CatalogueStore,
+    flows: RoutingFlows,
+    clusters: ClusterFlows,
+    settings: RoutingSettings,
+    triage: TriageFlows | None = None,
 ) -> APIRouter:
     token = settings.internal_token.get_secret_value()
+    triage = triage or TriageFlows(flows, catalogue, clusters)
     router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[internal_auth(token)])
 
     @router.get("/topics", response_model=list[TopicView])
@@ -134,15 +140,16 @@ def internal_router(
 
     @router.get("/triage")
     async def triage_queue(limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-        """Appeals every candidate organisation refused, oldest first: the control centre decides."""
-        items, total = await flows.triage_queue(limit, offset)
+        """The control centre's queue, oldest first: appeals every candidate refused (`triage:
+        exhausted`) and raw posts not classified with confidence (`classification`, with the proposal)."""
+        items, total = await triage.queue(limit, offset)
         return {"items": [{**i, "appeal_id": i.pop("_id")} for i in items], "total": total}
 
     @router.post("/triage/{appeal_id}")
     async def triage_decision(
         appeal_id: str, body: TriageDecisionIn, actor: Actor = "internal"
     ) -> dict[str, Any]:
-        return await flows.decide_triage(appeal_id, body, actor)
+        return await triage.decide(appeal_id, body, actor)
 
     @router.get("/clusters")
     async def cluster_list(

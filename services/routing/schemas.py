@@ -24,7 +24,14 @@ class AssignmentStatus(StrEnum):
     ROUTED = "routed"
     REJECTED = "rejected"
     HELD = "held"  # waiting for a moderator
-    NEEDS_TRIAGE = "needs_triage"  # every candidate refused: the regional control centre decides
+    # The regional control centre decides: every candidate refused ("not ours"), or a social-media
+    # post that could not be classified (an uncertain topic, no concrete place: docs/routing.md).
+    NEEDS_TRIAGE = "needs_triage"
+
+
+class TriageKind(StrEnum):
+    EXHAUSTED = "exhausted"  # every candidate refused: the centre names the organisation
+    CLASSIFICATION = "classification"  # a raw post: the centre sets topic and place, or dismisses it
 
 
 class Contacts(BaseModel):
@@ -67,6 +74,9 @@ class Topic(BaseModel):
     answer_sla_minutes: int | None = Field(default=None, ge=1)  # dev/demo topics only
     dev_only: bool = False
     active: bool = True
+    # Words or phrases, in any grammatical form, that make a raw social-media post this topic
+    # (matched by lemma: services/routing/classify.py).
+    keywords: list[str] = Field(default_factory=list, max_length=100)
 
 
 class Rule(BaseModel):
@@ -91,6 +101,26 @@ class Area(BaseModel):
     geometry: dict[str, Any]
 
 
+class PlaceKind(StrEnum):
+    SETTLEMENT = "settlement"
+    STREET = "street"
+
+
+class GazetteerPlace(BaseModel):
+    """The region's gazetteer: a settlement (in a municipality, `area`) or a street (in a settlement).
+    The point is where a post naming it is placed: the settlement's centre, or a point of the street;
+    it must lie inside the municipality (checked with the catalogue)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    kind: PlaceKind
+    name: str = Field(min_length=1, max_length=200)
+    aliases: list[str] = Field(default_factory=list)  # other names, e.g. "Краснобор"
+    area: str | None = None  # settlements: the municipality (an area id)
+    settlement: str | None = None  # streets: the settlement's id
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class Region(BaseModel):
     region: str
     name: str = ""
@@ -107,6 +137,7 @@ class CatalogueFile(Region):
     topics: list[Topic]
     rules: list[Rule] = Field(default_factory=list)
     areas: list[Area] = Field(default_factory=list)
+    places: list[GazetteerPlace] = Field(default_factory=list)
 
 
 class Catalogue(Region):
@@ -118,6 +149,7 @@ class Catalogue(Region):
     topics: list[Topic]
     rules: list[Rule] = Field(default_factory=list)
     areas: list[Area] = Field(default_factory=list)
+    places: list[GazetteerPlace] = Field(default_factory=list)
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -176,12 +208,28 @@ class ModerationDecision(StrEnum):
     REJECT = "reject"
 
 
-class TriageDecisionIn(BaseModel):
-    """The control centre's decision on an appeal nobody would take: which organisation answers."""
+class TriagePlaceIn(BaseModel):
+    """Where a post is about: a gazetteer place, or a point (with an optional address)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    organization_id: str = Field(min_length=1, max_length=128)
+    place_id: str | None = Field(default=None, max_length=64)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=500)
+
+
+class TriageDecisionIn(BaseModel):
+    """The control centre's one decision on an appeal in its queue. For an appeal nobody would
+    take: `organization_id`. For an unclassified post: `topic` and `place` (then it is routed), or
+    `dismiss: true` (rejected as not an appeal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_id: str | None = Field(default=None, min_length=1, max_length=128)
+    topic: str | None = Field(default=None, min_length=1, max_length=100)
+    place: TriagePlaceIn | None = None
+    dismiss: bool = False
     comment: str | None = Field(default=None, max_length=1000)
 
 

@@ -19,6 +19,7 @@ from services.routing.schemas import (
     Catalogue,
     Organization,
     OrgKind,
+    PlaceKind,
     Rule,
     Topic,
 )
@@ -260,4 +261,21 @@ def validate(catalogue: Catalogue) -> list[str]:
             problems.append(f"area {area.id!r}: {problem}")
     if not any("geometry" in p for p in problems):
         problems += [f"areas {a!r} and {b!r} overlap" for a, b in overlapping(catalogue.areas)]
+        problems += gazetteer_problems(catalogue)
+    return problems
+
+
+def gazetteer_problems(catalogue: Catalogue) -> list[str]:
+    """A settlement names its municipality, a street its settlement; each point lies in that area."""
+    problems: list[str] = []
+    places = {place.id: place for place in catalogue.places}
+    index = AreaIndex(catalogue.areas) if catalogue.places else None
+    for place in catalogue.places:
+        owner = places.get(place.settlement or "") if place.kind is PlaceKind.STREET else place
+        if owner is None or owner.kind is not PlaceKind.SETTLEMENT:
+            problems.append(f"place {place.id!r}: no settlement {place.settlement!r}")
+            continue
+        located = index.locate_point(place.lat, place.lon).area if index else None
+        if owner.area is None or located is None or located.id != owner.area:
+            problems.append(f"place {place.id!r}: its point is not in area {owner.area!r}")
     return problems

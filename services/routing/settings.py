@@ -26,3 +26,10 @@ class RoutingSettings(ServiceSettings):
     # The public problem-zones summary: the period it covers and the smallest hotspot shown.
     problem_zones_days: int = 90
     hotspot_min_size: int = 3
+    # Raw social-media posts: a topic needs at least this many of its keywords (and more than any
+    # other topic) to be routed without the control centre.
+    classify_min_score: int = 1
+    # Repeat appeals: the same resident, topic and place within this many days after an answer
+    # (places within `repeat_radius_m`, or the same address) go to the organisation that answered.
+    repeat_window_days: int = 30
+    repeat_radius_m: float = 150.0

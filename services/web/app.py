@@ -22,6 +22,8 @@ from services.web.i18n import translations
 from services.web.oidc import OidcClient, auth_router
 from services.web.operator_routes import operator_router
 from services.web.pages import CsrfFailed, NotSignedIn, render, session_of, sign_in_url
+from services.web.poll_routes import poll_router
+from services.web.poll_work_routes import poll_work_router
 from services.web.public_routes import public_router
 from services.web.session import COOKIE_PLAIN_NAME, COOKIE_SECURE_NAME, Session, SessionCodec
 from services.web.settings import HERE, WebSettings
@@ -146,6 +148,8 @@ def create_app(
     app.include_router(public_router(settings))
     app.include_router(citizen_router(settings))
     app.include_router(operator_router(settings))
+    app.include_router(poll_router())
+    app.include_router(poll_work_router())
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for name, folder in (("htmx", "htmx.org/dist"), ("leaflet", "leaflet/dist")):
         app.mount(

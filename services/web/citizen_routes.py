@@ -194,18 +194,34 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         session = require_person(request)
         if session.is_operator:
             return redirect(f"/work/appeals/{appeal_id}")
-        appeal = await gateway_of(request).call("GET", f"/appeals/{appeal_id}", session.token)
-        return render(
-            request, "appeal.html", appeal=appeal, topic_name=await topic_name(request, appeal["topic"])
-        )
+        return render(request, "appeal.html", **await appeal_context(request, appeal_id))
+
+    async def appeal_context(request: Request, appeal_id: str) -> dict[str, Any]:
+        """The appeal, its topic's name and what the public sees of it (the author's view)."""
+        session = require_person(request)
+        gateway = gateway_of(request)
+        appeal = await gateway.call("GET", f"/appeals/{appeal_id}", session.token)
+        publication = None
+        if session.role == "citizen":
+            try:
+                publication = await gateway.call("GET", f"/appeals/{appeal_id}/publication", session.token)
+            except GatewayError as exc:
+                if exc.status >= 500:
+                    raise
+        name = await topic_name(request, appeal["topic"])
+        return {"appeal": appeal, "topic_name": name, "publication": publication}
 
     @router.post("/appeals/{appeal_id}/{action}")
     async def citizen_action(request: Request, appeal_id: str, action: str) -> Response:
-        """comment (also the reply to a clarification request), rating, escalate."""
+        """comment (also the reply to a clarification request), rating, escalate, publication (the
+        author's public choice: `public` = "true" or "false")."""
         session = require_person(request, "citizen")
         form = await checked_form(request)
         body: dict[str, Any] | None
-        if action == "comment":
+        method, path = "POST", action
+        if action == "publication":
+            method, body = "PUT", {"public": form.get("public") == "true"}
+        elif action == "comment":
             body = {"text": str(form.get("text") or "")}
         elif action == "rating":
             body = {
@@ -216,27 +232,25 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         else:
             return render(request, "error.html", 404, message="not_found")
         try:
-            path = "comments" if action == "comment" else action
-            await gateway_of(request).call("POST", f"/appeals/{appeal_id}/{path}", session.token, json=body)
+            path = "comments" if action == "comment" else path
+            await gateway_of(request).call(method, f"/appeals/{appeal_id}/{path}", session.token, json=body)
         except GatewayError as exc:
-            if exc.status not in (409, 422):
+            if exc.status not in (409, 422, 429):
                 raise
             if exc.status == 409:  # someone else moved the appeal on meanwhile
                 exc.detail = N_("This step is not possible now: the appeal has changed. Reload the page.")
-            appeal = await gateway_of(request).call("GET", f"/appeals/{appeal_id}", session.token)
+            if exc.status == 429:
+                exc.detail = N_("Too many changes: wait a minute")
             errors = {action: field_errors(exc).get("text") or field_errors(exc).get("score") or exc.detail}
-            return render(
-                request,
-                "appeal.html",
-                422,
-                appeal=appeal,
-                topic_name=await topic_name(request, appeal["topic"]),
-                errors=errors,
-            )
+            context = await appeal_context(request, appeal_id)
+            return render(request, "appeal.html", 422, errors=errors, **context)
         messages = {
             "comment": N_("Sent"),
             "rating": N_("Thank you for the rating"),
             "escalate": N_("Escalation requested"),
+            "publication": N_("The appeal is public now")
+            if body and body.get("public")
+            else N_("The appeal is private now"),
         }
         message = messages[action]
         if action == "rating" and body and body["score"] <= LOW_RATING:

@@ -18,13 +18,17 @@ PUBLIC_CACHE_SECONDS = 30.0
 
 
 class GatewayError(Exception):
-    """A non-2xx answer: `status`, the problem's `detail`, and `errors` ([{loc, msg, type}])."""
+    """A non-2xx answer: `status`, the problem's `detail`, `errors` ([{loc, msg, type}]) and its
+    machine-readable `reason` when it has one (e.g. `already_voted`)."""
 
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None, reason: str = ""
+    ) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
         self.errors = errors or []
+        self.reason = reason
 
 
 class Gateway:
@@ -123,4 +127,4 @@ def _error(response: httpx.Response) -> GatewayError:
         body = {}
     detail = str(body.get("detail") or response.reason_phrase or "error")
     errors = body.get("errors") if isinstance(body.get("errors"), list) else None
-    return GatewayError(response.status_code, detail, errors)
+    return GatewayError(response.status_code, detail, errors, str(body.get("reason") or ""))

@@ -1,9 +1,11 @@
 """Pages anyone can open: the home page, the map of problem zones with the organisations' SLA
-ranking, and the widget's page (the snippet to embed)."""
+ranking, the public appeals (masked, with their status, organisation and public answers), and the
+widget's page (the snippet to embed)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,9 +14,25 @@ from fastapi.responses import JSONResponse, Response
 from libs.common.logging import get_logger
 from services.web.gateway import GatewayError
 from services.web.pages import gateway_of, render
+from services.web.poll_routes import areas_of
 from services.web.settings import WebSettings
+from services.web.texts import DISPLAY_ZONE
 
 log = get_logger(__name__)
+# What the gateway's public list holds: appeals past moderation (docs/api.md#public-appeals).
+PUBLIC_STATUSES = ("routed", "in_work", "clarification_requested", "answered", "rereview", "closed")
+PUBLIC_PAGE = 20
+
+
+def day_bound(value: str | None, end: bool = False) -> str | None:
+    """A date typed in the filter (YYYY-MM-DD) as the start of that day (or of the next day for the
+    period's end) in the region's time zone, ISO 8601 with its offset; None if not a date."""
+    try:
+        day = date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    moment = datetime.combine(day + timedelta(days=1) if end else day, time(), DISPLAY_ZONE)
+    return moment.isoformat()
 
 
 async def _or_none(call: Any) -> Any:
@@ -81,6 +99,48 @@ def public_router(settings: WebSettings) -> APIRouter:
             order_by=order,
             map_data=map_data(areas, zones),
             unavailable=zones is None,
+        )
+
+    @router.get("/public-appeals")
+    async def public_appeals(
+        request: Request,
+        area_id: str = "",
+        topic: str = "",
+        status: str = "",
+        start: str = "",
+        end: str = "",
+        offset: int = 0,
+    ) -> Response:
+        """The public list (no sign-in): filters by area, topic, status and period (dates, both
+        days included); the map's problem zones link here with their area and topic."""
+        gateway = gateway_of(request)
+        areas, topics = await asyncio.gather(areas_of(request), _or_none(gateway.cached("/topics")))
+        params = {
+            "area_id": area_id if any(a["id"] == area_id for a in areas) else None,
+            "topic": topic if any(t.get("code") == topic for t in topics or []) else None,
+            "status": status if status in PUBLIC_STATUSES else None,
+            "from": day_bound(start),
+            "to": day_bound(end, end=True),
+            "limit": PUBLIC_PAGE,
+            "offset": max(offset, 0),
+        }
+        page = await _or_none(gateway.call("GET", "/public/appeals", params=params))
+        query = {k: v for k, v in (("area_id", area_id), ("topic", topic), ("status", status)) if v}
+        query |= {k: v for k, v in (("start", start), ("end", end)) if v}
+        return render(
+            request,
+            "public_appeals.html",
+            page=page or {"items": [], "total": 0},
+            unavailable=page is None,
+            areas=areas,
+            area_names={a["id"]: a["name"] for a in areas},
+            topics=topics or [],
+            topic_names={t.get("code"): t.get("name") for t in topics or []},
+            statuses=PUBLIC_STATUSES,
+            chosen={"area_id": area_id, "topic": topic, "status": status, "start": start, "end": end},
+            query=query,
+            offset=max(offset, 0),
+            page_size=PUBLIC_PAGE,
         )
 
     @router.get("/map/areas.json")

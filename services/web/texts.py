@@ -58,6 +58,20 @@ ACTIONS = {
     "close": N_("Closed"),
     "closed": N_("Closed"),
     "overdue": N_("Deadline passed"),
+    "make_public": N_("Made public by the author"),
+    "make_private": N_("Made private by the author"),
+}
+POLL_KINDS = {"poll": N_("Poll"), "hearing": N_("Public hearing")}
+QUESTION_KINDS = {
+    "single": N_("One option"),
+    "multiple": N_("Several options"),
+    "opinion": N_("An opinion (free text)"),
+}
+POLL_STATUS = {
+    "draft": N_("Draft"),
+    "published": N_("Published"),
+    "closed": N_("Closed"),
+    "cancelled": N_("Cancelled"),
 }
 DUE_SOON = timedelta(days=3)
 DISPLAY_ZONE = ZoneInfo("Europe/Moscow")
@@ -97,6 +111,9 @@ def template_globals(settings: WebSettings) -> dict[str, Any]:
         "STATUS": STATUS,
         "KINDS": KINDS,
         "ACTIONS": ACTIONS,
+        "POLL_KINDS": POLL_KINDS,
+        "POLL_STATUS": POLL_STATUS,
+        "QUESTION_KINDS": QUESTION_KINDS,
         "deadline_class": deadline_class,
         "local_time": local_time,
         "settings_public": {

@@ -128,6 +128,27 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
         other = await submit("landscaping.street_lighting", "Не работает светофор на перекрёстке.")
         await reach(other, "routed")
         await act(other, "reassign", operator, {"reason": "Светофоры обслуживает ГИБДД"})
+        # A social-media incident and the organisation's first public reply (incident.responded).
+        monitor = await bearer(api, "ce-monitor", "monitor")
+        post = {
+            "network": "vk",
+            "post_url": "https://vk.com/wall-5_1",
+            "author_handle": "ce_resident",
+            "text": "Не горит фонарь у дома 3 по улице Мира",
+            "topic": "landscaping.street_lighting",
+            "location": {"lat": 57.65, "lon": 43.77},
+            "found_at": datetime.now(UTC).isoformat(),
+        }
+        created = await api.post("/api/v1/incidents", headers=monitor, json=post)
+        assert created.status_code == 201, created.text
+        incident = dict(created.json())
+
+        async def incident_routed() -> bool:
+            found = (await api.get(f"/api/v1/appeals/{incident['id']}", headers=operator)).json()
+            return bool(found.get("status") == "routed")
+
+        await eventually(incident_routed, timeout=90, interval=0.5)
+        await act(incident, "first-response", operator, {"text": "Проверим сегодня."})
 
         async def overdue() -> bool:
             found = (await api.get(f"/api/v1/appeals/{short['id']}", headers=citizen)).json()
@@ -144,6 +165,14 @@ async def test_the_cloudevents_sdk_parses_every_event_type_the_platform_emits(
         assert draft.status_code == 201, draft.text
         published = await api.post(f"/api/v1/polls/{draft.json()['id']}/publish", headers=operator)
         assert published.status_code == 200, published.text
+        # Another one published and then cancelled by its organisation (poll.cancelled).
+        dropped = await api.post(
+            "/api/v1/polls", headers=operator, json={**poll, "title": "Отменённое голосование"}
+        )
+        assert dropped.status_code == 201, dropped.text
+        for step in ("publish", "cancel"):
+            done = await api.post(f"/api/v1/polls/{dropped.json()['id']}/{step}", headers=operator)
+            assert done.status_code == 200, done.text
 
         await eventually(overdue, timeout=180, interval=1.0)
         await act(short, "escalate", citizen)

@@ -104,9 +104,10 @@ async def test_citizen_and_operator_take_an_appeal_through_its_whole_life(
     await reload_until(citizen, "#appeal-status", "Направлено в организацию")
     await expect(citizen.locator("#appeal-org")).to_have_text("Администрация города Демоград")
     await expect(citizen.locator(".photos img")).to_have_count(1)
-    await citizen.wait_for_function(
-        "document.querySelector('.photos img').complete && document.querySelector('.photos img').naturalWidth > 0"
-    )
+    # Chromium 156 refuses wait_for_function's string predicate under our CSP (no eval): poll
+    # the element's own property instead, then check the loaded image has a size.
+    await expect(citizen.locator(".photos img")).to_have_js_property("complete", True)
+    assert await citizen.locator(".photos img").evaluate("img => img.naturalWidth") > 0
     appeal_url = citizen.url
     await visit(citizen, "appeal-routed")
 

@@ -24,8 +24,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/appeals/{id}/answer", {"text": "Ответ организации"}),
     ("POST", "/api/v1/appeals/{id}/reassign", {"reason": "Не наш вопрос"}),
     ("POST", "/api/v1/appeals/{id}/extend", {"days": 5, "reason": "Нужна экспертиза"}),
+    ("PUT", "/api/v1/appeals/{id}/publication", {"public": True}),
 ]
-CITIZEN_ACTIONS = {"comments", "rating", "escalate"}
+CITIZEN_ACTIONS = {"comments", "rating", "escalate", "publication"}
 OPERATOR_ACTIONS = {"take", "clarification-request", "answer", "reassign", "extend", "comments"}
 
 

@@ -85,3 +85,26 @@ async def test_opinions_pass_moderation_and_results_show_live_when_allowed(gw: P
     opinions = await gw.client.get(f"/api/v1/polls/{poll['id']}/opinions", headers=gw.operator("city"))
     assert opinions.json()["items"] == [fine["answers"][0]["text"]]
     assert "r1" not in opinions.text and "r1" not in str(live)
+
+
+async def test_cancelling_a_published_poll_publishes_poll_cancelled_once(gw: PollsGateway) -> None:
+    poll = await gw.published_poll()
+    draft = await gw.draft()
+    # The draft first: its cancellation (announcing nothing) is over before the poll's event comes.
+    assert (
+        await gw.client.post(f"/api/v1/polls/{draft['id']}/cancel", headers=gw.operator())
+    ).status_code == 200
+    cancelled = await gw.client.post(f"/api/v1/polls/{poll['id']}/cancel", headers=gw.operator())
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    [event] = await eventually(lambda: asyncio.sleep(0, gw.events("poll.cancelled", poll["id"])), timeout=10)
+    assert event["specversion"] == "1.0" and event["source"] == "polls" and event["dataversion"] == 1
+    assert event["data"]["poll_id"] == poll["id"] and event["data"]["area_ids"] == ["demograd"]
+    assert event["data"]["cancelled_at"] and event["correlationid"]
+    again = await gw.client.post(f"/api/v1/polls/{poll['id']}/cancel", headers=gw.operator())
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    # A vote on a cancelled poll is refused; nothing else about it is announced.
+    vote = {"answers": [{"question_id": "q1", "option_ids": ["o1"]}]}
+    refused = await gw.client.post(f"/api/v1/polls/{poll['id']}/ballot", headers=gw.token("r1"), json=vote)
+    assert refused.status_code in (404, 409)
+    assert gw.events("poll.cancelled", draft["id"]) == []
+    assert len(gw.events("poll.cancelled", poll["id"])) == 1

@@ -147,3 +147,57 @@ async def test_a_rejected_public_appeal_is_never_listed(gw: Gateway) -> None:
     assert appeal["number"] not in {
         e["service_request_id"] for e in (await gw.client.get("/open311/v2/requests.json")).json()
     }
+
+
+async def test_the_author_changes_the_public_choice_and_the_lists_follow_at_once(gw: Gateway) -> None:
+    author = gw.token("author")
+    appeal = await gw.submit(author, description=SECRET_TEXT)  # private at submission
+    await route(gw, appeal)
+    path = f"/api/v1/appeals/{appeal['id']}/publication"
+
+    async def open311_numbers() -> set[str]:
+        return {e["service_request_id"] for e in (await gw.client.get("/open311/v2/requests.json")).json()}
+
+    assert appeal["number"] not in await numbers(gw) and appeal["number"] not in await open311_numbers()
+    made_public = await gw.client.put(path, headers=author, json={"public": True})
+    assert made_public.status_code == 200, made_public.text
+    assert made_public.json()["public"] is True and made_public.json()["listed"] is True
+    assert "Иванов" not in made_public.json()["description"]  # what the public will see: masked
+    assert appeal["number"] in await numbers(gw) and appeal["number"] in await open311_numbers()
+    again = await gw.client.put(path, headers=author, json={"public": True})  # a double click
+    assert again.status_code == 200
+
+    made_private = await gw.client.put(path, headers=author, json={"public": False})
+    assert made_private.status_code == 200 and made_private.json()["public"] is False
+    assert appeal["number"] not in await numbers(gw) and appeal["number"] not in await open311_numbers()
+    assert (await gw.client.get(f"/api/v1/public/appeals/{appeal['number']}")).status_code == 404
+
+    view = (await gw.client.get(f"/api/v1/appeals/{appeal['id']}", headers=author)).json()
+    assert view["public"] is False
+    assert [e["action"] for e in view["timeline"] if e["action"].startswith("make_")] == [
+        "make_public",
+        "make_private",
+    ]  # each change once: the repeated choice recorded nothing
+    assert {"make_public", "make_private"} <= set(view["allowed_actions"])
+
+    stranger = await gw.client.put(path, headers=gw.token("stranger"), json={"public": True})
+    assert stranger.status_code == 404
+    assert stranger.headers["content-type"] == "application/problem+json"
+    operator = await gw.client.put(
+        path, headers=gw.token("op-roads", Role.OPERATOR, "roads"), json={"public": True}
+    )
+    assert operator.status_code == 403
+    bad = await gw.client.put(path, headers=author, json={"public": "maybe"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+async def test_changing_the_public_choice_is_rate_limited(rabbit_url: str, namespace: str) -> None:
+    async with running_gateway(rabbit_url, f"{namespace}-rl", action_rate_per_minute=2) as gw:
+        author = gw.token("author")
+        appeal = await gw.submit(author)
+        path = f"/api/v1/appeals/{appeal['id']}/publication"
+        codes = [
+            (await gw.client.put(path, headers=author, json={"public": choice})).status_code
+            for choice in (True, False, True)
+        ]
+        assert codes == [200, 200, 429]

@@ -11,7 +11,7 @@ Pins:
 - `$exists`: outbox sweep `outbox.id $exists` (libs/common/outbox.py), open311 `open311 $exists`,
   deadlines claim `lease_until $exists False`;
 - ranges `$gt $gte $lt $lte`: deadlines `next_due_at $lte`, `assignments.received_at [$gte, $lt)`,
-  routing spam window and clusters box (`location.lat/lon`), media `created_at $gte` and
+  routing spam window, repeat lookup (`answered_at $gte`, `$exists False`) and clusters box (`location.lat/lon`), media `created_at $gte` and
   `touched_at $lt`, notify `not_before $lte`, open311 `created_at [$gte, $lte]`;
 - `$or` / `$and`: deadlines `_claimable`, notify `_claim` ($and of two $or), `webhooks_for`;
 - dotted paths: `organization.id` (intake queue, routing, media_visible), `location.lat`;
@@ -314,3 +314,25 @@ async def test_str_enum_values_are_stored_and_matched_as_strings(db: Database) -
     found = await db["c"].find_one({"_id": 1})
     assert found is not None
     assert type(found["status"]) is str and found["status"] == "deferred"
+
+
+async def test_routing_repeat_lookup_and_open_duplicate_filter(db: Database) -> None:
+    # routing `repeat_of`: equality on two fields, a date range, `_id $ne`, newest first, limited;
+    # the 24 h filter's `answered_at $exists False` (an answered appeal is not a duplicate).
+    docs = [
+        {"_id": "a", "resident": "vk:ivan", "topic": "t", "answered_at": T0},
+        {"_id": "b", "resident": "vk:ivan", "topic": "t", "answered_at": T0 + timedelta(days=2)},
+        {"_id": "c", "resident": "vk:ivan", "topic": "t", "answered_at": T0 - timedelta(days=40)},
+        {"_id": "d", "resident": "vk:ivan", "topic": "t"},
+        {"_id": "e", "resident": "vk:petr", "topic": "t", "answered_at": T0},
+    ]
+    await db["c"].insert_many(docs)
+    query = {
+        "resident": "vk:ivan",
+        "topic": "t",
+        "answered_at": {"$gte": T0 - timedelta(days=30)},
+        "_id": {"$ne": "x"},
+    }
+    found = await db["c"].find(query, {"answered_at": 1}).sort("answered_at", -1).limit(20).to_list(20)
+    assert [doc["_id"] for doc in found] == ["b", "a"]
+    assert await ids(db, {"resident": "vk:ivan", "answered_at": {"$exists": False}}) == ["d"]

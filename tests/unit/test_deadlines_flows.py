@@ -24,6 +24,7 @@ from libs.common.events import (
     ClarificationRequestedV1,
     Envelope,
     EventType,
+    IncidentRespondedV1,
     OrganizationRef,
     RereviewRequestedV1,
     decode_payload,
@@ -264,6 +265,14 @@ async def test_the_whole_chain_with_a_rereview_in_milliseconds() -> None:
     await at(
         timedelta(hours=2),
         fact(EventType.APPEAL_TAKEN, AppealTakenV1, T0 + timedelta(hours=2), operator_id="o"),
+        # a social incident's first response is the public reply, not taking it
+        fact(
+            EventType.INCIDENT_RESPONDED,
+            IncidentRespondedV1,
+            T0 + timedelta(hours=3),
+            operator_id="o",
+            text="r",
+        ),
     )
     await at(
         timedelta(days=1),

@@ -66,7 +66,9 @@ def test_social_appeal_gets_a_first_response_deadline_in_hours() -> None:
     first = outcome.clock.timer(TimerKind.FIRST_RESPONSE)
     assert first is not None and first.due_at == T0 + timedelta(hours=4)
     assert [payload.timer for _, payload in outcome.events] == [TimerKind.ANSWER, TimerKind.FIRST_RESPONSE]  # type: ignore[attr-defined]
-    taken = service.taken(outcome.clock, T0 + timedelta(hours=1, minutes=30))
+    took = service.taken(outcome.clock, T0 + timedelta(minutes=30))  # taking is not a public reply
+    assert took.clock.timer(TimerKind.FIRST_RESPONSE).state == TimerState.ARMED  # type: ignore[union-attr]
+    taken = service.responded(outcome.clock, T0 + timedelta(hours=1, minutes=30))
     assert taken.clock.timer(TimerKind.FIRST_RESPONSE).state == TimerState.DONE  # type: ignore[union-attr]
     assert taken.clock.current.first_response_at == T0 + timedelta(hours=1, minutes=30)
 
@@ -271,3 +273,14 @@ def test_closed_cancels_everything() -> None:
     assert {t.state for t in clock.timers.values()} == {TimerState.CANCELLED}
     assert next_due_at(clock) is None
     assert fire(clock, T0 + timedelta(days=100)).events == []
+
+
+def test_first_response_deadline_is_warned_about_an_hour_before_and_stops_on_the_public_reply() -> None:
+    outcome = service.routed(
+        None, routed_event(channel="social", first_response_sla_hours=4), "c", T0, POLICY
+    )
+    first = outcome.clock.timer(TimerKind.FIRST_RESPONSE)
+    assert first is not None and first.warnings == [T0 + timedelta(hours=3)]
+    replied = service.responded(outcome.clock, T0 + timedelta(hours=2))
+    assert replied.clock.timer(TimerKind.FIRST_RESPONSE).state == TimerState.DONE  # type: ignore[union-attr]
+    assert replied.clock.timer(TimerKind.FIRST_RESPONSE).warnings == []  # type: ignore[union-attr]

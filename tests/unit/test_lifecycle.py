@@ -61,7 +61,9 @@ def test_illegal_steps_name_current_status_and_allowed_actions(current: S, actio
 
 
 def test_closed_and_rejected_are_terminal() -> None:
-    assert allowed_actions(S.CLOSED) == []
+    # A closed appeal keeps only its author's public choice (a status-preserving step).
+    assert allowed_actions(S.CLOSED) == ["make_private", "make_public"]
+    assert all(next_status(S.CLOSED, Action(a)) is S.CLOSED for a in allowed_actions(S.CLOSED))
     assert allowed_actions(S.REJECTED) == []
 
 
@@ -90,10 +92,18 @@ def test_escalation_after_an_answer_or_when_overdue_only() -> None:
 
 
 def test_actions_offered_to_each_role() -> None:
-    assert actions_for("citizen", S.ANSWERED) == ["comment", "escalation_request", "rating"]
+    publication = ["make_private", "make_public"]
+    assert actions_for("citizen", S.ANSWERED) == ["comment", "escalation_request", *publication, "rating"]
     assert actions_for("operator", S.ROUTED) == ["comment", "extend", "reassign", "take"]
-    assert actions_for("citizen", S.CLARIFICATION_REQUESTED) == ["clarify", "comment", "escalation_request"]
+    assert actions_for("citizen", S.CLARIFICATION_REQUESTED) == [
+        "clarify",
+        "comment",
+        "escalation_request",
+        *publication,
+    ]
     assert actions_for("monitor", S.ROUTED) == []
+    social = actions_for("operator", S.IN_WORK, may_respond=True)
+    assert "first_response" in social and "first_response" not in actions_for("operator", S.IN_WORK)
 
 
 def test_numbers_are_human_friendly() -> None:

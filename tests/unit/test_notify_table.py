@@ -3,14 +3,23 @@ texts follow from it; one event reads the appeal's record once; a new row is a n
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
+import httpx
+
+from libs.common.clock import ManualClock
 from libs.common.events import (
     AppealRatedV1,
     EventType,
+    IncidentRespondedV1,
+    SourcePost,
     TimerKind,
     decode_payload,
+    new_event,
 )
+from services.notify.app import create_app
 from services.notify.handlers import handlers
 from services.notify.messages import CHANNELS, TABLE, WEBHOOK_EVENTS, Message, Row, To
 from services.notify.schemas import (
@@ -18,10 +27,22 @@ from services.notify.schemas import (
     ChannelName,
     DeliveryStatus,
     NotificationKind,
+    WebhookCreate,
+    WebhookScope,
     delivery_sources,
 )
+from services.notify.settings import NotifySettings
 from services.notify.texts import TEXTS
-from tests.unit.test_notify_handlers import Notify, armed, fact_event, notify, routed, submitted
+from tests.unit.test_notify_handlers import (
+    NOW,
+    FakeRelay,
+    Notify,
+    armed,
+    fact_event,
+    notify,
+    routed,
+    submitted,
+)
 
 __all__ = ["notify"]  # the fixture
 
@@ -124,3 +145,38 @@ async def test_an_undeliverable_email_waits_for_an_admin_who_can_requeue_it(noti
     assert await engine.requeue(failed[0]["_id"])
     doc = await notify.db["deliveries"].find_one({"_id": failed[0]["_id"]})
     assert doc is not None and doc["status"] == "deferred" and doc["attempts"] == 0
+
+
+async def test_an_event_only_for_webhooks_reaches_the_monitors_social_webhook() -> None:
+    """incident.responded is one row (`webhooks=True`, no message): its connector's hook gets it."""
+    received: list[dict[str, Any]] = []
+
+    def hook(request: httpx.Request) -> httpx.Response:
+        received.append(json.loads(request.content))
+        return httpx.Response(204)
+
+    settings = NotifySettings(
+        env="dev", namespace=f"unit-{uuid.uuid4().hex[:8]}", mongo_url=None, allow_loopback_targets=True
+    )
+    app = create_app(
+        settings, clock=ManualClock(NOW), transport=FakeRelay(), webhook_transport=httpx.MockTransport(hook)
+    )
+    notify = Notify(app, FakeRelay(), ManualClock(NOW))
+    await app.state.flows.registry.add_webhook(
+        WebhookCreate(
+            url="http://127.0.0.1:9/hook", scope=WebhookScope.SOCIAL, created_by="m1", monitor_id="m1"
+        )
+    )
+    post = SourcePost(network="vk", url="https://vk.com/wall1_2", author_handle="resident", found_at=NOW)
+    incident = decode_payload(submitted()).model_copy(
+        update={"channel": "social", "author_id": "m1", "source_post": post}
+    )
+    await notify.deliver(
+        new_event(EventType.APPEAL_SUBMITTED, incident, source="intake", subject="a1", correlation_id="c")
+    )
+    reply = fact_event(EventType.INCIDENT_RESPONDED, IncidentRespondedV1, operator_id="op", text="Едем")
+    await notify.deliver(reply)
+    [body] = received
+    assert body["event"]["type"] == "incident.responded" and body["event"]["data"]["text"] == "Едем"
+    assert body["appeal"]["source_post"]["url"] == "https://vk.com/wall1_2"
+    assert await notify.feed("m1") == []  # no message: webhooks only

@@ -173,10 +173,25 @@ async def test_cancelled_poll_never_closes() -> None:
     db, clock = memory_db(), ManualClock(T0)
     flows, bus = replica(db, clock)
     poll_id = await published_poll(flows)
-    await flows.cancel(poll_id)
+    await flows.cancel(poll_id, "corr-cancel")
     clock.advance(timedelta(days=1))
     assert await flows.close_due(10) == 0
     assert bus.of(EventType.POLL_CLOSED) == []
+    [cancelled] = bus.of(EventType.POLL_CANCELLED)
+    assert cancelled.subject == poll_id and cancelled.correlation_id == "corr-cancel"
+    assert cancelled.data["area_ids"] == ["demograd"] and cancelled.data["cancelled_at"]
+    with pytest.raises(Refused):  # once cancelled, always cancelled: no second event
+        await flows.cancel(poll_id, "corr")
+    assert len(bus.of(EventType.POLL_CANCELLED)) == 1
+
+
+async def test_cancelling_a_draft_announces_nothing() -> None:
+    db, clock = memory_db(), ManualClock(T0)
+    flows, bus = replica(db, clock)
+    await flows.ensure_indexes()
+    draft = await flows.create(create(), "corr")
+    assert (await flows.cancel(draft.id, "corr")).status == PollStatus.CANCELLED
+    assert bus.published == []
 
 
 async def test_poll_closed_handler_unlinks_ballots_idempotently() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from libs.common.clock import ManualClock
 from libs.common.events import EventType, new_event
-from libs.common.poll_events import PollClosedV1, PollPublishedV1
+from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
 from libs.common.polls_api import PollKind, PollResults, PollStatus
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
@@ -52,11 +52,20 @@ def closed() -> PollClosedV1:
     return PollClosedV1(**data, closed_at=NOW + timedelta(days=7), results=results)
 
 
-async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once() -> None:
+def cancelled() -> PollCancelledV1:
+    data = published().model_dump(exclude={"opens_at", "published_at"})
+    return PollCancelledV1(**data, cancelled_at=NOW + timedelta(days=1))
+
+
+def new_notify() -> tuple[Notify, FakeRelay]:
     relay = FakeRelay()
     settings = NotifySettings(env="dev", namespace=f"unit-{uuid.uuid4().hex[:8]}", mongo_url=None)
     clock = ManualClock(NOW)
-    notify = Notify(create_app(settings, clock=clock, transport=relay), relay, clock)
+    return Notify(create_app(settings, clock=clock, transport=relay), relay, clock), relay
+
+
+async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once() -> None:
+    notify, relay = new_notify()
     transport = httpx.ASGITransport(app=notify.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
         for user, area in [("near", "demograd"), ("far", "zarechny")]:
@@ -97,6 +106,23 @@ async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once
     ]
 
 
+async def test_opted_in_residents_are_told_once_of_a_cancelled_poll() -> None:
+    notify, relay = new_notify()
+    transport = httpx.ASGITransport(app=notify.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
+        body = {"area_ids": ["demograd"], "email": "near@example.org"}
+        response = await client.put("/internal/poll-subscriptions/near", json=body, headers=TOKEN)
+        assert response.status_code == 200, response.text
+    assert EventType.POLL_CANCELLED in notify.app.state.runtime.consumer.handlers
+    event = new_event(EventType.POLL_CANCELLED, cancelled(), source="polls", subject="p1", correlation_id="c")
+    await notify.deliver(event)
+    await notify.deliver(event)  # a redelivery
+    [item] = await notify.feed("near")
+    assert item["kind"] == "poll_cancelled" and "Скамейки на набережной" in item["title"]
+    assert "отмен" in item["title"].lower()
+    assert [str(m["To"]) for m in relay.sent] == ["near@example.org"]
+
+
 def test_the_gateway_publishes_the_poll_endpoints_and_polls_stays_internal() -> None:
     paths = set(create_intake(IntakeSettings(env="dev")).openapi()["paths"])
     assert {
@@ -131,6 +157,13 @@ def test_every_poll_kind_renders_in_both_languages_with_hostile_titles_escaped(l
         tell(K.POLL_OPENED, opened, **e, lang=lang, person=resident),
         tell(K.POLL_RESULTS, done, **e, lang=lang, person=resident),
         tell(K.POLL_CLOSED, done, **e, lang=lang, org_id=done.organization_id),
+        tell(
+            K.POLL_CANCELLED,
+            cancelled().model_copy(update={"title": HOSTILE}),
+            **e,
+            lang=lang,
+            person=resident,
+        ),
     ]
     assert {note.kind for note in notes} == POLL_KINDS
     for note in notes:

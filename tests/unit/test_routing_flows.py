@@ -29,6 +29,7 @@ from services.routing.clusters import ASSIGNMENTS, ClusterFlows
 from services.routing.flows import RoutingFlows
 from services.routing.schemas import ModerationDecisionIn
 from services.routing.settings import RoutingSettings
+from services.routing.triage import TriageFlows
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TEXT = ("Не горит фонарь", "Фонарь у дома 5 на улице Ленина не горит вторую неделю.")
@@ -58,6 +59,7 @@ class Harness:
     bus: FakeBus
     clock: ManualClock
     settings: RoutingSettings
+    triage: TriageFlows
     numbers: list[int] = field(default_factory=lambda: [0])
 
     def submitted(
@@ -106,9 +108,10 @@ async def harness(**overrides: Any) -> Harness:
     bus = FakeBus()
     clusters = ClusterFlows(db, catalogue, clock, settings)
     flows = RoutingFlows(db, catalogue, OutboxRelay(db, [ASSIGNMENTS], bus), clock, settings, clusters)  # type: ignore[arg-type]
+    triage = TriageFlows(flows, catalogue, clusters)
     await flows.ensure_indexes()
     await clusters.ensure_indexes()
-    return Harness(db, catalogue, flows, clusters, bus, clock, settings)
+    return Harness(db, catalogue, flows, clusters, bus, clock, settings, triage)
 
 
 def reassign_request(appeal_id: str, org: str) -> Envelope:

@@ -49,7 +49,7 @@ async def test_when_everyone_refused_the_appeal_waits_for_the_control_centre_and
     assert len(h.bus.published) == published
     assert (await h.flows.assignment(appeal["_id"]))["status"] == "needs_triage"
 
-    items, total = await h.flows.triage_queue(10, 0)
+    items, total = await h.triage.queue(10, 0)
     assert total == 1 and items[0]["_id"] == appeal["_id"] and "author_id" not in items[0]
 
 
@@ -57,14 +57,14 @@ async def test_the_control_centre_names_who_answers() -> None:
     h = await harness()
     appeal = await h.submit(h.submitted(topic="roads.potholes", text=POTHOLE))
     with pytest.raises(Problem) as not_waiting:
-        await h.flows.decide_triage(appeal["_id"], TriageDecisionIn(organization_id="dmg-roads"), "cc-1")
+        await h.triage.decide(appeal["_id"], TriageDecisionIn(organization_id="dmg-roads"), "cc-1")
     assert not_waiting.value.status == 409
     for _ in range(4):
         await refuse(h, appeal["_id"])
     with pytest.raises(Problem) as unknown:
-        await h.flows.decide_triage(appeal["_id"], TriageDecisionIn(organization_id="nobody"), "cc-1")
+        await h.triage.decide(appeal["_id"], TriageDecisionIn(organization_id="nobody"), "cc-1")
     assert unknown.value.status == 422
-    decided = await h.flows.decide_triage(
+    decided = await h.triage.decide(
         appeal["_id"], TriageDecisionIn(organization_id="dmg-roads", comment="это ваша дорога"), "cc-1"
     )
     assert decided["status"] == "routed" and decided["organization"]["id"] == "dmg-roads"
@@ -72,7 +72,7 @@ async def test_the_control_centre_names_who_answers() -> None:
     last = routed_events(h, appeal["_id"])[-1]
     assert last.reason == "reassignment" and last.previous_organization is not None
     assert last.previous_organization.id == "region-admin"
-    assert await h.flows.triage_queue(10, 0) == ([], 0)
+    assert await h.triage.queue(10, 0) == ([], 0)
 
 
 async def test_the_answer_deadline_never_moves_through_all_the_refusals() -> None:
