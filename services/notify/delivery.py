@@ -98,8 +98,8 @@ class DeliveryEngine:
         recorded = await self._record(others)
         failures: list[DeliveryFailed] = []
         for delivery, not_before in others:
-            if not_before is not None and delivery.id not in recorded:
-                continue  # its time has not come: the scheduled loop sends it
+            if not_before is not None:
+                continue  # recorded deferred (or found recorded): the scheduled loop sends it
             try:
                 if delivery.id in recorded or await self._claim(delivery, wait=True):
                     await self._send_to_the_end(delivery)
