@@ -12,11 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
-from libs.common.http import Problem, internal_auth
-from services.media.flows import MediaFlows, NotAttached, VariantMissing
-from services.media.retention import Retention
-from services.media.rules import MediaRejected
-from services.media.schemas import (
+from libs.common.contracts.media import (
+    OWNER_HEADER,
     Allowance,
     DeletedMedia,
     MediaLink,
@@ -26,6 +23,11 @@ from services.media.schemas import (
     UploadedMedia,
     Variant,
 )
+from libs.common.http import Problem, internal_auth
+from services.media.flows import MediaFlows, NotAttached, VariantMissing
+from services.media.retention import Retention
+from services.media.rules import MediaRejected
+from services.media.schemas import media_view
 from services.media.settings import MediaSettings
 
 STATUS = {
@@ -68,7 +70,7 @@ UPLOAD_BODY = {
     }
 }
 
-OwnerId = Annotated[str, Header(alias="X-Owner-Id", min_length=1, max_length=256)]
+OwnerId = Annotated[str, Header(alias=OWNER_HEADER, min_length=1, max_length=256)]
 
 
 def refused(exc: MediaRejected) -> Problem:
@@ -98,7 +100,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
                 doc, deduplicated = await flows.upload(owner_id, source)
         except MediaRejected as exc:
             raise refused(exc) from exc
-        return UploadedMedia.model_validate({**MediaView.of(doc).model_dump(), "deduplicated": deduplicated})
+        return UploadedMedia.model_validate({**media_view(doc).model_dump(), "deduplicated": deduplicated})
 
     @router.get("/media/allowance", response_model=Allowance)
     async def allowance(owner_id: OwnerId) -> Allowance:
@@ -114,7 +116,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
         doc = await flows.get(media_id)
         if doc is None:
             raise not_found(media_id)
-        return MediaView.of(doc)
+        return media_view(doc)
 
     @router.get("/media/{media_id}/link", response_model=MediaLink)
     async def link(media_id: str, variant: Variant = Variant.ORIGINAL) -> MediaLink:
@@ -134,7 +136,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
             raise Problem(409, str(exc), reason="not_attached") from exc
         if doc is None:
             raise not_found(media_id)
-        return MediaView.of(doc)
+        return media_view(doc)
 
     @router.delete("/appeals/{appeal_id}/media", response_model=DeletedMedia)
     async def delete_appeal_media(appeal_id: str) -> DeletedMedia:
