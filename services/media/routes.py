@@ -13,7 +13,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 from libs.common.contracts.media import (
+    FILE_FIELD,
+    MAX_OTHER_FIELDS,
     OWNER_HEADER,
+    UPLOAD_BODY,
     Allowance,
     DeletedMedia,
     MediaLink,
@@ -55,21 +58,6 @@ TITLES = {
     Rejection.RATE_LIMITED: "Too many uploads",
 }
 MULTIPART_SLACK = 1024 * 1024  # framing; more than the gateway's, so the gateway cuts off first
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
-
 OwnerId = Annotated[str, Header(alias=OWNER_HEADER, min_length=1, max_length=256)]
 
 
@@ -186,13 +174,13 @@ async def received_file(request: Request, limit: int) -> AsyncIterator[BinaryIO]
         raise _too_large(limit)
     capped = Request(request.scope, _capped(request.receive, cap, limit))
     try:
-        form = await capped.form(max_files=1, max_fields=8)
+        form = await capped.form(max_files=1, max_fields=MAX_OTHER_FIELDS)
     except StarletteHTTPException as exc:
         raise _malformed(f"the multipart body is malformed: {exc.detail}") from exc
     except ClientDisconnect as exc:
         raise _malformed("the upload was interrupted before it was complete") from exc
     try:
-        upload = form.get("file")
+        upload = form.get(FILE_FIELD)
         if not isinstance(upload, UploadFile):
             raise _malformed("a multipart/form-data field named 'file' (a file) is required", 422)
         yield upload.file

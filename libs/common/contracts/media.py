@@ -1,7 +1,7 @@
 """The media service's internal HTTP contract (`/internal/...` of services/media/routes.py), shared
 with the gateway's media client and routes (services/intake/gateway/).
 
-- `POST /internal/media` (multipart, header `OWNER_HEADER`) answers `UploadedMedia`; a refused
+- `POST /internal/media` (multipart `UPLOAD_BODY`, header `OWNER_HEADER`) answers `UploadedMedia`; a refused
   upload is problem+json with a `reason` from `Rejection`.
 - `GET /internal/media/allowance` (header `OWNER_HEADER`) answers `Allowance`, or 429.
 - `GET /internal/media/{id}` answers `MediaView` (404: none); `.../link?variant=` a `MediaLink`.
@@ -17,6 +17,25 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 OWNER_HEADER = "X-Owner-Id"  # whose upload (the gateway's authenticated caller)
+# The upload form: one file in the field `FILE_FIELD`, at most `MAX_OTHER_FIELDS` other fields.
+FILE_FIELD = "file"
+MAX_OTHER_FIELDS = 8
+# The OpenAPI request body of an upload (the gateway's and media's `openapi_extra`).
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILE_FIELD],
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                    "maxProperties": MAX_OTHER_FIELDS + 1,
+                }
+            }
+        },
+    }
+}
 
 
 class ContentType(StrEnum):

@@ -115,13 +115,7 @@ def catalogue_router(client: RoutingClient) -> APIRouter:
         """`{"decision": "approve"}` routes the appeal; `{"decision": "reject", "reason_code": ...}`
         rejects it with the reason the citizen will read."""
         require_role(principal, Role.ADMIN)
-        return await client.as_actor(
-            "POST",
-            "/moderation/{}",
-            appeal_id,
-            json=body.model_dump(mode="json", exclude_unset=True),
-            actor=principal.sub,
-        )
+        return await client.decide("moderation", appeal_id, body, principal.sub)
 
     @admin.get("/triage")
     async def triage_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
@@ -138,13 +132,7 @@ def catalogue_router(client: RoutingClient) -> APIRouter:
         `{"topic", "place": {"place_id"} | {"lat", "lon", "address"}, "comment"}` routes it, or
         `{"dismiss": true, "comment"}` rejects it as not an appeal."""
         require_role(principal, Role.ADMIN)
-        return await client.as_actor(
-            "POST",
-            "/triage/{}",
-            appeal_id,
-            json=body.model_dump(mode="json", exclude_unset=True),
-            actor=principal.sub,
-        )
+        return await client.decide("triage", appeal_id, body, principal.sub)
 
     public = APIRouter(prefix="/api/v1", tags=["problem zones"])
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlencode
 
 import httpx
@@ -23,9 +23,11 @@ from libs.common.contracts.media import OWNER_HEADER, PublishRequest, Variant
 from libs.common.contracts.routing import (
     ACTOR_HEADER,
     CatalogueEntity,
+    ModerationDecisionIn,
     ModerationVerdict,
     TextModerationRequest,
     TextModerationResult,
+    TriageDecisionIn,
 )
 from libs.common.http import Problem
 from services.intake.gateway.internal import InternalService, TtlCache, body_of
@@ -66,6 +68,18 @@ class RoutingClient(InternalService):
         headers = {ACTOR_HEADER: actor} if actor else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
         return await self.call(method, path, *parts, params=query, json=json, headers=headers)
+
+    async def decide(
+        self,
+        queue: Literal["moderation", "triage"],
+        appeal_id: str,
+        decision: ModerationDecisionIn | TriageDecisionIn,
+        actor: str,
+    ) -> Any:
+        """An admin's decision on an appeal held in routing's `queue` ("moderation" or "triage"),
+        as the admin gave it (fields left out stay out); routing's answer, or its 4xx problem."""
+        body = decision.model_dump(mode="json", exclude_unset=True)
+        return await self.as_actor("POST", f"/{queue}/{{}}", appeal_id, json=body, actor=actor)
 
     async def public_areas(self) -> dict[str, Any]:
         """The active municipalities as a GeoJSON FeatureCollection: id, name and boundary only

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from libs.common.auth import Principal, Role
-from libs.common.contracts.media import AttachedAs, ContentType, GeoPoint, Rejection, Variant
+from libs.common.contracts.media import UPLOAD_BODY, AttachedAs, ContentType, GeoPoint, Rejection, Variant
 from libs.common.http import Id, Problem
 from libs.common.logging import get_logger
 from libs.common.store import Database
@@ -38,14 +38,6 @@ MULTIPART_OVERHEAD = 64 * 1024  # framing around the file: less than media's, so
 MEDIA_BODY_LIMIT = sys.maxsize
 DRAIN_LIMIT = 16 * 1024 * 1024  # read (and drop) this much of a refused body, so the client gets the answer
 MALFORMED = str(Rejection.MALFORMED_REQUEST)
-_FILE = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {"file": {"type": "string", "format": "binary"}},
-    # media reads the form with max_files=1, max_fields=8: the file and at most 8 other fields.
-    "maxProperties": 9,
-}
-UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FILE}}}}
 
 
 class MediaFile(BaseModel):
