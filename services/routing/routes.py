@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query
 
 from libs.common.contracts.routing import (
+    ACTOR_HEADER,
     CatalogueEntity,
     ModerationDecisionIn,
     ModerationVerdict,
@@ -32,7 +33,7 @@ from services.routing.service import Place, decide
 from services.routing.settings import RoutingSettings
 from services.routing.triage import TriageFlows
 
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200)]
+Actor = Annotated[str, Header(alias=ACTOR_HEADER, max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
