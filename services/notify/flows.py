@@ -10,13 +10,14 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from libs.common.clock import Clock
+from libs.common.contracts.notify import OrgContacts
 from libs.common.events import Envelope
 from libs.common.logging import get_logger
 from libs.common.store import Database, Document
 from services.notify.delivery import DeliveryEngine, Planned
 from services.notify.messages import CHANNELS, Facts, Row, To, compose
 from services.notify.registry import Registry
-from services.notify.schemas import OrgContacts, Recipient
+from services.notify.schemas import Recipient
 from services.notify.targets import TargetPlanner
 
 log = get_logger(__name__)

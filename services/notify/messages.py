@@ -18,8 +18,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from libs.common.contracts.notify import WebhookScope
 from libs.common.events import EventType, RoutingReason, TimerKind
-from services.notify.schemas import AudienceKind, ChannelName, Notification, Recipient, WebhookScope
+from services.notify.schemas import AudienceKind, ChannelName, Notification, Recipient
 from services.notify.schemas import NotificationKind as K
 from services.notify.service import (
     build,

@@ -9,14 +9,9 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from libs.common.contracts.notify import QuietHours
 from services.notify.addresses import BlockedTarget, canonical_host, check_host
-from services.notify.schemas import (
-    AudienceKind,
-    ChannelName,
-    Notification,
-    NotificationKind,
-    QuietHours,
-)
+from services.notify.schemas import AudienceKind, ChannelName, Notification, NotificationKind
 from services.notify.texts import TEXTS, TIMER_LABELS, UNKNOWN_ORGANIZATION
 
 DEFAULT_LANG = "ru"

@@ -6,21 +6,14 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from libs.common.clock import Clock
+from libs.common.contracts.notify import OrgContacts, WebhookScope
 from libs.common.events import Envelope
 from libs.common.store import Document
 from services.notify import service
 from services.notify.delivery import Planned
 from services.notify.messages import WEBHOOK_EVENTS, webhook_wants
 from services.notify.registry import Registry
-from services.notify.schemas import (
-    AudienceKind,
-    ChannelName,
-    Delivery,
-    Notification,
-    OrgContacts,
-    Recipient,
-    WebhookScope,
-)
+from services.notify.schemas import AudienceKind, ChannelName, Delivery, Notification, Recipient
 
 
 class TargetPlanner:

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from libs.common.clock import Clock
+from libs.common.contracts.routing import ModerationDecision, ModerationDecisionIn
 from libs.common.events import (
     AppealSubmittedV1,
     Envelope,
@@ -34,7 +35,7 @@ from services.routing.clusters import ASSIGNMENTS, ClusterFlows
 from services.routing.geo import same_place
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import Change, apply, rejected, routed
-from services.routing.schemas import AssignmentStatus, ModerationDecision, ModerationDecisionIn, TriageKind
+from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import (
     EXHAUSTED,
     CompiledCatalogue,

@@ -13,6 +13,7 @@ from datetime import datetime
 from pymongo import ASCENDING
 
 from libs.common.clock import Clock
+from libs.common.contracts.routing import TriageDecisionIn, TriagePlaceIn
 from libs.common.events import RoutingReason
 from libs.common.http import Problem
 from libs.common.outbox import OutboxRelay
@@ -23,7 +24,7 @@ from services.routing.clusters import ASSIGNMENTS, ClusterFlows
 from services.routing.flows import HIDDEN, RoutingFlows
 from services.routing.moderation import ReasonCode
 from services.routing.records import Change, rejected, routed
-from services.routing.schemas import AssignmentStatus, TriageDecisionIn, TriageKind, TriagePlaceIn
+from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import CompiledCatalogue
 
 

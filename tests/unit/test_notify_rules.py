@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devstack import webhook_sink
+from libs.common.contracts.notify import QuietHours
 from libs.common.events import (
     AppealAnsweredV1,
     AppealClarifiedV1,
@@ -31,14 +32,7 @@ from services.notify import service, signing
 from services.notify.messages import tell, webhook_wants
 from services.notify.polls import POLL_KINDS
 from services.notify.rendering import push_payload, render_email
-from services.notify.schemas import (
-    AudienceKind,
-    ChannelName,
-    Notification,
-    NotificationKind,
-    QuietHours,
-    Recipient,
-)
+from services.notify.schemas import AudienceKind, ChannelName, Notification, NotificationKind, Recipient
 from services.notify.schemas import NotificationKind as K
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.routing import ModerationDecisionIn
 from libs.common.events import (
     AppealSubmittedV1,
     Envelope,
@@ -27,7 +28,6 @@ from libs.common.store import Database, open_store
 from services.routing.catalogue import CatalogueStore
 from services.routing.clusters import ASSIGNMENTS, ClusterFlows
 from services.routing.flows import RoutingFlows
-from services.routing.schemas import ModerationDecisionIn
 from services.routing.settings import RoutingSettings
 from services.routing.triage import TriageFlows
 
