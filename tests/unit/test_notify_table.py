@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.notify import WebhookCreate, WebhookScope
 from libs.common.events import (
     AppealRatedV1,
     EventType,
@@ -27,8 +28,6 @@ from services.notify.schemas import (
     ChannelName,
     DeliveryStatus,
     NotificationKind,
-    WebhookCreate,
-    WebhookScope,
     delivery_sources,
 )
 from services.notify.settings import NotifySettings
