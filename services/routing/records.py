@@ -1,9 +1,11 @@
-"""An assignment's state changes and the events announcing them, built together. Pure, no I/O:
-the flows write each triple (fields, outbox event, history entry) in one document update."""
+"""The assignment record: its collection, its lifecycle, and its state changes built together
+with the events announcing them. Pure, no I/O: the flows write each triple (fields, outbox event,
+history entry) in one document update (`libs/common/aggregate.py`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from libs.common.events import (
     AppealRef,
@@ -20,10 +22,49 @@ from services.routing.moderation import REASONS, ReasonCode
 from services.routing.schemas import AssignmentStatus, Organization
 from services.routing.service import FALLBACK_SLA_DAYS, CompiledCatalogue
 
-Change = tuple[Document, Document, Document]  # fields to set, outbox event, history entry
+ASSIGNMENTS = "assignments"  # the one place that names the collection
 
 
-def apply(doc: Document, change: Change) -> None:
+class AssignmentStep(StrEnum):
+    """What changes an assignment's status (docs/routing.md)."""
+
+    DECIDE = "decide"  # moderation, then routing, of a submitted appeal: the record is created
+    MODERATE = "moderate"  # a moderator's decision on a held appeal
+    MOVE = "move"  # "not ours" or an escalation
+    TRIAGE = "triage"  # the regional control centre's decision
+
+
+_S = AssignmentStatus
+# The assignment's lifecycle, the one table: each step's status before (None: no record yet) and
+# the statuses it may leave. `rejected` is final; a move of an appeal in another status is
+# recorded as applied and ignored, a moderator's or the centre's decision is refused (409).
+TRANSITIONS: dict[AssignmentStep, tuple[AssignmentStatus | None, frozenset[AssignmentStatus]]] = {
+    AssignmentStep.DECIDE: (None, frozenset({_S.ROUTED, _S.REJECTED, _S.HELD, _S.NEEDS_TRIAGE})),
+    AssignmentStep.MODERATE: (_S.HELD, frozenset({_S.ROUTED, _S.REJECTED, _S.NEEDS_TRIAGE})),
+    AssignmentStep.MOVE: (_S.ROUTED, frozenset({_S.ROUTED, _S.NEEDS_TRIAGE})),
+    AssignmentStep.TRIAGE: (_S.NEEDS_TRIAGE, frozenset({_S.ROUTED, _S.REJECTED})),
+}
+
+
+def starts_from(step: AssignmentStep) -> AssignmentStatus | None:
+    """The status an assignment must have for `step` (`TRANSITIONS`)."""
+    return TRANSITIONS[step][0]
+
+
+def check_step(step: AssignmentStep, fields: Document) -> Document:
+    """`fields` (a decision's fields to set) unchanged, after checking that the status they set
+    is one `step` may lead to. Raises `ValueError` otherwise (a programming error: the table
+    and the decision disagree)."""
+    status = fields.get("status")
+    if status not in TRANSITIONS[step][1]:
+        raise ValueError(f"assignment step {step} cannot lead to status {status!r}")
+    return fields
+
+
+Decision = tuple[Document, Document, Document]  # fields to set, outbox event, history entry
+
+
+def apply(doc: Document, change: Decision) -> None:
     """Apply a change to a document not stored yet."""
     fields, event, entry = change
     doc.update(fields)
@@ -43,7 +84,7 @@ def routed(
     actor: str,
     note: str | None = None,
     area_id: str | None = None,
-) -> Change:
+) -> Decision:
     """The assignment's new state, its `appeal.routed` event and its history entry. `area_id`: the
     place's area when decided now (first routing); moves keep the one stored."""
     topic = cc.topics.get(doc["topic"])
@@ -98,7 +139,7 @@ def routed(
     return fields, event, entry
 
 
-def rejected(doc: Document, code: ReasonCode, reason: str | None, now: datetime, actor: str) -> Change:
+def rejected(doc: Document, code: ReasonCode, reason: str | None, now: datetime, actor: str) -> Decision:
     text = reason or REASONS[code].format(number="—")
     rejected = AppealRejectedV1(
         appeal_id=doc["_id"], number=doc["number"], reason_code=code, reason=text, rejected_at=now

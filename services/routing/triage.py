@@ -12,17 +12,25 @@ from datetime import datetime
 
 from pymongo import ASCENDING
 
+from libs.common.aggregate import Change
 from libs.common.clock import Clock
 from libs.common.events import RoutingReason
 from libs.common.http import Problem
-from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
 from services.routing.classify import classifier
-from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.clusters import ClusterFlows
 from services.routing.flows import HIDDEN, RoutingFlows
 from services.routing.moderation import ReasonCode
-from services.routing.records import Change, rejected, routed
+from services.routing.records import (
+    ASSIGNMENTS,
+    AssignmentStep,
+    Decision,
+    check_step,
+    rejected,
+    routed,
+    starts_from,
+)
 from services.routing.schemas import AssignmentStatus, TriageDecisionIn, TriageKind, TriagePlaceIn
 from services.routing.service import CompiledCatalogue
 
@@ -30,7 +38,6 @@ from services.routing.service import CompiledCatalogue
 class TriageFlows:
     def __init__(self, flows: RoutingFlows, catalogue: CatalogueStore, clusters: ClusterFlows) -> None:
         self._db: Database = flows.db
-        self._relay: OutboxRelay = flows.relay
         self._clock: Clock = flows.clock
         self._catalogue = catalogue
         self._flows = flows
@@ -51,7 +58,8 @@ class TriageFlows:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
         if doc is None:
             raise Problem(404, f"no appeal {appeal_id} in routing")
-        if doc["status"] != AssignmentStatus.NEEDS_TRIAGE:
+        waiting = starts_from(AssignmentStep.TRIAGE)
+        if doc["status"] != waiting:
             raise Problem(
                 409, f"appeal {appeal_id} is not waiting for the control centre (it is {doc['status']})"
             )
@@ -61,32 +69,25 @@ class TriageFlows:
         extra: Document = {}
         if doc.get("triage") == TriageKind.CLASSIFICATION:
             if body.dismiss:
-                change = rejected(doc, ReasonCode.NOT_AN_APPEAL, None, now, who)
+                decision = rejected(doc, ReasonCode.NOT_AN_APPEAL, None, now, who)
             else:
                 extra = self._classification(cc, doc, body, actor)
                 doc.update(extra)
-                change = await self._flows.initial(doc, now, actor=who)
+                decision = await self._flows.initial(doc, now, actor=who)
         else:
-            change = self._named(cc, doc, body, now, who)
-        fields, event, entry = change
+            decision = self._named(cc, doc, body, now, who)
+        fields, event, entry = decision
         entry["comment"] = body.comment
-        result = await self._db[ASSIGNMENTS].update_one(
-            {"_id": appeal_id, "status": AssignmentStatus.NEEDS_TRIAGE},
-            {
-                "$set": {**extra, **fields},
-                "$inc": {"revision": 1},
-                "$push": {"history": entry, "outbox": event},
-            },
-        )
-        if not result.modified_count:
+        fields = check_step(AssignmentStep.TRIAGE, fields)
+        change = Change(set={**extra, **fields}, push={"history": entry}, events=[event])
+        if not await self._flows.assignments.write(appeal_id, change, read=doc, where={"status": waiting}):
             raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event])
         await self._clusters.attach(appeal_id)
         return await self._flows.assignment(appeal_id)
 
     def _named(
         self, cc: CompiledCatalogue, doc: Document, body: TriageDecisionIn, now: datetime, who: str
-    ) -> Change:
+    ) -> Decision:
         """Every candidate refused: the organisation the centre names (even one that refused)."""
         if body.organization_id is None or body.dismiss:
             raise Problem(422, "this appeal was refused by every candidate: name an organization_id")
