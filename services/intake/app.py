@@ -12,7 +12,7 @@ from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
 from services.intake.api_docs import EXTRA_STATUSES, UPSTREAM_PREFIXES
 from services.intake.catalogue_routes import catalogue_router
-from services.intake.flows import APPEALS, AppealFlows
+from services.intake.flows import AppealFlows
 from services.intake.handlers import handlers
 from services.intake.incident_routes import incident_router
 from services.intake.media_routes import MEDIA_BODY_LIMIT, media_router
@@ -21,6 +21,7 @@ from services.intake.open311 import install_open311_errors, open311_router
 from services.intake.polls_routes import polls_router
 from services.intake.public_routes import PublicAppeals, public_appeals_router
 from services.intake.ratelimit import RateLimit, WriteKind
+from services.intake.records import APPEALS
 from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
 from services.intake.service import Capacity
