@@ -24,9 +24,11 @@ from services.media.schemas import (
     ContentType,
     MediaDoc,
     MediaLink,
+    MediaStep,
     Rejection,
     StoredObject,
     Variant,
+    next_media_state,
 )
 from services.media.service import clean_upload, digest
 from services.media.settings import MediaSettings
@@ -248,11 +250,13 @@ class MediaFlows:
         return MediaLink(url=url, expires_in=ttl, variant=variant)
 
     async def publish(self, media_id: str, public: bool, by: str) -> MediaDoc | None:
-        """Make a file visible to anyone (an admin publishing an answer), or private again."""
+        """Make a file visible to anyone (an admin publishing an answer), or private again.
+        Returns None for an unknown file; raises `NotAttached` for a draft (`MEDIA_TRANSITIONS`)."""
         doc = await self.get(media_id)
         if doc is None:
             return None
-        if public and doc.appeal_id is None:
+        step = MediaStep.PUBLISH if public else MediaStep.UNPUBLISH
+        if next_media_state(doc.state, step) is None:  # publishing a draft
             raise NotAttached(f"file {media_id} is not attached to any appeal or answer yet")
         now = self._clock()
         changes = {"public": public, "published_at": now if public else None, "published_by": by}
