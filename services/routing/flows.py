@@ -35,6 +35,7 @@ from services.routing.geo import same_place
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import (
     ASSIGNMENTS,
+    Assignment,
     AssignmentStep,
     Decision,
     apply,
@@ -57,13 +58,12 @@ from services.routing.settings import RoutingSettings
 
 log = get_logger(__name__)
 
-Plan = Callable[[Document, CompiledCatalogue], Move]
+Plan = Callable[[Assignment, CompiledCatalogue], Move]
 HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0, "resident": 0}
 
 
-def place_of(doc: Document) -> Place:
-    location = doc.get("location") or {}
-    return Place(location.get("lat"), location.get("lon"), location.get("address"))
+def place_of(doc: Assignment) -> Place:
+    return Place(doc.location.lat, doc.location.lon, doc.location.address)
 
 
 def resident_of(appeal: AppealSubmittedV1) -> str:
@@ -176,7 +176,9 @@ class RoutingFlows:
         }
         if outcome.verdict is Verdict.REJECT:
             assert outcome.code is not None
-            apply(doc, rejected(doc, outcome.code, outcome.reason(repeat_of), now, "moderation"))
+            apply(
+                doc, rejected(Assignment.of(doc), outcome.code, outcome.reason(repeat_of), now, "moderation")
+            )
         elif outcome.verdict is Verdict.REVIEW:
             doc["status"] = AssignmentStatus.HELD
             doc["text"] = {"summary": appeal.summary, "description": appeal.description}
@@ -230,7 +232,7 @@ class RoutingFlows:
     async def initial(self, doc: Document, now: datetime, actor: str) -> Decision:
         """The first decision; a repeat appeal goes to the organisation that answered the earlier one."""
         cc = await self._catalogue.current()
-        decision = decide(cc, doc["topic"], place_of(doc), self._settings.near_border_m)
+        decision = decide(cc, doc["topic"], place_of(Assignment.of(doc)), self._settings.near_border_m)
         org, rule = decision.organization, decision.rule
         earlier = await self.repeat_of(doc) if doc.get("resident") else None
         if earlier is not None:
@@ -239,7 +241,7 @@ class RoutingFlows:
             if known is not None and known.active:
                 org, rule = known, f"repeat:{earlier['number']}"
         fields, event, entry = routed(
-            doc,
+            Assignment.of(doc),
             cc,
             org,
             rule,
@@ -261,17 +263,18 @@ class RoutingFlows:
     # -- moves: "not ours" and escalation -----------------------------------------------------
 
     async def reassign(self, envelope: Envelope, request: ReassignRequestedV1) -> None:
-        def plan(doc: Document, cc: CompiledCatalogue) -> Move:
-            current = doc["organization"]["id"]
-            refused = set(doc.get("refused", []))
-            level = int(doc.get("escalation_level", 0))
-            return reassignment(cc, doc["topic"], place_of(doc), current, refused, level)
+        def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
+            assert doc.organization is not None  # routed
+            assert doc.topic is not None
+            current, refused = doc.organization.id, set(doc.refused)
+            return reassignment(cc, doc.topic, place_of(doc), current, refused, doc.escalation_level)
 
         await self._move(envelope, plan, RoutingReason.REASSIGNMENT, request.operator_id, request.reason)
 
     async def escalate(self, envelope: Envelope, request: EscalationRequestedV1) -> None:
-        def plan(doc: Document, cc: CompiledCatalogue) -> Move:
-            return escalation(cc, doc["organization"]["id"], int(doc.get("escalation_level", 0)))
+        def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
+            assert doc.organization is not None  # routed
+            return escalation(cc, doc.organization.id, doc.escalation_level)
 
         await self._move(envelope, plan, RoutingReason.ESCALATION, f"escalation:{request.reason}", None)
 
@@ -284,16 +287,18 @@ class RoutingFlows:
         cc = await self._catalogue.current()
         moved: list[Move] = []
 
-        def decide(doc: Document | None) -> Change:
-            assert doc is not None
-            if doc["status"] != starts_from(AssignmentStep.MOVE):
+        def decide(stored: Document | None) -> Change:
+            assert stored is not None
+            doc = Assignment.of(stored)
+            if doc.status != starts_from(AssignmentStep.MOVE):
                 log.warning(
-                    "move ignored: the appeal is not routed", status=doc["status"], reason=str(reason)
+                    "move ignored: the appeal is not routed", status=str(doc.status), reason=str(reason)
                 )
                 return Change()
             move = plan(doc, cc)
             moved.append(move)
-            previous = doc["organization"]
+            previous = doc.organization
+            assert previous is not None  # routed
             # Nobody left to pass it to: the control centre's queue, not another round.
             triage = reason is RoutingReason.REASSIGNMENT and move.rule == EXHAUSTED
             fields, event, entry = routed(
@@ -311,7 +316,7 @@ class RoutingFlows:
             if triage:
                 fields["status"] = AssignmentStatus.NEEDS_TRIAGE
             entry["comment"] = comment
-            refused = {"refused": previous["id"]} if reason is RoutingReason.REASSIGNMENT else {}
+            refused = {"refused": previous.id} if reason is RoutingReason.REASSIGNMENT else {}
             fields = check_step(AssignmentStep.MOVE, fields)
             return Change(set=fields, push={"history": entry}, events=[event], add_to_set=refused)
 
@@ -356,7 +361,7 @@ class RoutingFlows:
             except ValueError:
                 codes = ", ".join(c.value for c in ReasonCode if c is not ReasonCode.REPEAT)
                 raise Problem(422, f"a rejection needs reason_code, one of: {codes}") from None
-            fields, event, entry = rejected(doc, code, None, now, f"moderator:{actor}")
+            fields, event, entry = rejected(Assignment.of(doc), code, None, now, f"moderator:{actor}")
         entry["comment"] = body.comment
         fields["moderation"] = {
             **doc.get("moderation", {}),

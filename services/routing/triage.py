@@ -24,6 +24,7 @@ from services.routing.flows import HIDDEN, RoutingFlows
 from services.routing.moderation import ReasonCode
 from services.routing.records import (
     ASSIGNMENTS,
+    Assignment,
     AssignmentStep,
     Decision,
     check_step,
@@ -69,7 +70,7 @@ class TriageFlows:
         extra: Document = {}
         if doc.get("triage") == TriageKind.CLASSIFICATION:
             if body.dismiss:
-                decision = rejected(doc, ReasonCode.NOT_AN_APPEAL, None, now, who)
+                decision = rejected(Assignment.of(doc), ReasonCode.NOT_AN_APPEAL, None, now, who)
             else:
                 extra = self._classification(cc, doc, body, actor)
                 doc.update(extra)
@@ -94,15 +95,15 @@ class TriageFlows:
         org = cc.organizations.get(body.organization_id)
         if org is None or not org.active:
             raise Problem(422, f"no active organisation {body.organization_id!r} in the catalogue")
-        level = int(doc.get("escalation_level", 0))
+        record = Assignment.of(doc)
         return routed(
-            doc,
+            record,
             cc,
             org,
             "triage:control-centre",
-            level,
+            record.escalation_level,
             RoutingReason.REASSIGNMENT,
-            doc["organization"],
+            record.organization,
             now,
             who,
         )
