@@ -334,12 +334,7 @@ class RoutingFlows:
         return await cursor.skip(offset).limit(limit).to_list(limit), total
 
     async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
-        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
-        if doc is None:
-            raise Problem(404, f"no appeal {appeal_id} in routing")
-        held = starts_from(AssignmentStep.MODERATE)
-        if doc["status"] != held:
-            raise Problem(409, f"appeal {appeal_id} is not waiting for moderation (it is {doc['status']})")
+        doc = await self.waiting(appeal_id, AssignmentStep.MODERATE, "moderation")
         now = self._clock()
         event: Document | None
         raw = not doc["topic"]  # a raw social post: classified once approved
@@ -368,12 +363,30 @@ class RoutingFlows:
             "decided_by": actor,
             "decision": str(body.decision),
         }
-        fields = check_step(AssignmentStep.MODERATE, fields)
         change = Change(set=fields, push={"history": entry}, events=[event] if event else [])
-        if not await self._assignments.write(appeal_id, change, read=doc, where={"status": held}):
-            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._clusters.attach(appeal_id)
-        return await self.assignment(appeal_id)
+        return await self.decided(doc, AssignmentStep.MODERATE, change)
+
+    async def waiting(self, appeal_id: str, step: AssignmentStep, what: str) -> Document:
+        """The stored assignment a person's `step` decides (a moderator's, the control centre's).
+        Raises Problem 404 (unknown appeal), 409 (not waiting for `what`: another status)."""
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
+        if doc is None:
+            raise Problem(404, f"no appeal {appeal_id} in routing")
+        if doc["status"] != starts_from(step):
+            raise Problem(409, f"appeal {appeal_id} is not waiting for {what} (it is {doc['status']})")
+        return doc
+
+    async def decided(self, doc: Document, step: AssignmentStep, change: Change) -> Document:
+        """Write a person's decision over the record `waiting` read (guarded by its version and
+        status, checked against the lifecycle), attach clusters, answer with the assignment.
+        Raises Problem 409 when someone else decided first, `ValueError` for a status the
+        lifecycle does not allow (`records.check_step`)."""
+        check_step(step, change.set)
+        where = {"status": starts_from(step)}
+        if not await self._assignments.write(doc["_id"], change, read=doc, where=where):
+            raise Problem(409, f"appeal {doc['_id']} was decided by someone else just now")
+        await self._clusters.attach(doc["_id"])
+        return await self.assignment(doc["_id"])
 
     async def assignment(self, appeal_id: str) -> Document:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id}, HIDDEN)

@@ -27,10 +27,8 @@ from services.routing.records import (
     Assignment,
     AssignmentStep,
     Decision,
-    check_step,
     rejected,
     routed,
-    starts_from,
 )
 from services.routing.schemas import AssignmentStatus, TriageDecisionIn, TriageKind, TriagePlaceIn
 from services.routing.service import CompiledCatalogue
@@ -56,14 +54,7 @@ class TriageFlows:
         """One action of the centre. Raises Problem 404 (unknown appeal), 409 (not in the queue, or
         decided by someone else meanwhile), 422 (a decision that does not fit the kind, an unknown
         topic, organisation or place)."""
-        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
-        if doc is None:
-            raise Problem(404, f"no appeal {appeal_id} in routing")
-        waiting = starts_from(AssignmentStep.TRIAGE)
-        if doc["status"] != waiting:
-            raise Problem(
-                409, f"appeal {appeal_id} is not waiting for the control centre (it is {doc['status']})"
-            )
+        doc = await self._flows.waiting(appeal_id, AssignmentStep.TRIAGE, "the control centre")
         cc = await self._catalogue.current()
         now = self._clock()
         who = f"control-centre:{actor}"
@@ -79,12 +70,8 @@ class TriageFlows:
             decision = self._named(cc, doc, body, now, who)
         fields, event, entry = decision
         entry["comment"] = body.comment
-        fields = check_step(AssignmentStep.TRIAGE, fields)
         change = Change(set={**extra, **fields}, push={"history": entry}, events=[event])
-        if not await self._flows.assignments.write(appeal_id, change, read=doc, where={"status": waiting}):
-            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._clusters.attach(appeal_id)
-        return await self._flows.assignment(appeal_id)
+        return await self._flows.decided(doc, AssignmentStep.TRIAGE, change)
 
     def _named(
         self, cc: CompiledCatalogue, doc: Document, body: TriageDecisionIn, now: datetime, who: str
