@@ -42,11 +42,11 @@ from libs.common.store import Database, open_store
 from services.intake import steps
 from services.intake.actions import AppealWriter
 from services.intake.flows import AppealFlows
+from services.intake.gateway.clients import InternalClients
 from services.intake.ratelimit import SubmitRateLimit
 from services.intake.records import APPEALS
 from services.intake.schemas import AppealCreate
 from services.intake.settings import IntakeSettings
-from services.intake.upstream import Upstream
 
 TOPIC = "landscaping.street_lighting"
 ORG = OrganizationRef(id="city-admin", name="Администрация города")
@@ -144,7 +144,7 @@ async def run(appeals: int, levels: list[int]) -> list[list[str]]:
     counting = CountingDatabase(store.db)
     db = cast(Database, counting)
     settings = IntakeSettings(env="dev")
-    upstream = Upstream(settings, topics_transport())
+    upstream = InternalClients(settings, topics_transport())
     bus = CountingBus()
     relay = OutboxRelay(db, [APPEALS], cast(EventBus, bus))
     flows = AppealFlows(db, relay, system_clock, upstream, settings.max_media_per_appeal)

@@ -21,14 +21,16 @@ from datetime import UTC, datetime, timedelta
 
 from devstack.appeals import submitted_envelope
 from libs.common.clock import ManualClock
+from libs.common.contracts.routing import CatalogueEntity
 from libs.common.events import AppealSubmittedV1, Envelope
 from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay
 from libs.common.store import open_store
-from services.routing.catalogue import CHANGES, META, CatalogueStore, Entity
-from services.routing.clusters import ASSIGNMENTS, CLUSTERS, ClusterFlows
+from services.routing.catalogue import CHANGES, META, CatalogueStore
+from services.routing.clusters import CLUSTERS, ClusterFlows
 from services.routing.flows import RoutingFlows
 from services.routing.moderation import moderate
+from services.routing.records import ASSIGNMENTS
 from services.routing.service import CompiledCatalogue, Place, decide
 from services.routing.settings import RoutingSettings
 
@@ -126,7 +128,7 @@ async def through_the_store(settings: RoutingSettings, count: int, rng: random.R
         progress(stage, done, count)
     row = Row(stage, count, time.perf_counter() - started)
     clustered = await store.db[ASSIGNMENTS].count_documents({"cluster_id": {"$ne": None}})
-    for name in (ASSIGNMENTS, CLUSTERS, META, CHANGES, *Entity):
+    for name in (ASSIGNMENTS, CLUSTERS, META, CHANGES, *CatalogueEntity):
         await store.db[name].drop()
     await store.close()
     return row, clustered

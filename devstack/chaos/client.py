@@ -122,8 +122,9 @@ class Gateway:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def bearer(self, sub: str, role: str = "citizen") -> dict[str, str]:
-        response = await self.call("POST", "/api/v1/dev/tokens", json={"sub": sub, "role": role})
+    async def bearer(self, sub: str, role: str = "citizen", org_id: str | None = None) -> dict[str, str]:
+        body = {"sub": sub, "role": role, "org_id": org_id}
+        response = await self.call("POST", "/api/v1/dev/tokens", json=body)
         response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 

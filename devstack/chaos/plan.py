@@ -14,6 +14,7 @@ ALL_FAULTS = (
     "smtp",
     *(f"kill:{name}" for name in CONSUMERS),
     "kill:intake",
+    "kill:polls",
     "kill:store",
     "poison",
 )
@@ -22,6 +23,7 @@ FAULT_TITLES = {
     "smtp": "SMTP server down",
     "poison": "poison messages (every queue)",
     **{f"kill:{name}": f"kill -9 {name}" for name in SERVICES},
+    "kill:polls": "kill -9 polls (a poll open and voted on)",
     "kill:store": "kill -9 the store process",
 }
 LIGHT = Scope(feed=False, timers=False)  # the end of the pipeline as the citizen sees it
@@ -36,6 +38,7 @@ class Plan:
     broker_outage: float = 5.0
     smtp_outage: float = 8.0
     kill_pause: float = 1.0  # between kill -9 and the restart
+    poll_close_in: float = 20.0  # kill:polls: the open poll closes this long after it is published
     settle_timeout: float = 60.0
     max_attempts: int = 5
     retry_backoff: float = 0.2

@@ -26,6 +26,7 @@ from devstack.chaos.checks import Verdict, Verifier
 from devstack.chaos.client import Gateway, Stream, Submission
 from devstack.chaos.plan import FAULT_TITLES, FULL, LIGHT, SERVICES, Plan, Row, table
 from devstack.chaos.poison import poisons
+from devstack.chaos.polls import PollProbe
 from devstack.chaos.restart import BrokerBusy, BrokerRestart, broker_restartable, wait_broker
 from devstack.databases import drop_databases
 from devstack.mailsink import MailSink, free_port
@@ -181,6 +182,7 @@ class ChaosRun:
             row.skipped = why
             return row
         nudge: Callable[[], Awaitable[None]] | None = None
+        poll: PollProbe | None = None
         stream = Stream(self.gateway, self.topics, fault, self.next_index, self.namespace, self.plan.rate)
         stream.start()
         recovery: asyncio.Task[float | None] | None = None
@@ -202,6 +204,10 @@ class ChaosRun:
                 nudge = self.requeue_parked
             elif fault == "kill:store":
                 await self.kill_store()
+            elif fault == "kill:polls":
+                poll = PollProbe(self.gateway, self.namespace, close_in=self.plan.poll_close_in)
+                await poll.open()
+                await self.kill("polls")
             else:
                 await self.kill(fault.removeprefix("kill:"))
                 row.notes.append(
@@ -220,6 +226,10 @@ class ChaosRun:
             subs = await stream.stop()
             self.subs += subs
         row.recovery = await recovery if recovery is not None else None
+        if poll is not None:
+            counted = await poll.check()
+            row.problems += poll.problems
+            row.notes.append(f"a poll open across the kill: {counted} ballots counted once, closed by itself")
         if row.recovery is None:
             row.problems.append(f"not recovered within {self.plan.settle_timeout:.0f}s")
         await self.conclude(row, subs, nudge)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -28,6 +28,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # even be encoded in BSON: the driver raises), and a page this deep is a crawl, not a reader.
 MAX_OFFSET = 100_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip (at most 100,000)")]
+# A path parameter naming anything of the platform (uuid hex, appeal numbers, slugs, topic
+# codes): anything else is refused at the gateway's door with 422 instead of travelling further.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+Id = Annotated[str, Path(pattern=ID_PATTERN, description="an identifier: letters, digits, . _ : @ -")]
 log = get_logger(__name__)
 
 HTTP_REQUESTS = Counter("appeals_http_requests_total", "HTTP requests", ["method", "route", "status"])

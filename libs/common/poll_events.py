@@ -9,7 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from libs.common.polls_api import PollKind, PollResults
+from libs.common.contracts.polls import PollKind, PollResults
 
 POLL_PUBLISHED = "poll.published"
 POLL_CLOSED = "poll.closed"

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from libs.common.contracts.deadlines import CentreGroup
 from libs.common.events import OrganizationRef
-from services.deadlines.schemas import Assignment, CentreGroup, CentreRow
+from services.deadlines.schemas import Assignment, CentreRow
 from services.deadlines.stats import SECONDS_PER_HOUR, pct, quantile
 
 SOCIAL = "social"

@@ -7,18 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from libs.common.contracts.deadlines import MONTH_PATTERN, CentreGroup, RankOrder
 from libs.common.http import Problem, internal_auth
 from services.deadlines import centre as centre_stats
 from services.deadlines import stats
 from services.deadlines.flows import DeadlineFlows
 from services.deadlines.schemas import (
     AppealClock,
-    CentreGroup,
     CentreTable,
     OrganizationTable,
     Period,
     PublicRanking,
-    RankOrder,
     TopicTable,
 )
 from services.deadlines.settings import DeadlinesSettings
@@ -27,7 +26,7 @@ From = Annotated[
     datetime | None, Query(alias="from", description="start (inclusive); default: `to` - 30 days")
 ]
 To = Annotated[datetime | None, Query(description="end (exclusive); default: now")]
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="the month, YYYY-MM (UTC)")]
+Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="the month, YYYY-MM (UTC)")]
 
 
 def internal_router(flows: DeadlineFlows, settings: DeadlinesSettings) -> APIRouter:

@@ -178,17 +178,7 @@ class PublicRanking(BaseModel):
     items: list[PublicRank]
 
 
-class RankOrder(StrEnum):
-    ANSWERED = "answered"  # share answered on time first, then speed
-    SPEED = "speed"  # median time to answer first
-
-
 # -- the regional control centre's figures of social-media incidents (docs/deadlines.md) --------
-
-
-class CentreGroup(StrEnum):
-    ORGANIZATION = "organization"
-    AREA = "area"  # the municipality
 
 
 class CentreRow(BaseModel):

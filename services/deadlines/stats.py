@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 
+from libs.common.contracts.deadlines import RankOrder
 from libs.common.events import OrganizationRef
 from services.deadlines.schemas import (
     Assignment,
     OrganizationStats,
     Percentiles,
     PublicRank,
-    RankOrder,
     StatsRow,
     TopicStats,
 )

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from libs.common.auth import Role
+from libs.common.http import Id
 from libs.common.logging import current_correlation_id
 from services.intake import steps
 from services.intake.actions import AppealWriter
 from services.intake.flows import AppealFlows
-from services.intake.internal import Id
 from services.intake.public_routes import Publication, publication
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.schemas import (

@@ -11,14 +11,17 @@ from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
 from services.intake.api_docs import EXTRA_STATUSES, UPSTREAM_PREFIXES
-from services.intake.catalogue_routes import catalogue_router
 from services.intake.flows import AppealFlows
+from services.intake.gateway.catalogue_routes import catalogue_router
+from services.intake.gateway.clients import InternalClients
+from services.intake.gateway.media_routes import MEDIA_BODY_LIMIT, media_router
+from services.intake.gateway.notify_routes import notify_router
+from services.intake.gateway.polls_routes import polls_router
+from services.intake.gateway.stats_routes import stats_router
+from services.intake.gateway.template_routes import template_router
 from services.intake.handlers import handlers
 from services.intake.incident_routes import incident_router
-from services.intake.media_routes import MEDIA_BODY_LIMIT, media_router
-from services.intake.notify_routes import NotifyGateway, notify_router
 from services.intake.open311 import install_open311_errors, open311_router
-from services.intake.polls_routes import polls_router
 from services.intake.public_routes import PublicAppeals, public_appeals_router
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.records import APPEALS
@@ -26,9 +29,6 @@ from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
 from services.intake.service import Capacity
 from services.intake.settings import IntakeSettings
-from services.intake.stats_routes import stats_router
-from services.intake.template_routes import template_router
-from services.intake.upstream import Upstream
 
 DESCRIPTION = """The public gateway of the citizen appeals platform.
 
@@ -42,14 +42,19 @@ def create_app(
     clock: Clock = system_clock,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """`upstream_transport` lets tests answer for routing, media and notify in-process."""
+    """The gateway's app: the appeal aggregate (services/intake/) and the gateway's door to the
+    other services (services/intake/gateway/), wired here. `upstream_transport` lets tests answer
+    for routing, media, notify, polls and deadlines in-process (every internal client uses it)."""
     runtime = ServiceRuntime(settings, outbox_collections=(APPEALS,))
-    upstream = Upstream(settings, upstream_transport)
+    # One client per internal service, built here and closed on shutdown; the aggregate sees
+    # them only as its `Upstream` (topics, a file's metadata).
+    clients = InternalClients(settings, upstream_transport)
+    runtime.on_shutdown(clients.close)
     flows = AppealFlows(
         runtime.db,
         runtime.relay,
         clock,
-        upstream,
+        clients,
         settings.max_media_per_appeal,
         smtputf8=settings.mail_smtputf8,
     )
@@ -75,22 +80,19 @@ def create_app(
     runtime.on_startup(limiter.ensure_indexes)
     public_appeals = PublicAppeals(runtime.db)
     runtime.on_startup(public_appeals.ensure_indexes)
-    runtime.on_shutdown(upstream.close)
-    notify_gateway = NotifyGateway(settings, upstream_transport)
-    runtime.on_shutdown(notify_gateway.close)
     runtime.background(lambda: gauge_loop(runtime.db, settings.gauge_refresh_seconds))
     routers = [
         appeals_router(flows, limiter),
         action_router(writer, flows, limiter),
         incident_router(flows, limiter),
-        media_router(flows, settings, runtime, upstream_transport, limiter),
-        public_router(upstream, settings),
-        notify_router(notify_gateway, limiter, smtputf8=settings.mail_smtputf8),
-        open311_router(flows, upstream, runtime.db, settings, clock),
-        catalogue_router(settings, upstream_transport),
-        stats_router(settings, upstream_transport),
+        media_router(flows, settings, clients.media, runtime.db, limiter),
+        public_router(clients, settings),
+        notify_router(clients.notify, limiter, smtputf8=settings.mail_smtputf8),
+        open311_router(flows, clients, runtime.db, settings, clock),
+        catalogue_router(clients.routing),
+        stats_router(clients.deadlines),
         template_router(runtime.db, clock),
-        polls_router(settings, limiter, upstream_transport),
+        polls_router(clients, limiter),
         public_appeals_router(public_appeals, runtime.db),
     ]
     if settings.is_dev:

@@ -19,9 +19,8 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING
 
 from libs.common.auth import Role
-from libs.common.http import Offset, Problem
+from libs.common.http import Id, Offset, Problem
 from libs.common.store import Database, Document
-from services.intake.internal import Id
 from services.intake.masking import mask
 from services.intake.records import APPEALS
 from services.intake.schemas import AppealStatus

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Header, Query, Response
 
 from libs.common.asyncapi import ASYNCAPI_SCHEMA, YAML_MEDIA_TYPE, YamlResponse, served_document
 from libs.common.auth import Role, issue_dev_token
-from libs.common.http import Offset, Problem
+from libs.common.http import Id, Offset, Problem
 from libs.common.logging import current_correlation_id
 from libs.common.openapi import problem_responses
 from services.intake.flows import AppealFlows
-from services.intake.internal import Id
 from services.intake.ratelimit import RateLimit
 from services.intake.schemas import (
     AppealCreate,

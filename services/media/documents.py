@@ -15,8 +15,8 @@ import hashlib
 import re
 from typing import BinaryIO
 
+from libs.common.contracts.media import Rejection
 from services.media.rules import MediaRejected, corrupt
-from services.media.schemas import Rejection
 
 _HEADER = re.compile(rb"%PDF-(1\.[0-7]|2\.0)\s")
 _NAME = re.compile(rb"/((?:[^\s/\[\]()<>{}%#]|#[0-9A-Fa-f]{2}){1,127})")

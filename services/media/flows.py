@@ -16,20 +16,11 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from libs.common.clock import Clock
+from libs.common.contracts.media import Allowance, ContentType, MediaLink, Rejection, Variant
 from libs.common.logging import get_logger
 from libs.common.store import Database
 from services.media.rules import CleanMedia, Limits, MediaRejected
-from services.media.schemas import (
-    Allowance,
-    ContentType,
-    MediaDoc,
-    MediaLink,
-    MediaStep,
-    Rejection,
-    StoredObject,
-    Variant,
-    next_media_state,
-)
+from services.media.schemas import MediaDoc, MediaStep, StoredObject, next_media_state
 from services.media.service import clean_upload, digest
 from services.media.settings import MediaSettings
 from services.media.storage import ObjectStore

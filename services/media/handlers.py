@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from libs.common.contracts.media import AttachedAs
 from libs.common.events import AppealAnsweredV1, AppealSubmittedV1, Envelope, EventType
 from libs.common.messaging import Handler
 from services.media.retention import Retention
-from services.media.schemas import AttachedAs
 
 
 def handlers(retention: Retention) -> dict[str, Handler]:

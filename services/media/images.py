@@ -17,8 +17,8 @@ from typing import Any, BinaryIO
 
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from libs.common.contracts.media import ContentType, GeoPoint, Rejection, Variant
 from services.media.rules import CleanMedia, Limits, MediaRejected, Rendition, corrupt
-from services.media.schemas import ContentType, GeoPoint, Rejection, Variant
 
 PIL_FORMATS = {ContentType.JPEG: "JPEG", ContentType.PNG: "PNG", ContentType.WEBP: "WEBP"}
 _SAVE_OPTIONS: dict[str, dict[str, Any]] = {

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from libs.common.clock import Clock
+from libs.common.contracts.media import AttachedAs
 from libs.common.logging import get_logger
 from libs.common.store import Database, Document
 from services.media.flows import MEDIA, MediaFlows
-from services.media.schemas import AttachedAs
 
 log = get_logger(__name__)
 

@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
-from libs.common.http import Problem, internal_auth
-from services.media.flows import MediaFlows, NotAttached, VariantMissing
-from services.media.retention import Retention
-from services.media.rules import MediaRejected
-from services.media.schemas import (
+from libs.common.contracts.media import (
+    FILE_FIELD,
+    MAX_OTHER_FIELDS,
+    OWNER_HEADER,
+    UPLOAD_BODY,
     Allowance,
     DeletedMedia,
     MediaLink,
@@ -26,6 +26,11 @@ from services.media.schemas import (
     UploadedMedia,
     Variant,
 )
+from libs.common.http import Problem, internal_auth
+from services.media.flows import MediaFlows, NotAttached, VariantMissing
+from services.media.retention import Retention
+from services.media.rules import MediaRejected
+from services.media.schemas import media_view
 from services.media.settings import MediaSettings
 
 STATUS = {
@@ -53,22 +58,7 @@ TITLES = {
     Rejection.RATE_LIMITED: "Too many uploads",
 }
 MULTIPART_SLACK = 1024 * 1024  # framing; more than the gateway's, so the gateway cuts off first
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
-
-OwnerId = Annotated[str, Header(alias="X-Owner-Id", min_length=1, max_length=256)]
+OwnerId = Annotated[str, Header(alias=OWNER_HEADER, min_length=1, max_length=256)]
 
 
 def refused(exc: MediaRejected) -> Problem:
@@ -98,7 +88,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
                 doc, deduplicated = await flows.upload(owner_id, source)
         except MediaRejected as exc:
             raise refused(exc) from exc
-        return UploadedMedia.model_validate({**MediaView.of(doc).model_dump(), "deduplicated": deduplicated})
+        return UploadedMedia.model_validate({**media_view(doc).model_dump(), "deduplicated": deduplicated})
 
     @router.get("/media/allowance", response_model=Allowance)
     async def allowance(owner_id: OwnerId) -> Allowance:
@@ -114,7 +104,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
         doc = await flows.get(media_id)
         if doc is None:
             raise not_found(media_id)
-        return MediaView.of(doc)
+        return media_view(doc)
 
     @router.get("/media/{media_id}/link", response_model=MediaLink)
     async def link(media_id: str, variant: Variant = Variant.ORIGINAL) -> MediaLink:
@@ -134,7 +124,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
             raise Problem(409, str(exc), reason="not_attached") from exc
         if doc is None:
             raise not_found(media_id)
-        return MediaView.of(doc)
+        return media_view(doc)
 
     @router.delete("/appeals/{appeal_id}/media", response_model=DeletedMedia)
     async def delete_appeal_media(appeal_id: str) -> DeletedMedia:
@@ -184,13 +174,13 @@ async def received_file(request: Request, limit: int) -> AsyncIterator[BinaryIO]
         raise _too_large(limit)
     capped = Request(request.scope, _capped(request.receive, cap, limit))
     try:
-        form = await capped.form(max_files=1, max_fields=8)
+        form = await capped.form(max_files=1, max_fields=MAX_OTHER_FIELDS)
     except StarletteHTTPException as exc:
         raise _malformed(f"the multipart body is malformed: {exc.detail}") from exc
     except ClientDisconnect as exc:
         raise _malformed("the upload was interrupted before it was complete") from exc
     try:
-        upload = form.get("file")
+        upload = form.get(FILE_FIELD)
         if not isinstance(upload, UploadFile):
             raise _malformed("a multipart/form-data field named 'file' (a file) is required", 422)
         yield upload.file

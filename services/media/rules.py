@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.media.schemas import ContentType, GeoPoint, Rejection, Variant
+from libs.common.contracts.media import ContentType, GeoPoint, Rejection, Variant
 
 CHUNK = 256 * 1024
 

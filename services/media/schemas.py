@@ -6,48 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class ContentType(StrEnum):
-    JPEG = "image/jpeg"
-    PNG = "image/png"
-    WEBP = "image/webp"
-    PDF = "application/pdf"
-    MP4 = "video/mp4"
-    QUICKTIME = "video/quicktime"
-
-    @property
-    def is_image(self) -> bool:
-        return self.value.startswith("image/")
-
-    @property
-    def is_video(self) -> bool:
-        return self.value.startswith("video/")
-
-
-class Variant(StrEnum):
-    ORIGINAL = "original"  # the cleaned file at full size (the upload itself is never stored)
-    WEB = "web"  # images: at most `web_px` on the longer side
-    THUMB = "thumb"  # images: at most `thumb_px` on the longer side
-
-
-class Rejection(StrEnum):
-    """The machine-readable `reason` of every refused upload (problem+json)."""
-
-    MALFORMED_REQUEST = "malformed_request"  # not multipart/form-data, no `file` field, broken framing
-    EMPTY = "empty"
-    TOO_LARGE = "too_large"
-    TOO_MANY_PIXELS = "too_many_pixels"  # decompression bombs included
-    TOO_LONG = "too_long"  # a video longer than allowed
-    UNSUPPORTED_TYPE = "unsupported_type"
-    CORRUPT = "corrupt"
-    ACTIVE_CONTENT = "active_content"  # a PDF with scripts, launch actions or embedded files
-    TOO_MANY_FILES = "too_many_files"  # too many uploads not yet attached to an appeal
-    RATE_LIMITED = "rate_limited"  # too many uploads in the last hour
-
-
-class AttachedAs(StrEnum):
-    APPEAL = "appeal"  # named by the author in appeal.submitted
-    ANSWER = "answer"  # named by the operator in appeal.answered
+from libs.common.contracts.media import AttachedAs, ContentType, GeoPoint, MediaView, Variant
 
 
 class MediaState(StrEnum):
@@ -91,11 +50,6 @@ MEDIA_TRANSITIONS: dict[tuple[MediaState, MediaStep], MediaState] = {
 def next_media_state(state: MediaState, step: MediaStep) -> MediaState | None:
     """The state `step` leads to from `state`, or None when the lifecycle does not allow it."""
     return MEDIA_TRANSITIONS.get((state, step))
-
-
-class GeoPoint(BaseModel):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
 
 
 class StoredObject(BaseModel):
@@ -151,61 +105,9 @@ class MediaDoc(BaseModel):
         return doc
 
 
-class MediaView(BaseModel):
-    """What the internal API tells the gateway; the gateway decides who may see which fields."""
-
-    id: str
-    owner_id: str
-    content_type: ContentType
-    size: int
-    sha256: str
-    appeal_id: str | None
-    attached_as: AttachedAs | None = None
-    created_at: datetime
-    width: int | None
-    height: int | None
-    duration_seconds: float | None = None
-    variants: list[Variant]
-    location_hint: GeoPoint | None = None
-    public: bool = False
-    published_at: datetime | None = None
-
-    @classmethod
-    def of(cls, doc: MediaDoc) -> MediaView:
-        return cls.model_validate({**doc.model_dump(), "variants": [v for v in Variant if v in doc.objects]})
-
-
-class UploadedMedia(BaseModel):
-    id: str
-    content_type: ContentType
-    size: int
-    sha256: str
-    width: int | None
-    height: int | None
-    duration_seconds: float | None = None
-    variants: list[Variant]
-    location_hint: GeoPoint | None = None
-    deduplicated: bool = False
-
-
-class MediaLink(BaseModel):
-    url: str
-    expires_in: int
-    variant: Variant = Variant.ORIGINAL
-
-
-class PublishRequest(BaseModel):
-    public: bool = True
-    by: str = Field(min_length=1, max_length=256)
-
-
-class DeletedMedia(BaseModel):
-    appeal_id: str
-    deleted: int
-
-
-class Allowance(BaseModel):
-    pending: int
-    max_pending: int
-    last_hour: int
-    max_per_hour: int
+def media_view(doc: MediaDoc) -> MediaView:
+    """The internal API's view of a stored file (`libs.common.contracts.media.MediaView`): the
+    document without storage keys, `variants` the variants present, in `Variant` order."""
+    return MediaView.model_validate(
+        {**doc.model_dump(), "variants": [v for v in Variant if v in doc.objects]}
+    )

@@ -12,10 +12,10 @@ import hashlib
 import io
 from typing import BinaryIO
 
+from libs.common.contracts.media import ContentType, Rejection, Variant
 from services.media.documents import check_pdf
 from services.media.images import clean_image
 from services.media.rules import CHUNK, CleanMedia, Limits, MediaRejected, Rendition, too_large
-from services.media.schemas import ContentType, Rejection, Variant
 from services.media.videos import brand_type, clean_video
 
 __all__ = ["CleanMedia", "Limits", "MediaRejected", "Rendition", "clean_upload", "digest", "sniff"]

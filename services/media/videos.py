@@ -19,8 +19,8 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from libs.common.contracts.media import ContentType, GeoPoint, Rejection, Variant
 from services.media.rules import CHUNK, CleanMedia, Limits, MediaRejected, Rendition, corrupt
-from services.media.schemas import ContentType, GeoPoint, Rejection, Variant
 
 QUICKTIME_BRANDS = frozenset({b"qt  "})
 MP4_BRANDS = frozenset(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from libs.common.clock import Clock
+from libs.common.contracts.notify import OrgContacts
 from libs.common.events import (
     AppealAnsweredV1,
     AppealClarifiedV1,
@@ -30,11 +31,7 @@ from libs.common.store import Database, Document
 from services.notify import messages, service
 from services.notify.delivery import DeliveryEngine, Planned
 from services.notify.registry import Registry
-from services.notify.schemas import (
-    Notification,
-    OrgContacts,
-    Recipient,
-)
+from services.notify.schemas import Notification, Recipient
 from services.notify.targets import TargetPlanner
 
 log = get_logger(__name__)

@@ -5,21 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from libs.common.contracts.notify import PollSubscription
 from libs.common.http import internal_auth
-from libs.common.polls_api import MAX_AREAS, AreaId
 from services.notify.polls import PollNotices
 
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
-
-
-class PollSubscription(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    area_ids: list[AreaId] = Field(default_factory=list, max_length=MAX_AREAS)
-    email: EmailStr | None = None
-    lang: str = Field(default="ru", pattern="^(ru|en)$")
 
 
 def poll_router(notices: PollNotices, internal_token: str) -> APIRouter:

@@ -11,20 +11,16 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 
 from libs.common.clock import Clock
-from libs.common.store import Database, Document
-from services.notify.channels import FEED, PUSH_SUBSCRIPTIONS, WEBHOOKS
-from services.notify.schemas import (
-    FeedItem,
-    FeedPage,
+from libs.common.contracts.notify import (
     OrgContacts,
     Preferences,
     PushSubscriptionIn,
-    PushSubscriptionView,
     WebhookCreate,
-    WebhookCreated,
     WebhookScope,
-    WebhookView,
 )
+from libs.common.store import Database, Document
+from services.notify.channels import FEED, PUSH_SUBSCRIPTIONS, WEBHOOKS
+from services.notify.schemas import FeedItem, FeedPage, PushSubscriptionView, WebhookCreated, WebhookView
 from services.notify.service import (
     WEBHOOK_EVENTS,
     InvalidEndpoint,

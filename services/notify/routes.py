@@ -10,6 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from libs.common.contracts.notify import (
+    OrgContacts,
+    Preferences,
+    PushSubscriptionIn,
+    WebhookCreate,
+    WebhookScope,
+)
 from libs.common.http import Offset, Problem, internal_auth
 from services.notify.delivery import DeliveryEngine
 from services.notify.push import VapidKeys
@@ -18,14 +25,9 @@ from services.notify.schemas import (
     DeadLetter,
     DeadLetterPage,
     FeedPage,
-    OrgContacts,
-    Preferences,
-    PushSubscriptionIn,
     PushSubscriptionView,
     VapidKey,
-    WebhookCreate,
     WebhookCreated,
-    WebhookScope,
     WebhookView,
 )
 from services.notify.service import InvalidEndpoint

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict
+
+from libs.common.contracts.notify import WebhookScope
 
 
 class ChannelName(StrEnum):
@@ -54,11 +55,6 @@ class DeliveryStatus(StrEnum):
     DEFERRED = "deferred"  # waits for `not_before` (quiet hours, a backoff, an admin's retry)
     SENT = "sent"
     FAILED = "failed"
-
-
-class WebhookScope(StrEnum):
-    ORGANIZATION = "organization"  # events of the appeals assigned to one organisation
-    SOCIAL = "social"  # events of appeals found in social networks (the monitoring connector)
 
 
 @dataclass(frozen=True)
@@ -135,65 +131,6 @@ class FeedPage(BaseModel):
     unread: int
 
 
-class QuietHours(BaseModel):
-    """Local times between which non-urgent e-mail and push wait (start > end: over midnight)."""
-
-    start: time
-    end: time
-    timezone: str = "Europe/Moscow"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> QuietHours:
-        if self.start == self.end:
-            raise ValueError("quiet hours need different start and end times")
-        return self
-
-
-class Preferences(BaseModel):
-    """A person's choices per channel. The in-app feed always keeps everything."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    email: bool = True
-    push: bool = True
-    quiet_hours: QuietHours | None = None
-
-
-class OrgContacts(BaseModel):
-    """Where an organisation wants its notifications: its operators' and its supervisor's mailboxes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    operator_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
-    supervisor_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
-    lang: str = Field(default="ru", pattern="^(ru|en)$")
-    quiet_hours: QuietHours | None = None
-
-
-class PushKeys(BaseModel):
-    p256dh: str = Field(min_length=80, max_length=100)
-    auth: str = Field(min_length=16, max_length=32)
-
-
-class PushSubscriptionIn(BaseModel):
-    """The browser's `PushSubscription.toJSON()`."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    endpoint: str = Field(min_length=10, max_length=2000)
-    keys: PushKeys
-    expiration_time: int | None = Field(default=None, alias="expirationTime")
-
-
 class PushSubscriptionView(BaseModel):
     id: str
     endpoint_origin: str
@@ -202,26 +139,6 @@ class PushSubscriptionView(BaseModel):
 
 class VapidKey(BaseModel):
     public_key: str  # base64url of the uncompressed P-256 point: the browser's applicationServerKey
-
-
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(min_length=8, max_length=2000)
-    scope: WebhookScope = WebhookScope.ORGANIZATION
-    org_id: str | None = Field(default=None, max_length=128)
-    events: list[str] | None = None  # None: every event the scope may see
-    secret: str | None = Field(default=None, min_length=16, max_length=200)
-    created_by: str = Field(min_length=1, max_length=256)
-    # A monitoring connector's social webhook sees only the incidents it reported; None: all
-    # social appeals (an admin's). Set by the gateway from the caller's token, never by them.
-    monitor_id: str | None = Field(default=None, max_length=256)
-
-    @model_validator(mode="after")
-    def _scope_needs_org(self) -> WebhookCreate:
-        if (self.scope is WebhookScope.ORGANIZATION) != bool(self.org_id):
-            raise ValueError("an organization webhook needs org_id; a social webhook has none")
-        return self
 
 
 class WebhookView(BaseModel):

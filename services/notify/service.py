@@ -9,16 +9,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from libs.common.contracts.notify import QuietHours, WebhookScope
 from libs.common.events import EventType
 from services.notify.addresses import BlockedTarget, canonical_host, check_host
-from services.notify.schemas import (
-    AudienceKind,
-    ChannelName,
-    Notification,
-    NotificationKind,
-    QuietHours,
-    WebhookScope,
-)
+from services.notify.schemas import AudienceKind, ChannelName, Notification, NotificationKind
 from services.notify.texts import TEXTS, TIMER_LABELS, UNKNOWN_ORGANIZATION
 
 DEFAULT_LANG = "ru"

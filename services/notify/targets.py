@@ -6,20 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from libs.common.clock import Clock
+from libs.common.contracts.notify import OrgContacts, WebhookScope
 from libs.common.events import Envelope
 from libs.common.store import Document
 from services.notify import service
 from services.notify.delivery import Planned
 from services.notify.registry import Registry
-from services.notify.schemas import (
-    AudienceKind,
-    ChannelName,
-    Delivery,
-    Notification,
-    OrgContacts,
-    Recipient,
-    WebhookScope,
-)
+from services.notify.schemas import AudienceKind, ChannelName, Delivery, Notification, Recipient
 
 
 class TargetPlanner:

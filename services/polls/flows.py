@@ -24,12 +24,7 @@ from pymongo.errors import DuplicateKeyError
 from libs.common import leases
 from libs.common.aggregate import Aggregate, Change
 from libs.common.clock import Clock
-from libs.common.events import Envelope, EventType
-from libs.common.leases import LEASE_OWNER, LEASE_UNTIL
-from libs.common.logging import bound_context, get_logger
-from libs.common.outbox import OutboxRelay, outbox_entry
-from libs.common.poll_events import PollClosedV1
-from libs.common.polls_api import (
+from libs.common.contracts.polls import (
     AnswerIn,
     BallotCast,
     OpinionPage,
@@ -42,6 +37,11 @@ from libs.common.polls_api import (
     VoteOutcome,
     VoteResult,
 )
+from libs.common.events import Envelope, EventType
+from libs.common.leases import LEASE_OWNER, LEASE_UNTIL
+from libs.common.logging import bound_context, get_logger
+from libs.common.outbox import OutboxRelay, outbox_entry
+from libs.common.poll_events import PollClosedV1
 from libs.common.store import Database, Document
 from services.polls import service
 from services.polls.schemas import Ballot, Poll

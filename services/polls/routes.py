@@ -9,9 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Response
 
-from libs.common.http import Offset, Problem, internal_auth
-from libs.common.logging import current_correlation_id
-from libs.common.polls_api import (
+from libs.common.contracts.polls import (
     AreaId,
     BallotCast,
     BallotView,
@@ -26,6 +24,8 @@ from libs.common.polls_api import (
     VoteOutcome,
     VoteResult,
 )
+from libs.common.http import Offset, Problem, internal_auth
+from libs.common.logging import current_correlation_id
 from services.polls.flows import NotFound, PollFlows
 from services.polls.service import Refused
 from services.polls.settings import PollsSettings

@@ -1,6 +1,6 @@
 """The polls' stored documents (a poll, a ballot) and the lifecycle's actions.
 
-The HTTP models are the internal contract in `libs/common/polls_api.py`, shared with the gateway.
+The HTTP models are the internal contract in `libs/common/contracts/polls.py`, shared with the gateway.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.common.polls_api import (
+from libs.common.contracts.polls import (
     AnswerIn,
     BallotView,
     OptionView,

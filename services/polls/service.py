@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
-from libs.common.polls_api import (
+from libs.common.contracts.polls import (
     AnswerIn,
     BallotIn,
     OptionResult,
@@ -25,6 +24,7 @@ from libs.common.polls_api import (
     QuestionResult,
     VoteOutcome,
 )
+from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
 from services.polls.schemas import Action, Option, Poll, Question
 
 S, A = PollStatus, Action

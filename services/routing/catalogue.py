@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pymongo import ReturnDocument
 
 from libs.common.clock import Clock
+from libs.common.contracts.routing import CatalogueEntity
 from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.store import Database, Document
@@ -42,29 +42,21 @@ META_ID = "current"
 REGION_FIELDS = ("region", "name", "default_organization", "timezone")
 
 
-class Entity(StrEnum):
-    ORGANIZATIONS = "organizations"
-    TOPICS = "topics"
-    RULES = "rules"
-    AREAS = "areas"
-    PLACES = "places"  # the gazetteer: settlements and streets
-
-
-MODELS: dict[Entity, type[BaseModel]] = {
-    Entity.ORGANIZATIONS: Organization,
-    Entity.TOPICS: Topic,
-    Entity.RULES: Rule,
-    Entity.AREAS: Area,
-    Entity.PLACES: GazetteerPlace,
+MODELS: dict[CatalogueEntity, type[BaseModel]] = {
+    CatalogueEntity.ORGANIZATIONS: Organization,
+    CatalogueEntity.TOPICS: Topic,
+    CatalogueEntity.RULES: Rule,
+    CatalogueEntity.AREAS: Area,
+    CatalogueEntity.PLACES: GazetteerPlace,
 }
 KEYS = {
-    Entity.ORGANIZATIONS: "id",
-    Entity.TOPICS: "code",
-    Entity.RULES: "id",
-    Entity.AREAS: "id",
-    Entity.PLACES: "id",
+    CatalogueEntity.ORGANIZATIONS: "id",
+    CatalogueEntity.TOPICS: "code",
+    CatalogueEntity.RULES: "id",
+    CatalogueEntity.AREAS: "id",
+    CatalogueEntity.PLACES: "id",
 }
-DELETABLE = (Entity.RULES, Entity.PLACES)
+DELETABLE = (CatalogueEntity.RULES, CatalogueEntity.PLACES)
 
 
 def read_catalogue_file(path: Path, dev: bool) -> tuple[CatalogueFile, str]:
@@ -92,7 +84,7 @@ class CatalogueStore:
         self._lock = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
-        await self._db[Entity.RULES].create_index("topic")
+        await self._db[CatalogueEntity.RULES].create_index("topic")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -112,7 +104,7 @@ class CatalogueStore:
             .find({}, {"_id": 0, "version": 0})
             .sort(KEYS[entity])
             .to_list(None)
-            for entity in Entity
+            for entity in CatalogueEntity
         }
         return Catalogue.model_validate(
             {
@@ -134,7 +126,7 @@ class CatalogueStore:
 
     async def info(self) -> CatalogueInfo:
         meta = await self._meta()
-        counts = {entity.value: await self._db[entity].count_documents({}) for entity in Entity}
+        counts = {entity.value: await self._db[entity].count_documents({}) for entity in CatalogueEntity}
         return CatalogueInfo(
             **{name: meta.get(name) or "" for name in REGION_FIELDS},
             version=int(meta.get("published", 0)),
@@ -144,10 +136,10 @@ class CatalogueStore:
             updated_at=meta.get("updated_at"),
         )
 
-    async def items(self, entity: Entity) -> list[Document]:
+    async def items(self, entity: CatalogueEntity) -> list[Document]:
         return await self._db[entity].find({}, {"_id": 0}).sort(KEYS[entity]).to_list(None)
 
-    async def item(self, entity: Entity, item_id: str) -> Document:
+    async def item(self, entity: CatalogueEntity, item_id: str) -> Document:
         doc = await self._db[entity].find_one({"_id": item_id}, {"_id": 0})
         if doc is None:
             raise Problem(404, f"no {entity.value[:-1]} {item_id!r} in the catalogue")
@@ -175,17 +167,17 @@ class CatalogueStore:
             log.error("catalogue file not applied; the stored catalogue stays", problems=problems[:10])
             return int(meta.get("published", 0))
         version = await self._allocate()
-        for entity in Entity:
+        for entity in CatalogueEntity:
             for item in getattr(data, entity.value):
                 await self._write(entity, item, version)
         if not self._dev:
-            await self._db[Entity.TOPICS].delete_many({"dev_only": True})
+            await self._db[CatalogueEntity.TOPICS].delete_many({"dev_only": True})
         region = {name: getattr(data, name) for name in REGION_FIELDS}
         categories = [category.model_dump() for category in data.categories]
         await self._db[META].update_one(
             {"_id": META_ID}, {"$set": {**region, "categories": categories, "file_hash": digest}}
         )
-        counts = {entity.value: len(getattr(data, entity.value)) for entity in Entity}
+        counts = {entity.value: len(getattr(data, entity.value)) for entity in CatalogueEntity}
         await self._record(
             version, actor, "catalogue", path.name, "load", None, {"file_hash": digest, **counts}
         )
@@ -199,7 +191,7 @@ class CatalogueStore:
             stored = None
         merged: dict[str, Any] = {name: getattr(data, name) for name in REGION_FIELDS}
         merged["categories"] = data.categories
-        for entity in Entity:
+        for entity in CatalogueEntity:
             key = KEYS[entity]
             fresh = getattr(data, entity.value)
             ids = {getattr(item, key) for item in fresh}
@@ -207,7 +199,7 @@ class CatalogueStore:
             merged[entity.value] = kept + fresh
         return Catalogue.model_validate(merged)
 
-    async def put(self, entity: Entity, item_id: str, body: dict[str, Any], actor: str) -> Document:
+    async def put(self, entity: CatalogueEntity, item_id: str, body: dict[str, Any], actor: str) -> Document:
         """Create or replace one organisation / topic / rule / area, if the catalogue stays sound."""
         key = KEYS[entity]
         if body.get(key, item_id) != item_id:
@@ -224,18 +216,20 @@ class CatalogueStore:
             raise Problem(422, "; ".join(problems[:5]), problems=problems)
         return await self._change(entity, item_id, item, actor)
 
-    async def delete(self, entity: Entity, item_id: str, actor: str) -> Document:
+    async def delete(self, entity: CatalogueEntity, item_id: str, actor: str) -> Document:
         if entity not in DELETABLE:
             raise Problem(405, f"{entity.value} are not deleted: set active=false to retire one")
         await self.item(entity, item_id)
-        if entity is Entity.PLACES:  # a settlement goes only once no street names it
+        if entity is CatalogueEntity.PLACES:  # a settlement goes only once no street names it
             snapshot = await self.snapshot()
             kept = [place for place in snapshot.places if place.id != item_id]
             if problems := validate(snapshot.model_copy(update={"places": kept})):
                 raise Problem(422, "; ".join(problems[:5]), problems=problems)
         return await self._change(entity, item_id, None, actor)
 
-    async def _change(self, entity: Entity, item_id: str, item: BaseModel | None, actor: str) -> Document:
+    async def _change(
+        self, entity: CatalogueEntity, item_id: str, item: BaseModel | None, actor: str
+    ) -> Document:
         before = await self._db[entity].find_one({"_id": item_id}, {"_id": 0, "version": 0})
         version = await self._allocate()
         if item is None:
@@ -248,7 +242,7 @@ class CatalogueStore:
         log.info("catalogue changed", version=version, entity=entity.value, item=item_id, action=action)
         return {"version": version, "action": action, "item": after}
 
-    async def _write(self, entity: Entity, item: BaseModel, version: int) -> None:
+    async def _write(self, entity: CatalogueEntity, item: BaseModel, version: int) -> None:
         item_id = getattr(item, KEYS[entity])
         doc = {**item.model_dump(mode="json"), "_id": item_id, "version": version}
         await self._db[entity].replace_one({"_id": item_id}, doc, upsert=True)

@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from libs.common.aggregate import Aggregate, Change
 from libs.common.clock import Clock
+from libs.common.contracts.routing import ModerationDecision, ModerationDecisionIn
 from libs.common.events import (
     AppealSubmittedV1,
     Envelope,
@@ -44,7 +45,7 @@ from services.routing.records import (
     routed,
     starts_from,
 )
-from services.routing.schemas import AssignmentStatus, ModerationDecision, ModerationDecisionIn, TriageKind
+from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import (
     EXHAUSTED,
     CompiledCatalogue,

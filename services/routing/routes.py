@@ -7,9 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 
+from libs.common.contracts.routing import (
+    ACTOR_HEADER,
+    CatalogueEntity,
+    ModerationDecisionIn,
+    ModerationVerdict,
+    TextModerationRequest,
+    TextModerationResult,
+    TriageDecisionIn,
+)
 from libs.common.http import Offset, Problem, internal_auth
-from libs.common.polls_api import ModerationVerdict, TextModerationRequest, TextModerationResult
-from services.routing.catalogue import CatalogueStore, Entity
+from services.routing.catalogue import CatalogueStore
 from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
 from services.routing.moderation import moderate
@@ -17,17 +25,15 @@ from services.routing.schemas import (
     CatalogueInfo,
     ChangeView,
     ClusterView,
-    ModerationDecisionIn,
     PreviewView,
     ProblemZones,
     TopicView,
-    TriageDecisionIn,
 )
 from services.routing.service import Place, decide
 from services.routing.settings import RoutingSettings
 from services.routing.triage import TriageFlows
 
-Actor = Annotated[str, Header(alias="X-Actor", max_length=200)]
+Actor = Annotated[str, Header(alias=ACTOR_HEADER, max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -94,22 +100,25 @@ def internal_router(
         )
 
     @router.get("/catalogue/{entity}")
-    async def list_items(entity: Entity) -> list[dict[str, Any]]:
+    async def list_items(entity: CatalogueEntity) -> list[dict[str, Any]]:
         return await catalogue.items(entity)
 
     @router.get("/catalogue/{entity}/{item_id}")
-    async def get_item(entity: Entity, item_id: str) -> dict[str, Any]:
+    async def get_item(entity: CatalogueEntity, item_id: str) -> dict[str, Any]:
         return await catalogue.item(entity, item_id)
 
     @router.put("/catalogue/{entity}/{item_id}")
     async def put_item(
-        entity: Entity, item_id: str, body: Annotated[dict[str, Any], Body()], actor: Actor = "internal"
+        entity: CatalogueEntity,
+        item_id: str,
+        body: Annotated[dict[str, Any], Body()],
+        actor: Actor = "internal",
     ) -> dict[str, Any]:
         """Create or replace; a new catalogue version that applies to appeals routed from now on."""
         return await catalogue.put(entity, item_id, body, actor)
 
     @router.delete("/catalogue/{entity}/{item_id}")
-    async def delete_item(entity: Entity, item_id: str, actor: Actor = "internal") -> dict[str, Any]:
+    async def delete_item(entity: CatalogueEntity, item_id: str, actor: Actor = "internal") -> dict[str, Any]:
         return await catalogue.delete(entity, item_id, actor)
 
     @router.post("/moderate-text", response_model=TextModerationResult)

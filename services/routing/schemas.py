@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 MUNICIPALITY_OF_AREA = "@municipality"  # a rule's organisation: whoever answers for the area
@@ -201,44 +201,6 @@ class PreviewView(BaseModel):
     answer_sla_days: int
     first_response_sla_hours: int | None
     candidates: list[str]
-
-
-class ModerationDecision(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
-
-
-class TriagePlaceIn(BaseModel):
-    """Where a post is about: a gazetteer place, or a point (with an optional address)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    place_id: str | None = Field(default=None, max_length=64)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    address: str | None = Field(default=None, max_length=500)
-
-
-class TriageDecisionIn(BaseModel):
-    """The control centre's one decision on an appeal in its queue. For an appeal nobody would
-    take: `organization_id`. For an unclassified post: `topic` and `place` (then it is routed), or
-    `dismiss: true` (rejected as not an appeal)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    organization_id: str | None = Field(default=None, min_length=1, max_length=128)
-    topic: str | None = Field(default=None, min_length=1, max_length=100)
-    place: TriagePlaceIn | None = None
-    dismiss: bool = False
-    comment: str | None = Field(default=None, max_length=1000)
-
-
-class ModerationDecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: ModerationDecision
-    reason_code: str | None = None  # for reject: one of the moderation reason codes
-    comment: str | None = Field(default=None, max_length=1000)
 
 
 class ClusterMember(BaseModel):

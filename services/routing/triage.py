@@ -14,6 +14,7 @@ from pymongo import ASCENDING
 
 from libs.common.aggregate import Change
 from libs.common.clock import Clock
+from libs.common.contracts.routing import TriageDecisionIn, TriagePlaceIn
 from libs.common.events import RoutingReason
 from libs.common.http import Problem
 from libs.common.store import Database, Document
@@ -30,7 +31,7 @@ from services.routing.records import (
     rejected,
     routed,
 )
-from services.routing.schemas import AssignmentStatus, TriageDecisionIn, TriageKind, TriagePlaceIn
+from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import CompiledCatalogue
 
 

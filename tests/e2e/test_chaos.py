@@ -1,12 +1,13 @@
 """Nothing is lost or doubled under faults and bad input: the suite's short chaos run.
 
-One stack of the five services (its own namespace, its own store process and SMTP sink it can
+One stack of the six services (its own namespace, its own store process and SMTP sink it can
 stop), a small stream of appeals per fault, in order: the SMTP server down for longer than
 notify's retry budget, kill -9 of every service mid-stream (intake included: the client retries
-with the same Idempotency-Key) and of the store process itself, poison messages into every queue,
-a RabbitMQ restart (the shared local broker: always started again), and a last look at every
-appeal. Nothing is excused: every store is durable. The full run, with
-every fault and the table, is `make chaos` (bench/chaos/, harness in devstack/chaos/, docs/reliability.md).
+with the same Idempotency-Key; polls with a poll open, voted on and closing across the kill) and
+of the store process itself, poison messages into every queue, a RabbitMQ restart (the shared
+local broker: always started again), and a last look at every appeal. Nothing is excused: every
+store is durable. The full run, with every fault and the table, is `make chaos` (bench/chaos/,
+harness in devstack/chaos/, docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ PLAN = Plan(
     broker_outage=2.0,
     smtp_outage=5.0,  # longer than the retry budget (0.2 s doubling, 5 attempts: about 3 s)
     settle_timeout=45.0,
+    poll_close_in=8.0,
     faults=(),
 )
 
@@ -67,7 +69,7 @@ async def test_smtp_outage_longer_than_the_retries(chaos: ChaosRun) -> None:
     assert row.recovery is not None
 
 
-@pytest.mark.parametrize("process", ["routing", "deadlines", "notify", "media", "intake", "store"])
+@pytest.mark.parametrize("process", ["routing", "deadlines", "notify", "media", "intake", "polls", "store"])
 async def test_kill_9_mid_stream(chaos: ChaosRun, process: str) -> None:
     judge(await chaos.fault(f"kill:{process}"))
 

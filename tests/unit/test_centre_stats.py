@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from libs.common.contracts.deadlines import CentreGroup
 from libs.common.events import OrganizationRef
 from services.deadlines.centre import month_bounds, table
-from services.deadlines.schemas import Assignment, CentreGroup
+from services.deadlines.schemas import Assignment
 from services.deadlines.stats import in_period
 
 KRASNOBOR = OrganizationRef(id="krasnobor-admin", name="Администрация Красноборского района")

@@ -9,6 +9,12 @@ from typing import Any
 
 import pytest
 
+from libs.common.contracts.routing import (
+    ModerationDecision,
+    ModerationDecisionIn,
+    TriageDecisionIn,
+    TriagePlaceIn,
+)
 from libs.common.events import (
     AppealAnsweredV1,
     AppealSubmittedV1,
@@ -20,7 +26,6 @@ from libs.common.events import (
 from libs.common.http import Problem
 from services.routing.classify import classifier, lemmas
 from services.routing.handlers import handlers
-from services.routing.schemas import ModerationDecision, ModerationDecisionIn, TriageDecisionIn, TriagePlaceIn
 from tests.unit.test_routing_flows import START, Harness, harness
 
 POTHOLE = "Огромная яма на улице Ленина в Абазе возле центральной бани, уже месяц объезжаем"

@@ -16,8 +16,9 @@ from libs.common.settings import DEV_SECRET
 from services.deadlines.app import create_app as create_deadlines
 from services.deadlines.settings import DeadlinesSettings
 from services.intake.app import create_app as create_intake
+from services.intake.gateway.clients import DeadlinesClient
+from services.intake.gateway.stats_routes import stats_router
 from services.intake.settings import IntakeSettings
-from services.intake.stats_routes import stats_router
 from tests.unit.test_deadlines_stats import PERIOD, T0, Scenario, play
 
 
@@ -34,10 +35,12 @@ async def gateway() -> AsyncIterator[httpx.AsyncClient]:
     await play(Scenario(deadlines.state.flows, clock, settings))
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(stats_router(IntakeSettings(env="dev"), httpx.ASGITransport(app=deadlines)))
+    stats = DeadlinesClient(IntakeSettings(env="dev"), httpx.ASGITransport(app=deadlines))
+    app.include_router(stats_router(stats))
     app.state.verifier = TokenVerifier(issuer=DEV_ISSUER, audience=DEV_AUDIENCE, dev_secret=DEV_SECRET)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
         yield client
+    await stats.close()
 
 
 async def test_admin_sees_every_organisation_and_topic(gateway: httpx.AsyncClient) -> None:
@@ -82,9 +85,11 @@ async def test_deadlines_unreachable_is_503() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    app.include_router(stats_router(IntakeSettings(env="dev"), httpx.MockTransport(refuse)))
+    stats = DeadlinesClient(IntakeSettings(env="dev"), httpx.MockTransport(refuse))
+    app.include_router(stats_router(stats))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
         response = await client.get("/api/v1/stats/public")
+    await stats.close()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
 

@@ -11,10 +11,10 @@ from typing import BinaryIO
 import pytest
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.media import AttachedAs, GeoPoint, Rejection, Variant
 from libs.common.store import open_store
 from services.media.flows import MediaFlows, NotAttached, VariantMissing
 from services.media.retention import Retention
-from services.media.schemas import AttachedAs, GeoPoint, Rejection, Variant
 from services.media.service import MediaRejected
 from services.media.settings import MediaSettings
 from tests import test_media_corpus as corpus

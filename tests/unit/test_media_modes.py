@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageStat
 
+from libs.common.contracts.media import Variant
 from services.media.images import eight_bit
-from services.media.schemas import Variant
 from services.media.service import Limits, clean_upload
 
 LIMITS = Limits(max_bytes=10 * 1024 * 1024, max_pixels=40_000_000)

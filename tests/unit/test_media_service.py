@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from services.media.schemas import ContentType, GeoPoint, Rejection, Variant
+from libs.common.contracts.media import ContentType, GeoPoint, Rejection, Variant
 from services.media.service import Limits, MediaRejected, clean_upload, sniff
 from services.media.settings import s3_bucket_name
 from tests import test_media_corpus as corpus

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from services.media.schemas import ContentType, GeoPoint, Rejection, Variant
+from libs.common.contracts.media import ContentType, GeoPoint, Rejection, Variant
 from services.media.service import Limits, MediaRejected, clean_upload
 from services.media.videos import boxes
 from tests import test_media_corpus as corpus

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.notify import OrgContacts, Preferences, QuietHours
 from libs.common.events import (
     AppealAnsweredV1,
     AppealClosedV1,
@@ -40,7 +41,6 @@ from libs.common.store import Database
 from services.notify.app import create_app
 from services.notify.channels import PermanentDeliveryError, SmtpTransport
 from services.notify.flows import RecipientUnknown
-from services.notify.schemas import OrgContacts, Preferences, QuietHours
 from services.notify.settings import NotifySettings
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

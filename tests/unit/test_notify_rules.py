@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from devstack import webhook_sink
+from libs.common.contracts.notify import QuietHours
 from libs.common.events import (
     AppealAnsweredV1,
     AppealClarifiedV1,
@@ -29,14 +30,7 @@ from libs.common.events import (
 from services.notify import messages, service, signing
 from services.notify.polls import POLL_KINDS
 from services.notify.rendering import push_payload, render_email
-from services.notify.schemas import (
-    AudienceKind,
-    ChannelName,
-    Notification,
-    NotificationKind,
-    QuietHours,
-    Recipient,
-)
+from services.notify.schemas import AudienceKind, ChannelName, Notification, NotificationKind, Recipient
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'

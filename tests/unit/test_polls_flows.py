@@ -13,10 +13,10 @@ import pytest
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.polls import BallotCast, PollCreate, PollStatus, VoteOutcome
 from libs.common.events import Envelope, EventType
 from libs.common.messaging import EventConsumer
 from libs.common.outbox import OutboxRelay
-from libs.common.polls_api import BallotCast, PollCreate, PollStatus, VoteOutcome
 from libs.common.store import InMemoryDatabase
 from libs.common.topology import Topology
 from services.polls.flows import BALLOTS, POLLS, NotFound, PollFlows

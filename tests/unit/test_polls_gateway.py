@@ -15,7 +15,8 @@ from libs.common.auth import DEV_AUDIENCE, DEV_ISSUER, Role, TokenVerifier, issu
 from libs.common.clock import ManualClock
 from libs.common.http import install_problem_handlers
 from libs.common.settings import DEV_SECRET
-from services.intake.polls_routes import polls_router
+from services.intake.gateway.clients import InternalClients
+from services.intake.gateway.polls_routes import polls_router
 from services.intake.settings import IntakeSettings
 from services.polls.routes import internal_router as polls_internal
 from services.polls.settings import PollsSettings
@@ -48,9 +49,10 @@ async def gateway() -> AsyncIterator[httpx.AsyncClient]:
     internal.include_router(polls_internal(flows, PollsSettings(env="dev")))
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(polls_router(IntakeSettings(env="dev"), None, httpx.ASGITransport(app=internal)))
+    clients = InternalClients(IntakeSettings(env="dev"), httpx.ASGITransport(app=internal))
+    app.include_router(polls_router(clients))
     app.state.verifier = TokenVerifier(issuer=DEV_ISSUER, audience=DEV_AUDIENCE, dev_secret=DEV_SECRET)
-    async with app.router.lifespan_context(app):
+    async with clients, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield client

@@ -10,15 +10,16 @@ import httpx
 import pytest
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.notify import OrgContacts
+from libs.common.contracts.polls import PollKind, PollResults, PollStatus
 from libs.common.events import EventType, new_event
 from libs.common.poll_events import PollCancelledV1, PollClosedV1, PollPublishedV1
-from libs.common.polls_api import PollKind, PollResults, PollStatus
 from services.intake.app import create_app as create_intake
 from services.intake.settings import IntakeSettings
 from services.notify.app import create_app
 from services.notify.polls import POLL_KINDS, poll_cancelled, poll_closed, poll_opened, poll_results
 from services.notify.rendering import render_email
-from services.notify.schemas import OrgContacts, Recipient
+from services.notify.schemas import Recipient
 from services.notify.settings import NotifySettings
 from services.polls.app import create_app as create_polls
 from services.polls.settings import PollsSettings

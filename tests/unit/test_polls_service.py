@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from libs.common.polls_api import (
+from libs.common.contracts.polls import (
     AnswerIn,
     BallotIn,
     PollCreate,

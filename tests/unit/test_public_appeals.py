@@ -123,7 +123,8 @@ async def test_problem_zones_link_to_the_public_appeals_behind_them() -> None:
     import httpx
     from fastapi import FastAPI
 
-    from services.intake.catalogue_routes import catalogue_router
+    from services.intake.gateway.catalogue_routes import catalogue_router
+    from services.intake.gateway.clients import RoutingClient
     from services.intake.settings import IntakeSettings
 
     zones = {
@@ -149,13 +150,13 @@ async def test_problem_zones_link_to_the_public_appeals_behind_them() -> None:
         "hotspots": [],
     }
     app = FastAPI()
-    app.include_router(
-        catalogue_router(
-            IntakeSettings(env="dev"), httpx.MockTransport(lambda _: httpx.Response(200, json=zones))
-        )
+    routing = RoutingClient(
+        IntakeSettings(env="dev"), httpx.MockTransport(lambda _: httpx.Response(200, json=zones))
     )
+    app.include_router(catalogue_router(routing))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
         body = (await client.get("/api/v1/problem-zones")).json()
+    await routing.close()
     linked, unplaced = body["zones"]
     assert linked["public_appeals"] == "/api/v1/public/appeals?area_id=demograd&topic=roads.potholes"
     assert "public_appeals" not in unplaced

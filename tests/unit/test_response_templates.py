@@ -14,8 +14,8 @@ from libs.common.auth import DEV_AUDIENCE, DEV_ISSUER, Role, TokenVerifier, issu
 from libs.common.http import install_problem_handlers
 from libs.common.settings import DEV_SECRET
 from libs.common.store import open_store
-from services.intake import template_routes
-from services.intake.template_routes import template_router
+from services.intake.gateway import template_routes
+from services.intake.gateway.template_routes import template_router
 
 
 def bearer(role: Role, sub: str, org_id: str | None = None) -> dict[str, str]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.routing import CatalogueEntity
 from libs.common.http import Problem
 from libs.common.store import open_store
-from services.routing.catalogue import CatalogueStore, Entity
+from services.routing.catalogue import CatalogueStore
 from services.routing.settings import DEMO_CATALOGUE
 from tests.unit.test_routing_flows import harness
 
@@ -46,7 +47,9 @@ async def test_a_rule_change_is_a_new_version_for_new_appeals_only() -> None:
     h = await harness()
     before = await h.submit(h.submitted())
     assert before["organization"]["id"] == "city-admin"
-    changed = await h.catalogue.put(Entity.RULES, "lamps-demograd", {**LAMP, "priority": 5}, "admin-1")
+    changed = await h.catalogue.put(
+        CatalogueEntity.RULES, "lamps-demograd", {**LAMP, "priority": 5}, "admin-1"
+    )
     assert (changed["version"], changed["action"]) == (2, "create")
     after = await h.submit(h.submitted(author="citizen-2"))
     assert (after["organization"]["id"], after["rule"], after["catalogue_version"]) == (
@@ -70,12 +73,12 @@ async def test_changes_that_would_break_the_catalogue_are_refused() -> None:
     catalogue = store()
     await catalogue.load_file(DEMO_CATALOGUE)
     cases = [
-        (Entity.RULES, "r1", {**LAMP, "organization": "ghost"}, "no organisation 'ghost'"),
-        (Entity.RULES, "r1", {**LAMP, "id": "other"}, "differs from the path"),
-        (Entity.TOPICS, "roads.new", {"name": "Новая", "category": "nope", "answer_sla_days": 10, "responsible": "municipality"}, "unknown category"),
-        (Entity.TOPICS, "roads.bad", {"name": "Плохая", "category": "roads", "answer_sla_days": 0, "responsible": "municipality"}, "answer_sla_days"),
-        (Entity.ORGANIZATIONS, "region-admin", {"name": "Регион", "kind": "region", "parent": "min-health"}, "cycle"),
-        (Entity.AREAS, "demograd", {"name": "Город", "organization": "city-admin", "geometry": {"type": "Point", "coordinates": [43.7, 57.6]}}, "Polygon"),
+        (CatalogueEntity.RULES, "r1", {**LAMP, "organization": "ghost"}, "no organisation 'ghost'"),
+        (CatalogueEntity.RULES, "r1", {**LAMP, "id": "other"}, "differs from the path"),
+        (CatalogueEntity.TOPICS, "roads.new", {"name": "Новая", "category": "nope", "answer_sla_days": 10, "responsible": "municipality"}, "unknown category"),
+        (CatalogueEntity.TOPICS, "roads.bad", {"name": "Плохая", "category": "roads", "answer_sla_days": 0, "responsible": "municipality"}, "answer_sla_days"),
+        (CatalogueEntity.ORGANIZATIONS, "region-admin", {"name": "Регион", "kind": "region", "parent": "min-health"}, "cycle"),
+        (CatalogueEntity.AREAS, "demograd", {"name": "Город", "organization": "city-admin", "geometry": {"type": "Point", "coordinates": [43.7, 57.6]}}, "Polygon"),
     ]  # fmt: skip
     for entity, item_id, body, expected in cases:
         with pytest.raises(Problem) as refused:
@@ -90,15 +93,20 @@ async def test_changes_that_would_break_the_catalogue_are_refused() -> None:
 async def test_an_area_overlapping_its_neighbours_is_refused_and_a_valid_one_accepted() -> None:
     catalogue = store()
     await catalogue.load_file(DEMO_CATALOGUE)
-    city = await catalogue.item(Entity.AREAS, "demograd")
+    city = await catalogue.item(CatalogueEntity.AREAS, "demograd")
     ring = city["geometry"]["coordinates"][0]
     grown = [[lon + (0.01 if lon > 43.8 else 0), lat] for lon, lat in ring]
     with pytest.raises(Problem) as overlap:
         await catalogue.put(
-            Entity.AREAS, "demograd", {**city, "geometry": {"type": "Polygon", "coordinates": [grown]}}, "a"
+            CatalogueEntity.AREAS,
+            "demograd",
+            {**city, "geometry": {"type": "Polygon", "coordinates": [grown]}},
+            "a",
         )
     assert "overlap" in overlap.value.detail
-    renamed = await catalogue.put(Entity.AREAS, "demograd", {**city, "aliases": ["демоград", "дмг"]}, "a")
+    renamed = await catalogue.put(
+        CatalogueEntity.AREAS, "demograd", {**city, "aliases": ["демоград", "дмг"]}, "a"
+    )
     assert renamed["action"] == "update"
     assert (await catalogue.current()).index.match_address("ДМГ, ул. Мира").id == "demograd"  # type: ignore[union-attr]
 
@@ -106,16 +114,16 @@ async def test_an_area_overlapping_its_neighbours_is_refused_and_a_valid_one_acc
 async def test_a_topic_is_retired_not_deleted_and_rules_can_be_deleted() -> None:
     catalogue = store()
     await catalogue.load_file(DEMO_CATALOGUE)
-    topic = await catalogue.item(Entity.TOPICS, "roads.potholes")
-    await catalogue.put(Entity.TOPICS, "roads.potholes", {**topic, "active": False}, "admin-1")
+    topic = await catalogue.item(CatalogueEntity.TOPICS, "roads.potholes")
+    await catalogue.put(CatalogueEntity.TOPICS, "roads.potholes", {**topic, "active": False}, "admin-1")
     assert not (await catalogue.current()).topics["roads.potholes"].active
     with pytest.raises(Problem) as refused:
-        await catalogue.delete(Entity.TOPICS, "roads.potholes", "admin-1")
+        await catalogue.delete(CatalogueEntity.TOPICS, "roads.potholes", "admin-1")
     assert refused.value.status == 405
-    deleted = await catalogue.delete(Entity.RULES, "roads-bridges", "admin-1")
+    deleted = await catalogue.delete(CatalogueEntity.RULES, "roads-bridges", "admin-1")
     assert deleted["action"] == "delete"
     with pytest.raises(Problem) as gone:
-        await catalogue.item(Entity.RULES, "roads-bridges")
+        await catalogue.item(CatalogueEntity.RULES, "roads-bridges")
     assert gone.value.status == 404
 
 
@@ -135,7 +143,7 @@ async def test_a_changed_file_that_cannot_be_applied_keeps_the_stored_catalogue(
     path.write_text(json.dumps(data), encoding="utf-8")
     catalogue = store()
     await catalogue.load_file(path)
-    await catalogue.put(Entity.RULES, "lamps", LAMP, "admin-1")
+    await catalogue.put(CatalogueEntity.RULES, "lamps", LAMP, "admin-1")
     data["rules"].append(
         {"id": "lamps-2", "topic": "landscaping.*", "area": "atlantis", "organization": "city-admin"}
     )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from libs.common.clock import ManualClock
+from libs.common.contracts.routing import ModerationDecisionIn
 from libs.common.events import (
     AppealSubmittedV1,
     Envelope,
@@ -25,9 +26,9 @@ from libs.common.http import Problem
 from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, open_store
 from services.routing.catalogue import CatalogueStore
-from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
-from services.routing.schemas import ModerationDecisionIn
+from services.routing.records import ASSIGNMENTS
 from services.routing.settings import RoutingSettings
 from services.routing.triage import TriageFlows
 

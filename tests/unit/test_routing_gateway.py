@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from libs.common.auth import DEV_AUDIENCE, DEV_ISSUER, Role, TokenVerifier, issue_dev_token
 from libs.common.http import install_problem_handlers
 from libs.common.settings import DEV_SECRET
-from services.intake.catalogue_routes import catalogue_router
+from services.intake.gateway.catalogue_routes import catalogue_router
+from services.intake.gateway.clients import RoutingClient
 from services.intake.settings import IntakeSettings
 from services.routing.routes import internal_router
 from tests.unit.test_routing_flows import Harness, harness
@@ -40,12 +41,14 @@ async def gateway(routing: Harness) -> AsyncIterator[httpx.AsyncClient]:
     )
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(catalogue_router(IntakeSettings(env="dev"), httpx.ASGITransport(app=internal)))
+    routing_client = RoutingClient(IntakeSettings(env="dev"), httpx.ASGITransport(app=internal))
+    app.include_router(catalogue_router(routing_client))
     app.state.verifier = TokenVerifier(issuer=DEV_ISSUER, audience=DEV_AUDIENCE, dev_secret=DEV_SECRET)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield client
+    await routing_client.close()
 
 
 async def test_admin_routes_are_for_admins_only(gateway: httpx.AsyncClient) -> None:
@@ -140,12 +143,11 @@ async def test_routing_unreachable_is_a_clear_503() -> None:
     app = FastAPI()
     install_problem_handlers(app)
     settings = IntakeSettings(env="dev", routing_url="http://127.0.0.1:9", upstream_timeout_seconds=2)
-    app.include_router(catalogue_router(settings))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
-    ):
+    routing_client = RoutingClient(settings)
+    app.include_router(catalogue_router(routing_client))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
         response = await client.get("/api/v1/problem-zones")
+    await routing_client.close()
     assert response.status_code == 503
     assert "routing" in response.json()["detail"]
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from libs.common.contracts.routing import TriageDecisionIn
 from libs.common.events import AppealRoutedV1, EventType, OrganizationRef, ReassignRequestedV1, new_event
 from libs.common.http import Problem
 from services.deadlines import service as deadlines
 from services.deadlines.service import Policy
-from services.routing.schemas import TriageDecisionIn
 from tests.unit.test_notify_handlers import Notify, submitted
 from tests.unit.test_notify_handlers import notify as notify
 from tests.unit.test_routing_flows import Harness, harness, reassign_request

@@ -11,10 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,11 +20,12 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from libs.common.auth import Principal, Role
-from libs.common.http import Problem
+from libs.common.contracts.media import UPLOAD_BODY, AttachedAs, ContentType, GeoPoint, Rejection, Variant
+from libs.common.http import Id, Problem
 from libs.common.logging import get_logger
-from libs.common.runtime import ServiceRuntime
+from libs.common.store import Database
 from services.intake.flows import APPEALS, AppealFlows
-from services.intake.internal import Id, InternalService, body_of
+from services.intake.gateway.clients import MediaClient
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.security import CurrentPrincipal, authenticate, can_see, require_role
 from services.intake.settings import IntakeSettings
@@ -38,32 +37,14 @@ MULTIPART_OVERHEAD = 64 * 1024  # framing around the file: less than media's, so
 # streamed size, with a `reason` in the problem (the middleware's own 413 has none).
 MEDIA_BODY_LIMIT = sys.maxsize
 DRAIN_LIMIT = 16 * 1024 * 1024  # read (and drop) this much of a refused body, so the client gets the answer
-UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=5.0)  # a big photo takes a while to decode and re-encode
-MALFORMED = "malformed_request"
-_FILE = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {"file": {"type": "string", "format": "binary"}},
-    # media reads the form with max_files=1, max_fields=8: the file and at most 8 other fields.
-    "maxProperties": 9,
-}
-UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FILE}}}}
-
-
-class Variant(StrEnum):
-    ORIGINAL = "original"
-    WEB = "web"
-    THUMB = "thumb"
-
-
-class LocationHint(BaseModel):
-    lat: float
-    lon: float
+MALFORMED = str(Rejection.MALFORMED_REQUEST)
 
 
 class MediaFile(BaseModel):
+    """The public view of a file: media's `MediaView` without its owner, digest and times."""
+
     id: str
-    content_type: str
+    content_type: ContentType
     size: int
     width: int | None = None
     height: int | None = None
@@ -71,7 +52,7 @@ class MediaFile(BaseModel):
     variants: list[Variant]
     # Where the photo was taken (from its GPS EXIF, stripped from the stored file): offered to
     # the uploader as the appeal's place. Nobody else ever sees it.
-    location_hint: LocationHint | None = None
+    location_hint: GeoPoint | None = None
 
 
 class MediaUploaded(MediaFile):
@@ -82,54 +63,12 @@ class MediaMeta(MediaFile):
     created_at: datetime
     public: bool = False
     appeal_id: str | None = None
-    attached_as: str | None = None
+    attached_as: AttachedAs | None = None
     owned: bool = False  # the caller uploaded it
 
 
 class BodyTooLarge(Exception):
     pass
-
-
-class MediaClient:
-    """The media service's internal API, as the gateway uses it."""
-
-    def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._media = InternalService("media", settings.media_url, settings, transport)
-
-    async def close(self) -> None:
-        await self._media.close()
-
-    async def check_allowance(self, owner_id: str) -> None:
-        await self._media.call("GET", "/media/allowance", headers={"X-Owner-Id": owner_id})
-
-    async def upload(
-        self, owner_id: str, content_type: str, length: str | None, body: AsyncIterator[bytes]
-    ) -> dict[str, Any]:
-        headers = {"X-Owner-Id": owner_id, "Content-Type": content_type}
-        if length:
-            headers["Content-Length"] = length
-        stored: dict[str, Any] = await self._media.call(
-            "POST", "/media", headers=headers, content=body, timeout=UPLOAD_TIMEOUT
-        )
-        return stored
-
-    async def meta(self, media_id: str) -> dict[str, Any] | None:
-        response = await self._media.request("GET", "/media/{}", media_id)
-        return None if response.status_code == 404 else dict(body_of(response))
-
-    async def link(self, media_id: str, variant: Variant) -> str:
-        answer = await self._media.call("GET", "/media/{}/link", media_id, params={"variant": str(variant)})
-        return str(answer["url"])
-
-    async def publish(self, media_id: str, public: bool, by: str) -> dict[str, Any]:
-        meta: dict[str, Any] = await self._media.call(
-            "POST", "/media/{}/publish", media_id, json={"public": public, "by": by}
-        )
-        return meta
-
-    async def delete_appeal_media(self, appeal_id: str) -> int:
-        """For the appeal removal flow: every file of the appeal, all variants. Safe to repeat."""
-        return int((await self._media.call("DELETE", "/appeals/{}/media", appeal_id))["deleted"])
 
 
 async def _capped(source: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
@@ -155,7 +94,7 @@ async def _drain(source: AsyncIterator[bytes]) -> None:
 
 def _too_large(limit: int) -> Problem:
     detail = f"the file is larger than the limit of {limit} bytes"
-    return Problem(413, detail, title="File too large", reason="too_large")
+    return Problem(413, detail, title="File too large", reason=str(Rejection.TOO_LARGE))
 
 
 _bearer = HTTPBearer(auto_error=False, description="Optional here: published files need no token")
@@ -173,14 +112,15 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 def media_router(
     flows: AppealFlows,
     settings: IntakeSettings,
-    runtime: ServiceRuntime,
-    transport: httpx.AsyncBaseTransport | None = None,
+    media: MediaClient,
+    db: Database,
     limiter: RateLimit | None = None,
 ) -> APIRouter:
+    """/api/v1/media (upload, download, metadata) and /api/v1/admin/media/{id}/publish: the
+    gateway decides who may see a file (its owner, the appeal's readers, anyone once published),
+    media stores it (`media`); `db` holds the appeals a file is attached to."""
     router = APIRouter(prefix="/api/v1", tags=["media"])
-    media = MediaClient(settings, transport)
-    runtime.on_shutdown(media.close)
-    appeals = runtime.db[APPEALS]
+    appeals = db[APPEALS]
 
     async def visible(media_id: str, principal: Principal | None) -> tuple[dict[str, Any], bool]:
         """The file's metadata and whether the caller is entitled to it beyond its being public;

@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.auth import Principal, Role
 from libs.common.clock import Clock
-from libs.common.http import Problem
+from libs.common.http import Id, Problem
 from libs.common.store import Database
-from services.intake.internal import Id
 from services.intake.security import CurrentPrincipal, require_role
 
 TEMPLATES = "response_templates"

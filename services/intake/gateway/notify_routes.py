@@ -4,88 +4,33 @@ decides who may touch what, and passes the caller's identity and scope to notify
 
 from __future__ import annotations
 
-from datetime import time
-from enum import StrEnum
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.auth import Principal, Role
 from libs.common.contacts import InvalidEmail, check_email
-from libs.common.http import Offset, Problem
-from services.intake.internal import Id, InternalService
+from libs.common.contracts.notify import (
+    OrgContacts,
+    Preferences,
+    PushSubscriptionIn,
+    WebhookCreate,
+    WebhookRequest,
+    WebhookScope,
+)
+from libs.common.http import Id, Offset, Problem
+from services.intake.gateway.clients import NotifyClient
+from services.intake.gateway.internal import contract
 from services.intake.ratelimit import RateLimit, WriteKind
-from services.intake.schemas import EmailAddressText
 from services.intake.security import CurrentPrincipal, require_role
-from services.intake.settings import IntakeSettings
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-class QuietHoursIn(BaseModel):
-    start: time = Field(examples=["22:00"])
-    end: time = Field(examples=["08:00"])
-    timezone: str = Field(default="Europe/Moscow", max_length=64)
-
-
-class PreferencesIn(BaseModel):
-    """Per channel: e-mail and push on or off; quiet hours hold non-urgent e-mail and push until they end."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    email: bool = True
-    push: bool = True
-    quiet_hours: QuietHoursIn | None = None
-
-
-class PushKeysIn(BaseModel):
-    p256dh: str = Field(max_length=200)
-    auth: str = Field(max_length=100)
-
-
-class PushSubscriptionIn(BaseModel):
-    """What the browser's `PushSubscription.toJSON()` gives."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    endpoint: str = Field(max_length=2000)
-    keys: PushKeysIn
-    expiration_time: int | None = Field(default=None, alias="expirationTime")
-
-
-class WebhookScope(StrEnum):
-    ORGANIZATION = "organization"
-    SOCIAL = "social"
-
-
-class WebhookIn(BaseModel):
+class WebhookIn(WebhookRequest):
     """`org_id` and `scope` are for admins; an operator's webhook is its organisation's, a monitor's social."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(max_length=2000, examples=["https://crm.example.org/hooks/appeals"])
-    events: list[str] | None = Field(default=None, examples=[["appeal.routed", "deadline.overdue"]])
-    secret: str | None = Field(default=None, min_length=16, max_length=200)
-    org_id: str | None = Field(default=None, max_length=128)
     scope: WebhookScope | None = None
-
-
-class OrgContactsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    operator_emails: list[EmailAddressText] = Field(default_factory=list, max_length=10)
-    supervisor_emails: list[EmailAddressText] = Field(default_factory=list, max_length=10)
-    lang: str = Field(default="ru", pattern="^(ru|en)$")
-    quiet_hours: QuietHoursIn | None = None
-
-
-class NotifyGateway(InternalService):
-    """The gateway's client of notify's internal API."""
-
-    def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__("notify", settings.notify_url, settings, transport)
 
 
 def _org_of(principal: Principal) -> str | None:
@@ -102,7 +47,7 @@ def _webhook_owner(principal: Principal) -> dict[str, str]:
 
 
 def notify_router(
-    notify: NotifyGateway, limiter: RateLimit | None = None, *, smtputf8: bool = False
+    notify: NotifyClient, limiter: RateLimit | None = None, *, smtputf8: bool = False
 ) -> APIRouter:
     """Writes (preferences, push subscriptions, webhooks, contacts) count as the caller's actions."""
 
@@ -140,12 +85,12 @@ def notify_router(
 
     # -- preferences --------------------------------------------------------------------------
 
-    @router.get("/me/notification-preferences", response_model=PreferencesIn)
+    @router.get("/me/notification-preferences", response_model=Preferences)
     async def my_preferences(principal: CurrentPrincipal) -> Any:
         return await notify.call("GET", "preferences/{}", principal.sub)
 
-    @router.put("/me/notification-preferences", response_model=PreferencesIn, dependencies=counted)
-    async def set_my_preferences(body: PreferencesIn, principal: CurrentPrincipal) -> Any:
+    @router.put("/me/notification-preferences", response_model=Preferences, dependencies=counted)
+    async def set_my_preferences(body: Preferences, principal: CurrentPrincipal) -> Any:
         return await notify.call("PUT", "preferences/{}", principal.sub, json=body.model_dump(mode="json"))
 
     # -- Web Push -----------------------------------------------------------------------------
@@ -195,14 +140,16 @@ def notify_router(
             scope = WebhookScope.SOCIAL
         else:
             scope = scope or (WebhookScope.ORGANIZATION if org_id else WebhookScope.SOCIAL)
-        payload = {
-            **body.model_dump(mode="json", exclude={"scope", "org_id"}),
-            "scope": scope,
-            "org_id": org_id if scope is WebhookScope.ORGANIZATION else None,
-            "created_by": principal.sub,
+        create = contract(
+            WebhookCreate,
+            **body.model_dump(exclude={"scope", "org_id"}),
+            scope=scope,
+            org_id=org_id if scope is WebhookScope.ORGANIZATION else None,
+            created_by=principal.sub,
             # a connector's social webhook carries only its own incidents (notify checks it)
-            "monitor_id": principal.sub if principal.role is Role.MONITOR else None,
-        }
+            monitor_id=principal.sub if principal.role is Role.MONITOR else None,
+        )
+        payload = create.model_dump(mode="json")
         return await notify.call("POST", "webhooks", json=payload)
 
     @router.get("/webhooks", tags=["webhooks"])
@@ -223,15 +170,15 @@ def notify_router(
         if principal.role is Role.OPERATOR and principal.org_id != org_id:
             raise Problem(403, "an operator manages their own organisation's contacts only")
 
-    @router.get("/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn)
+    @router.get("/organizations/{org_id}/notification-contacts", response_model=OrgContacts)
     async def org_contacts(org_id: Id, principal: CurrentPrincipal) -> Any:
         check_org(principal, org_id)
         return await notify.call("GET", "organizations/{}/contacts", org_id)
 
     @router.put(
-        "/organizations/{org_id}/notification-contacts", response_model=OrgContactsIn, dependencies=counted
+        "/organizations/{org_id}/notification-contacts", response_model=OrgContacts, dependencies=counted
     )
-    async def set_org_contacts(org_id: Id, body: OrgContactsIn, principal: CurrentPrincipal) -> Any:
+    async def set_org_contacts(org_id: Id, body: OrgContacts, principal: CurrentPrincipal) -> Any:
         """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue)."""
         check_org(principal, org_id)
         document = body.model_dump(mode="json")

@@ -12,24 +12,18 @@ stores them. Area ids are checked against routing's catalogue.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from libs.common.auth import Principal, Role
-from libs.common.http import Offset, Problem
-from libs.common.polls_api import (
-    MAX_AREAS,
+from libs.common.contracts.notify import PollSubscription
+from libs.common.contracts.polls import (
     AreaId,
     BallotCast,
     BallotIn,
     BallotView,
-    ModerationVerdict,
     OpinionPage,
     PollCreate,
     PollDraftIn,
@@ -38,27 +32,16 @@ from libs.common.polls_api import (
     PollStatus,
     PollView,
     QuestionKind,
-    TextModerationResult,
     VoteResult,
 )
-from services.intake.internal import Id, InternalService, body_of
+from libs.common.http import Id, Offset, Problem
+from services.intake.gateway.clients import InternalClients
+from services.intake.gateway.internal import body_of
 from services.intake.ratelimit import RateLimit, WriteKind
 from services.intake.security import CurrentPrincipal, _bearer, authenticate, require_role
-from services.intake.settings import IntakeSettings
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 PUBLIC = (PollStatus.PUBLISHED, PollStatus.CLOSED)
-
-
-class PollSubscriptionIn(BaseModel):
-    """ "Polls for my area": the areas (municipality ids) whose new polls and results the resident
-    wants, and optionally an e-mail address for them (else the in-app feed and push only)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    area_ids: list[AreaId] = Field(default_factory=list, max_length=MAX_AREAS)
-    email: EmailStr | None = None
-    lang: str = Field(default="ru", pattern="^(ru|en)$")
 
 
 async def optional_principal(
@@ -79,76 +62,28 @@ def _of_organization(principal: Principal | None, poll: dict[str, Any]) -> bool:
     return principal.role is Role.OPERATOR and principal.org_id == poll.get("organization_id")
 
 
-class PollsClient:
-    def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.polls = InternalService("polls", settings.polls_url, settings, transport)
-        self.routing = InternalService("routing", settings.routing_url, settings, transport)
-        self.notify = InternalService("notify", settings.notify_url, settings, transport)
-
-    async def close(self) -> None:
-        for client in (self.polls, self.routing, self.notify):
-            await client.close()
-
-    async def poll(self, poll_id: str) -> dict[str, Any]:
-        found: dict[str, Any] = await self.polls.call("GET", "/polls/{}", poll_id)
-        return found
-
-    async def check_areas(self, area_ids: list[str]) -> None:
-        """422 naming the first area id the catalogue does not hold (or has retired)."""
-        areas = await self.routing.call("GET", "/catalogue/{}", "areas")
-        known = {str(a.get("id")) for a in areas or [] if isinstance(a, dict) and a.get("active", True)}
-        if unknown := [area for area in area_ids if area not in known]:
-            raise Problem(422, f"no area {unknown[0]} in the catalogue", reason="unknown_area")
-
-    async def check_organization(self, org_id: str) -> None:
-        response = await self.routing.request("GET", "/catalogue/{}/{}", "organizations", org_id)
-        if response.status_code == 404:
-            raise Problem(422, f"no organisation {org_id} in the catalogue", reason="unknown_organization")
-
-    async def moderate(self, text: str) -> None:
-        """Refuse (422) an opinion the appeals' moderation would not accept as it stands."""
-        verdict = TextModerationResult.model_validate(
-            await self.routing.call("POST", "/moderate-text", json={"text": text})
-        )
-        if verdict.verdict is not ModerationVerdict.ACCEPT:
-            detail = verdict.reason or "the opinion cannot be published as written"
-            raise Problem(
-                422, detail, reason="moderation", problems=[verdict.reason_code or str(verdict.verdict)]
-            )
-
-
-def polls_router(
-    settings: IntakeSettings,
-    limiter: RateLimit | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> APIRouter:
-    client = PollsClient(settings, transport)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.close()
+def polls_router(clients: InternalClients, limiter: RateLimit | None = None) -> APIRouter:
+    """/api/v1/polls/... and /api/v1/me/poll-subscription: polls answers, routing checks areas,
+    organisations and opinions, notify keeps the subscriptions. Writes count as actions."""
 
     async def count_write(principal: CurrentPrincipal) -> None:
         if limiter is not None:
             await limiter.check(principal.sub, WriteKind.ACTION)
 
     counted = [Depends(count_write)]
-    router = APIRouter(lifespan=lifespan)
+    router = APIRouter()
     api = APIRouter(prefix="/api/v1/polls", tags=["polls"])
 
     async def own_poll(poll_id: str, principal: Principal) -> dict[str, Any]:
         """The poll, if the caller is of its organisation (or an admin); else 404/403."""
         require_role(principal, Role.OPERATOR, Role.ADMIN)
-        poll = await client.poll(poll_id)
+        poll = await clients.polls.poll(poll_id)
         if not _of_organization(principal, poll):
             raise Problem(403, "this poll belongs to another organisation")
         return poll
 
     async def visible_poll(poll_id: str, principal: Principal | None) -> dict[str, Any]:
-        poll = await client.poll(poll_id)
+        poll = await clients.polls.poll(poll_id)
         if poll.get("status") not in PUBLIC and not _of_organization(principal, poll):
             raise Problem(404, f"no poll {poll_id}")  # drafts are not announced to others
         return poll
@@ -165,12 +100,12 @@ def polls_router(
             if not body.organization_id:
                 raise Problem(422, "an admin names the poll's organization_id")
             org_id = body.organization_id
-            await client.check_organization(org_id)
-        await client.check_areas(body.area_ids)
+            await clients.routing.check_organization(org_id)
+        await clients.routing.check_areas(body.area_ids)
         create = PollCreate(
             **body.model_dump(exclude={"organization_id"}), organization_id=org_id, created_by=principal.sub
         )
-        return await client.polls.call("POST", "/polls", json=create.model_dump(mode="json"))
+        return await clients.polls.call("POST", "/polls", json=create.model_dump(mode="json"))
 
     @api.get("", response_model=PollPage)
     async def public_list(
@@ -186,7 +121,7 @@ def polls_router(
         params: dict[str, Any] = {"status": [str(s) for s in ([status] if status else PUBLIC)]}
         params |= {"limit": limit, "offset": offset}
         params |= {k: v for k, v in {"area_id": area_id, "organization_id": organization_id}.items() if v}
-        return await client.polls.call("GET", "/polls", params=params)
+        return await clients.polls.call("GET", "/polls", params=params)
 
     @api.get("/drafts", response_model=PollPage)
     async def organization_list(
@@ -202,7 +137,7 @@ def polls_router(
         params: dict[str, Any] = {"status": [str(s) for s in PollStatus], "limit": limit, "offset": offset}
         if organization_id:
             params["organization_id"] = organization_id
-        return await client.polls.call("GET", "/polls", params=params)
+        return await clients.polls.call("GET", "/polls", params=params)
 
     @api.get("/{poll_id}", response_model=PollView)
     async def read(poll_id: Id, principal: MaybePrincipal) -> Any:
@@ -214,19 +149,19 @@ def polls_router(
         poll = await own_poll(poll_id, principal)
         if body.organization_id and body.organization_id != poll["organization_id"]:
             raise Problem(422, "a poll's organisation does not change")
-        await client.check_areas(body.area_ids)
-        return await client.polls.call("PUT", "/polls/{}", poll_id, json=body.model_dump(mode="json"))
+        await clients.routing.check_areas(body.area_ids)
+        return await clients.polls.call("PUT", "/polls/{}", poll_id, json=body.model_dump(mode="json"))
 
     @api.post("/{poll_id}/publish", response_model=PollView, dependencies=counted)
     async def publish(poll_id: Id, principal: CurrentPrincipal) -> Any:
         """Publish a draft (one action): residents of its areas who opted in are told."""
         await own_poll(poll_id, principal)
-        return await client.polls.call("POST", "/polls/{}/publish", poll_id)
+        return await clients.polls.call("POST", "/polls/{}/publish", poll_id)
 
     @api.post("/{poll_id}/cancel", response_model=PollView, dependencies=counted)
     async def cancel(poll_id: Id, principal: CurrentPrincipal) -> Any:
         await own_poll(poll_id, principal)
-        return await client.polls.call("POST", "/polls/{}/cancel", poll_id)
+        return await clients.polls.call("POST", "/polls/{}/cancel", poll_id)
 
     @api.post("/{poll_id}/ballot", response_model=VoteResult, dependencies=counted)
     async def vote(poll_id: Id, body: BallotIn, principal: CurrentPrincipal, response: Response) -> Any:
@@ -237,9 +172,9 @@ def polls_router(
         opinions = {q["id"] for q in poll.get("questions", []) if q.get("kind") == QuestionKind.OPINION}
         for answer in body.answers:
             if answer.question_id in opinions and answer.text and answer.text.strip():
-                await client.moderate(answer.text)
+                await clients.routing.moderate(answer.text)
         cast = BallotCast(answers=body.answers, voter_id=principal.sub)
-        upstream = await client.polls.request(
+        upstream = await clients.polls.request(
             "POST", "/polls/{}/ballots", poll_id, json=cast.model_dump(mode="json")
         )
         result = body_of(upstream)
@@ -250,7 +185,7 @@ def polls_router(
     async def my_ballot(poll_id: Id, principal: CurrentPrincipal) -> Any:
         """The caller's own ballot while the poll runs (ballots are unlinked from voters once closed)."""
         require_role(principal, Role.CITIZEN)
-        return await client.polls.call(
+        return await clients.polls.call(
             "GET", "/polls/{}/ballots", poll_id, params={"voter_id": principal.sub}
         )
 
@@ -263,7 +198,7 @@ def polls_router(
         live_ok = poll.get("results_while_open") or _of_organization(principal, poll)
         if status != PollStatus.CLOSED and not (status == PollStatus.PUBLISHED and live_ok):
             raise Problem(409, "results are published when the poll closes", reason="results_not_public")
-        return await client.polls.call("GET", "/polls/{}/results", poll_id)
+        return await clients.polls.call("GET", "/polls/{}/results", poll_id)
 
     @api.get("/{poll_id}/opinions", response_model=OpinionPage)
     async def opinions(
@@ -271,23 +206,23 @@ def polls_router(
     ) -> Any:
         """A hearing's opinions without their authors, for the organisation (and admins)."""
         await own_poll(poll_id, principal)
-        return await client.polls.call(
+        return await clients.polls.call(
             "GET", "/polls/{}/opinions", poll_id, params={"limit": limit, "offset": offset}
         )
 
     me = APIRouter(prefix="/api/v1/me", tags=["polls"])
 
-    @me.get("/poll-subscription", response_model=PollSubscriptionIn)
+    @me.get("/poll-subscription", response_model=PollSubscription)
     async def my_subscription(principal: CurrentPrincipal) -> Any:
-        return await client.notify.call("GET", "poll-subscriptions/{}", principal.sub)
+        return await clients.notify.call("GET", "poll-subscriptions/{}", principal.sub)
 
-    @me.put("/poll-subscription", response_model=PollSubscriptionIn, dependencies=counted)
-    async def subscribe(body: PollSubscriptionIn, principal: CurrentPrincipal) -> Any:
+    @me.put("/poll-subscription", response_model=PollSubscription, dependencies=counted)
+    async def subscribe(body: PollSubscription, principal: CurrentPrincipal) -> Any:
         """ "Polls for my area": new polls and their results for these areas ([] to stop)."""
         require_role(principal, Role.CITIZEN)
         if body.area_ids:
-            await client.check_areas(body.area_ids)
-        return await client.notify.call(
+            await clients.routing.check_areas(body.area_ids)
+        return await clients.notify.call(
             "PUT", "poll-subscriptions/{}", principal.sub, json=body.model_dump(mode="json")
         )
 

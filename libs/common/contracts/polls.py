@@ -1,8 +1,5 @@
 """The polls service's internal HTTP contract: the gateway and polls import these same classes.
 
-Also the text-moderation contract of routing's `/internal/moderation/text`, which the gateway
-calls for every free-text opinion before a ballot reaches polls.
-
 Limits are part of the contract (every write is bounded): at most `MAX_QUESTIONS` questions of at
 most `MAX_OPTIONS` options, `MAX_AREAS` areas, opinions of at most `MAX_OPINION_CHARS` characters.
 """
@@ -208,21 +205,3 @@ class OpinionPage(BaseModel):
 
     items: list[str]
     total: int
-
-
-class ModerationVerdict(StrEnum):
-    ACCEPT = "accept"
-    REJECT = "reject"
-    REVIEW = "review"
-
-
-class TextModerationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(max_length=MAX_OPINION_CHARS)
-
-
-class TextModerationResult(BaseModel):
-    verdict: ModerationVerdict
-    reason_code: str | None = None
-    reason: str | None = None  # what the author reads

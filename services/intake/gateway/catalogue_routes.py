@@ -10,118 +10,42 @@ recorded in the catalogue's change log); routing's answers, errors included, pas
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
-import httpx
-from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi import APIRouter, Body, Query
 
 from libs.common.auth import Role
-from libs.common.http import Offset
-from services.intake.internal import Id, InternalService
-from services.intake.masking import mask_public
+from libs.common.contracts.routing import CatalogueEntity, ModerationDecisionIn, TriageDecisionIn
+from libs.common.http import Id, Offset
+from services.intake.gateway.clients import RoutingClient
 from services.intake.security import CurrentPrincipal, require_role
-from services.intake.settings import IntakeSettings
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-PROBLEM_ZONES_CACHE_SECONDS = 30.0
 
 
-class CatalogueEntity(StrEnum):
-    ORGANIZATIONS = "organizations"
-    TOPICS = "topics"
-    RULES = "rules"
-    AREAS = "areas"
-    PLACES = "places"  # the gazetteer: settlements and streets (docs/routing.md)
-
-
-class RoutingAdminClient:
-    """Routing's internal catalogue API, with the caller's id for the change log."""
-
-    def __init__(self, settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._routing = InternalService("routing", settings.routing_url, settings, transport)
-        self._zones: tuple[float, Any] | None = None
-        self._areas: tuple[float, dict[str, Any]] | None = None
-
-    async def close(self) -> None:
-        await self._routing.close()
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *parts: str,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        actor: str | None = None,
-    ) -> Any:
-        headers = {"X-Actor": actor} if actor else None
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        return await self._routing.call(method, path, *parts, params=query, json=json, headers=headers)
-
-    async def public_areas(self) -> dict[str, Any]:
-        """The municipalities as a GeoJSON FeatureCollection: id, name and boundary only (the
-        routing aliases and the answering organisation stay internal). Cached like problem zones."""
-        if self._areas is None or time.monotonic() - self._areas[0] > PROBLEM_ZONES_CACHE_SECONDS:
-            areas = await self.call("GET", "/catalogue/{}", CatalogueEntity.AREAS.value)
-            features = [
-                {
-                    "type": "Feature",
-                    "id": area["id"],
-                    "properties": {"id": area["id"], "name": area["name"]},
-                    "geometry": area["geometry"],
-                }
-                for area in areas
-                if area.get("active", True)
-            ]
-            self._areas = (time.monotonic(), {"type": "FeatureCollection", "features": features})
-        return self._areas[1]
-
-    async def problem_zones(self) -> Any:
-        """Public and read often: cached briefly."""
-        if self._zones is None or time.monotonic() - self._zones[0] > PROBLEM_ZONES_CACHE_SECONDS:
-            # Public: whatever text routing puts in (area names, hotspot labels) without personal data.
-            zones = mask_public(await self.call("GET", "/problem-zones"))
-            self._zones = (time.monotonic(), _with_public_links(zones))
-        return self._zones[1]
-
-
-def catalogue_router(
-    settings: IntakeSettings, transport: httpx.AsyncBaseTransport | None = None
-) -> APIRouter:
-    client = RoutingAdminClient(settings, transport)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await client.close()
-
-    router = APIRouter(lifespan=lifespan)
+def catalogue_router(client: RoutingClient) -> APIRouter:
+    """The admin routes under /api/v1/admin (catalogue, assignments, moderation, triage) and the
+    public /api/v1/clusters, /problem-zones, /areas, all answered by routing through `client`."""
+    router = APIRouter()
     admin = APIRouter(prefix="/api/v1/admin", tags=["admin: routing"])
 
     @admin.get("/catalogue")
     async def catalogue_info(principal: CurrentPrincipal) -> Any:
         """The catalogue's region, current version, categories and counts."""
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/catalogue")
+        return await client.as_actor("GET", "/catalogue")
 
     @admin.get("/catalogue/changes")
     async def catalogue_changes(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
         """The change log, newest first: version, who, what, before and after."""
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/catalogue/changes", params={"limit": limit, "offset": offset})
+        return await client.as_actor("GET", "/catalogue/changes", params={"limit": limit, "offset": offset})
 
     @admin.post("/catalogue/reload")
     async def catalogue_reload(principal: CurrentPrincipal) -> Any:
         """Load the catalogue data file again; its entries replace the stored ones (a new version)."""
         require_role(principal, Role.ADMIN)
-        return await client.call("POST", "/catalogue/reload", actor=principal.sub)
+        return await client.as_actor("POST", "/catalogue/reload", actor=principal.sub)
 
     @admin.get("/catalogue/preview")
     async def catalogue_preview(
@@ -134,17 +58,17 @@ def catalogue_router(
         """Who would answer an appeal on this topic at this place now, and why (nothing is stored)."""
         require_role(principal, Role.ADMIN)
         params = {"topic": topic, "lat": lat, "lon": lon, "address": address}
-        return await client.call("GET", "/catalogue/preview", params=params)
+        return await client.as_actor("GET", "/catalogue/preview", params=params)
 
     @admin.get("/catalogue/{entity}")
     async def catalogue_items(entity: CatalogueEntity, principal: CurrentPrincipal) -> Any:
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/catalogue/{}", entity)
+        return await client.as_actor("GET", "/catalogue/{}", entity)
 
     @admin.get("/catalogue/{entity}/{item_id}")
     async def catalogue_item(entity: CatalogueEntity, item_id: str, principal: CurrentPrincipal) -> Any:
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/catalogue/{}/{}", entity, item_id)
+        return await client.as_actor("GET", "/catalogue/{}/{}", entity, item_id)
 
     @admin.put("/catalogue/{entity}/{item_id}")
     async def catalogue_put(
@@ -156,40 +80,42 @@ def catalogue_router(
         """Create or replace an organisation, topic, rule or area. Refused (422) if the catalogue
         would break (unknown references, overlapping areas...). Applies to appeals routed from now."""
         require_role(principal, Role.ADMIN)
-        return await client.call("PUT", "/catalogue/{}/{}", entity, item_id, json=body, actor=principal.sub)
+        return await client.as_actor(
+            "PUT", "/catalogue/{}/{}", entity, item_id, json=body, actor=principal.sub
+        )
 
     @admin.delete("/catalogue/rules/{rule_id}")
     async def catalogue_delete_rule(rule_id: Id, principal: CurrentPrincipal) -> Any:
         """Rules can be deleted; organisations, topics and areas are retired with active=false."""
         require_role(principal, Role.ADMIN)
-        return await client.call("DELETE", "/catalogue/rules/{}", rule_id, actor=principal.sub)
+        return await client.as_actor("DELETE", "/catalogue/rules/{}", rule_id, actor=principal.sub)
 
     @admin.delete("/catalogue/places/{place_id}")
     async def catalogue_delete_place(place_id: Id, principal: CurrentPrincipal) -> Any:
         """A settlement or street of the gazetteer (a street's settlement only once its streets are gone)."""
         require_role(principal, Role.ADMIN)
-        return await client.call("DELETE", "/catalogue/places/{}", place_id, actor=principal.sub)
+        return await client.as_actor("DELETE", "/catalogue/places/{}", place_id, actor=principal.sub)
 
     @admin.get("/assignments/{appeal_id}")
     async def assignment(appeal_id: Id, principal: CurrentPrincipal) -> Any:
         """Routing's record of an appeal: decision, catalogue version, moves and reasons."""
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/assignments/{}", appeal_id)
+        return await client.as_actor("GET", "/assignments/{}", appeal_id)
 
     @admin.get("/moderation")
     async def moderation_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
         """Appeals waiting for a moderator (borderline language, several problems, links)."""
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/moderation", params={"limit": limit, "offset": offset})
+        return await client.as_actor("GET", "/moderation", params={"limit": limit, "offset": offset})
 
     @admin.post("/moderation/{appeal_id}")
     async def moderation_decision(
-        appeal_id: Id, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
+        appeal_id: Id, body: ModerationDecisionIn, principal: CurrentPrincipal
     ) -> Any:
         """`{"decision": "approve"}` routes the appeal; `{"decision": "reject", "reason_code": ...}`
         rejects it with the reason the citizen will read."""
         require_role(principal, Role.ADMIN)
-        return await client.call("POST", "/moderation/{}", appeal_id, json=body, actor=principal.sub)
+        return await client.decide("moderation", appeal_id, body, principal.sub)
 
     @admin.get("/triage")
     async def triage_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
@@ -197,18 +123,16 @@ def catalogue_router(
         refused (`triage: exhausted`) and social-media posts not classified with confidence
         (`triage: classification`, with the text and the classifier's proposal)."""
         require_role(principal, Role.ADMIN)
-        return await client.call("GET", "/triage", params={"limit": limit, "offset": offset})
+        return await client.as_actor("GET", "/triage", params={"limit": limit, "offset": offset})
 
     @admin.post("/triage/{appeal_id}")
-    async def triage_decision(
-        appeal_id: Id, body: Annotated[dict[str, Any], Body()], principal: CurrentPrincipal
-    ) -> Any:
+    async def triage_decision(appeal_id: Id, body: TriageDecisionIn, principal: CurrentPrincipal) -> Any:
         """One decision of the control centre (role admin). Refused by everyone:
         `{"organization_id", "comment"}` names who answers (the due date stays). An unclassified post:
         `{"topic", "place": {"place_id"} | {"lat", "lon", "address"}, "comment"}` routes it, or
         `{"dismiss": true, "comment"}` rejects it as not an appeal."""
         require_role(principal, Role.ADMIN)
-        return await client.call("POST", "/triage/{}", appeal_id, json=body, actor=principal.sub)
+        return await client.decide("triage", appeal_id, body, principal.sub)
 
     public = APIRouter(prefix="/api/v1", tags=["problem zones"])
 
@@ -226,7 +150,7 @@ def catalogue_router(
         if principal.role is Role.OPERATOR:
             organization_id = principal.org_id
         params = {"organization_id": organization_id, "topic": topic, "limit": limit, "offset": offset}
-        page = await client.call("GET", "/clusters", params=params)
+        page = await client.as_actor("GET", "/clusters", params=params)
         if principal.role is Role.OPERATOR:
             page = _own_members_only(page, principal.org_id)
         return page
@@ -257,12 +181,3 @@ def _own_members_only(page: Any, org_id: str | None) -> Any:
         cluster["members"] = own
         cluster["other_members"] = len(members) - len(own)
     return page
-
-
-def _with_public_links(summary: Any) -> Any:
-    """Each area × topic row links to the public appeals behind it (public_routes.py)."""
-    for zone in (summary.get("zones") if isinstance(summary, dict) else None) or []:
-        if zone.get("area_id") and zone.get("topic"):
-            query = urlencode({"area_id": zone["area_id"], "topic": zone["topic"]})
-            zone["public_appeals"] = f"/api/v1/public/appeals?{query}"
-    return summary
