@@ -140,6 +140,9 @@ class PollFlows:
         return edited
 
     async def publish(self, poll_id: str, correlation_id: str) -> Poll:
+        """Publish a draft; `poll.published` goes into the same update (outbox) and the closing
+        timer is set (`close_due_at`). Raises `NotFound`, `Refused` (409: not a draft, it would
+        close in the past, or it changed meanwhile: `service.publish`, `_write`)."""
         doc, poll = await self._load(poll_id)
         now = self.now()
         published, event = service.publish(poll, now)

@@ -64,6 +64,7 @@ HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0, "resident
 
 
 def place_of(doc: Assignment) -> Place:
+    """The appeal's place as the routing rules take it (degrees WGS 84, address text)."""
     return Place(doc.location.lat, doc.location.lon, doc.location.address)
 
 
@@ -264,6 +265,9 @@ class RoutingFlows:
     # -- moves: "not ours" and escalation -----------------------------------------------------
 
     async def reassign(self, envelope: Envelope, request: ReassignRequestedV1) -> None:
+        """'Not ours': the next candidate neither current nor refused, else the control centre's
+        queue (docs/routing.md). Raises as `_move`."""
+
         def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
             assert doc.organization is not None  # routed
             assert doc.topic is not None
@@ -273,6 +277,9 @@ class RoutingFlows:
         await self._move(envelope, plan, RoutingReason.REASSIGNMENT, request.operator_id, request.reason)
 
     async def escalate(self, envelope: Envelope, request: EscalationRequestedV1) -> None:
+        """To the parent organisation, level + 1; at the top it stays (docs/routing.md). Raises
+        as `_move`."""
+
         def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
             assert doc.organization is not None  # routed
             return escalation(cc, doc.organization.id, doc.escalation_level)
