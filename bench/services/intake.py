@@ -41,9 +41,10 @@ from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, open_store
 from services.intake import steps
 from services.intake.actions import AppealWriter
-from services.intake.flows import APPEALS, AppealFlows
+from services.intake.flows import AppealFlows
 from services.intake.gateway.clients import InternalClients
 from services.intake.ratelimit import SubmitRateLimit
+from services.intake.records import APPEALS
 from services.intake.schemas import AppealCreate
 from services.intake.settings import IntakeSettings
 

@@ -27,9 +27,10 @@ from libs.common.logging import configure_logging
 from libs.common.outbox import OutboxRelay
 from libs.common.store import open_store
 from services.routing.catalogue import CHANGES, META, CatalogueStore
-from services.routing.clusters import ASSIGNMENTS, CLUSTERS, ClusterFlows
+from services.routing.clusters import CLUSTERS, ClusterFlows
 from services.routing.flows import RoutingFlows
 from services.routing.moderation import moderate
+from services.routing.records import ASSIGNMENTS
 from services.routing.service import CompiledCatalogue, Place, decide
 from services.routing.settings import RoutingSettings
 

@@ -1,31 +1,28 @@
 """Every change of an appeal after submission: people's actions and other services' decisions.
 
-Each change is planned from the current document (domain rules in service.py), then written in
-ONE guarded update: the new state, a timeline entry and the events announcing it (outbox). The
-`version` guard makes concurrent writers re-plan instead of overwriting each other.
+Each change is planned from the current document (`steps`: pure planners over `records.Appeal`,
+domain rules in service.py), then written in ONE guarded update, the platform's one write
+pattern (`libs/common/aggregate.py`): the new state, a timeline entry and the events announcing
+it (outbox). The `version` guard makes concurrent writers re-plan instead of overwriting each
+other; a failed publish is left to the outbox sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel
-
+from libs.common.aggregate import MAX_ATTEMPTS, Aggregate, Change
 from libs.common.auth import Principal, Role
 from libs.common.clock import Clock
-from libs.common.events import Envelope, EventType
+from libs.common.events import Envelope
 from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Database, Document
-from services.intake.flows import APPEALS, SYSTEM
+from services.intake.records import APPEALS, SYSTEM, Appeal
 from services.intake.schemas import AppealStatus
 from services.intake.security import can_see
 from services.intake.service import (
-    Action,
     AppealFull,
     Capacity,
     IllegalTransition,
@@ -33,35 +30,18 @@ from services.intake.service import (
     next_status,
     timeline_entry,
 )
+from services.intake.steps import Planner, Step
 
 log = get_logger(__name__)
 
-MAX_ATTEMPTS = 5
 
-
-@dataclass
-class Step:
-    """What one action does to an appeal, planned from its current state."""
-
-    action: Action
-    changes: Document = field(default_factory=dict)
-    events: list[tuple[EventType, BaseModel]] = field(default_factory=list)
-    comment: str | None = None
-    push: Document = field(default_factory=dict)
-    unchanged: bool = False  # nothing to do (e.g. the same public choice again): no write, no entry
-
-
-Planner = Callable[[Document, datetime], Step]
-
-
-def fact(appeal: Document, now: datetime) -> dict[str, Any]:
-    """The fields every lifecycle event of this appeal carries."""
-    return {
-        "appeal_id": appeal["_id"],
-        "number": appeal["number"],
-        "organization": appeal.get("organization"),
-        "at": now,
-    }
+def _changed(appeal_id: str, change: Change) -> None:
+    log.info(
+        "appeal changed",
+        appeal_id=appeal_id,
+        action=change.push["timeline"]["action"],
+        status=change.set["status"],
+    )
 
 
 class AppealWriter:
@@ -69,7 +49,7 @@ class AppealWriter:
         self, db: Database, relay: OutboxRelay, clock: Clock, capacity: Capacity | None = None
     ) -> None:
         self._db = db
-        self._relay = relay
+        self._appeals = Aggregate(db, APPEALS, relay)
         self._clock = clock
         self._capacity = capacity or Capacity()
 
@@ -91,15 +71,17 @@ class AppealWriter:
             if appeal is None or not can_see(principal, appeal):
                 raise Problem(404, f"appeal {appeal_id} not found")
             try:
-                step = plan(appeal, self._clock())
+                record = Appeal.of(appeal)
+                step = plan(record, self._clock())
                 if step.unchanged:
-                    next_status(AppealStatus(appeal["status"]), step.action)  # still legal now?
+                    next_status(record.status, step.action)  # still legal now?
                     return appeal
-                check_capacity(appeal, step.action, step.comment, self._capacity)
+                check_capacity(record, step.action, step.comment, self._capacity)
                 org_id = principal.org_id if principal.role is Role.OPERATOR else None
-                written = await self._write(
-                    appeal, step, principal.role, principal.sub, correlation_id, org_id=org_id
-                )
+                change = self._change(record, step, principal.role, principal.sub, correlation_id, org_id)
+                written = await self._appeals.write(appeal_id, change, read=appeal)
+                if written:
+                    _changed(appeal_id, change)
             except AppealFull as exc:
                 raise Problem(exc.status, str(exc), reason=exc.reason) from exc
             except IllegalTransition as exc:
@@ -115,32 +97,28 @@ class AppealWriter:
         raise Problem(409, "the appeal was changed by someone else meanwhile; reload it and try again")
 
     async def apply(self, envelope: Envelope, plan: Planner) -> None:
-        """Another service's decision, applied once per event whatever the redeliveries."""
-        for _ in range(MAX_ATTEMPTS):
-            appeal = await self._db[APPEALS].find_one({"_id": envelope.subject})
-            if appeal is None:
-                raise LookupError(f"appeal {envelope.subject} is not stored here")
-            if envelope.id in appeal.get("applied", []):
-                return
+        """Another service's decision, applied once per event whatever the redeliveries
+        (`Aggregate.apply`). A step the lifecycle does not allow now is recorded as applied and
+        logged, never half-applied. Raises `LookupError` (not stored here), `ConcurrentChange`."""
+
+        def decide(appeal: Document | None) -> Change:
+            assert appeal is not None
+            record = Appeal.of(appeal)
             try:
-                step = plan(appeal, self._clock())
-                written = await self._write(
-                    appeal, step, SYSTEM, envelope.source, envelope.correlation_id, envelope.id
-                )
+                step = plan(record, self._clock())
+                return self._change(record, step, SYSTEM, envelope.source, envelope.correlation_id)
             except IllegalTransition as exc:
                 log.warning("event ignored by the lifecycle", event_type=envelope.type, reason=str(exc))
-                await self._db[APPEALS].update_one(
-                    {"_id": envelope.subject}, {"$addToSet": {"applied": envelope.id}}
-                )
-                return
-            if written:
-                return
-        raise RuntimeError(f"appeal {envelope.subject} kept changing; will retry")
+                return Change()
+
+        change = await self._appeals.apply(envelope.id, envelope.subject, decide)
+        if change is not None and not change.empty:
+            _changed(envelope.subject, change)
 
     async def record(self, envelope: Envelope, changes: Document, note: str | None = None) -> None:
         """A fact that is not a transition (a deadline, the overdue flag), recorded once per event."""
         now = self._clock()
-        push: Document = {"applied": envelope.id}
+        push: Document = {}
         if note:  # the timeline entry names the current status: read it first
             appeal = await self._db[APPEALS].find_one({"_id": envelope.subject}, {"status": 1})
             if appeal is None:
@@ -148,56 +126,33 @@ class AppealWriter:
             push["timeline"] = timeline_entry(
                 now, SYSTEM, envelope.source, note, AppealStatus(appeal["status"])
             )
-        result = await self._db[APPEALS].update_one(
-            {"_id": envelope.subject, "applied": {"$ne": envelope.id}},
-            {"$set": {**changes, "updated_at": now}, "$inc": {"version": 1}, "$push": push},
-        )
+        change = Change(set={**changes, "updated_at": now}, push=push)
         # Nothing matched: applied already, or not stored here (only that one is an error).
-        if not result.matched_count and not await self._db[APPEALS].count_documents(
-            {"_id": envelope.subject}, limit=1
+        if not await self._appeals.write(envelope.subject, change, read=None, event_id=envelope.id) and not (
+            await self._db[APPEALS].count_documents({"_id": envelope.subject}, limit=1)
         ):
             raise LookupError(f"appeal {envelope.subject} is not stored here")
 
-    async def _write(
+    def _change(
         self,
-        appeal: Document,
+        appeal: Appeal,
         step: Step,
         role: str,
         actor_id: str | None,
         correlation_id: str,
-        event_id: str | None = None,
         org_id: str | None = None,
-    ) -> bool:
-        """The guarded update, then its events; False when someone else changed the appeal first."""
-        now = self._clock()
-        status = next_status(AppealStatus(appeal["status"]), step.action)
+    ) -> Change:
+        """A step as one guarded write: its fields, the new status, its timeline entry, its events.
+        Raises `IllegalTransition` when the lifecycle does not allow the step now."""
+        now: datetime = self._clock()
+        status = next_status(appeal.status, step.action)
         events = [
-            outbox_entry(kind, payload, source="intake", subject=appeal["_id"], correlation_id=correlation_id)
+            outbox_entry(kind, payload, source="intake", subject=appeal.id, correlation_id=correlation_id)
             for kind, payload in step.events
         ]
-        push: Document = {
-            "timeline": timeline_entry(now, role, actor_id, step.action, status, step.comment, org_id),
-            "outbox": {"$each": events},
-            **step.push,
-        }
-        guard: Document = {"_id": appeal["_id"], "version": appeal.get("version", 0)}
-        if event_id:
-            push["applied"] = event_id
-            guard["applied"] = {"$ne": event_id}
-        result = await self._db[APPEALS].update_one(
-            guard,
-            {
-                "$set": {**step.changes, "status": str(status), "updated_at": now},
-                "$inc": {"version": 1},
-                "$push": push,
-            },
+        entry = timeline_entry(now, role, actor_id, step.action, status, step.comment, org_id)
+        return Change(
+            set={**step.changes, "status": str(status), "updated_at": now},
+            push={"timeline": entry, **step.push},
+            events=events,
         )
-        if not result.modified_count:
-            return False
-        log.info("appeal changed", appeal_id=appeal["_id"], action=str(step.action), status=str(status))
-        if events:
-            try:
-                await self._relay.publish_written(APPEALS, appeal["_id"], events)
-            except Exception as exc:  # stored is done: the outbox sweep publishes it later
-                log.warning("publish deferred to the outbox sweep", error=type(exc).__name__)
-        return True  # the caller reads the appeal back only if it answers with it (a person's action)

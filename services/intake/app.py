@@ -11,7 +11,7 @@ from libs.common.runtime import ServiceRuntime
 from services.intake.action_routes import action_router
 from services.intake.actions import AppealWriter
 from services.intake.api_docs import EXTRA_STATUSES, UPSTREAM_PREFIXES
-from services.intake.flows import APPEALS, AppealFlows
+from services.intake.flows import AppealFlows
 from services.intake.gateway.catalogue_routes import catalogue_router
 from services.intake.gateway.clients import InternalClients
 from services.intake.gateway.media_routes import MEDIA_BODY_LIMIT, media_router
@@ -24,6 +24,7 @@ from services.intake.incident_routes import incident_router
 from services.intake.open311 import install_open311_errors, open311_router
 from services.intake.public_routes import PublicAppeals, public_appeals_router
 from services.intake.ratelimit import RateLimit, WriteKind
+from services.intake.records import APPEALS
 from services.intake.routes import appeals_router, dev_router, public_router
 from services.intake.scheduled import gauge_loop
 from services.intake.service import Capacity

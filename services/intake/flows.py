@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from libs.common.aggregate import Aggregate
 from libs.common.auth import Principal, Role
 from libs.common.clock import Clock
 from libs.common.contacts import InvalidEmail, normalized_email
@@ -18,6 +19,7 @@ from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Database, Document
+from services.intake.records import APPEALS as APPEALS  # owned by records; re-exported for media_routes
 from services.intake.schemas import AppealCreate, AppealStatus, QueueFilter
 from services.intake.security import can_see
 from services.intake.service import (
@@ -32,9 +34,7 @@ from services.intake.upstream import Upstream
 
 log = get_logger(__name__)
 
-APPEALS = "appeals"
 COUNTERS = "counters"
-SYSTEM = "system"
 SUBMITTED_FIELDS = ("kind", "channel", "topic", "summary", "description", "location", "media_ids", "lang")
 
 
@@ -51,7 +51,7 @@ class AppealFlows:
     ) -> None:
         self._db = db
         self._smtputf8 = smtputf8
-        self._relay = relay
+        self._appeals = Aggregate(db, APPEALS, relay)
         self._clock = clock
         self._upstream = upstream
         self._max_media = max_media
@@ -149,18 +149,14 @@ class AppealFlows:
             doc["source_post"] = source_post.model_dump(mode="json")
         if scope:
             doc["idempotency_scope"] = scope
-        try:
-            await self._db[APPEALS].insert_one(doc)
-        except DuplicateKeyError:
+        # Stored, then published without a read back (`doc` is what was stored); a failed publish
+        # is the outbox sweep's (`libs/common/aggregate.py`).
+        if not await self._appeals.insert(doc):
             # A concurrent retry with the same key won the race: answer as it did.
             if scope and (existing := await self.replay(scope, fingerprint)):
                 return existing, False
-            raise
+            raise DuplicateKeyError(f"appeal {appeal_id} collides with a stored one")
         log.info("appeal accepted", appeal_id=appeal_id, topic=request["topic"], channel=request["channel"])
-        try:
-            await self._relay.publish_inserted(APPEALS, doc)  # no read back: `doc` is what was stored
-        except Exception as exc:  # stored is accepted: the outbox sweep publishes it later
-            log.warning("publish deferred to the outbox sweep", appeal_id=appeal_id, error=type(exc).__name__)
         return doc, True
 
     async def replay(self, scope: str, fingerprint: str) -> Document | None:

@@ -34,7 +34,7 @@ from libs.common.http import Problem
 from libs.common.logging import current_correlation_id, get_logger
 from libs.common.openapi import open311_responses
 from libs.common.store import Database
-from services.intake.flows import APPEALS, AppealFlows
+from services.intake.flows import AppealFlows
 from services.intake.masking import mask_text
 from services.intake.open311_format import (
     FORM_MEDIA_TYPE,
@@ -47,6 +47,7 @@ from services.intake.open311_format import (
 )
 from services.intake.public_routes import open311_public_fields, public_query
 from services.intake.ratelimit import SubmitRateLimit
+from services.intake.records import APPEALS
 from services.intake.schemas import AppealStatus, PlaceIn
 from services.intake.settings import IntakeSettings
 from services.intake.upstream import Upstream

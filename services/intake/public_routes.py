@@ -21,8 +21,8 @@ from pymongo import ASCENDING, DESCENDING
 from libs.common.auth import Role
 from libs.common.http import Id, Offset, Problem
 from libs.common.store import Database, Document
-from services.intake.flows import APPEALS
 from services.intake.masking import mask
+from services.intake.records import APPEALS
 from services.intake.schemas import AppealStatus
 from services.intake.security import CurrentPrincipal
 

@@ -6,7 +6,7 @@ from prometheus_client import Gauge
 
 from libs.common.periodic import every
 from libs.common.store import Database
-from services.intake.flows import APPEALS
+from services.intake.records import APPEALS
 from services.intake.schemas import AppealStatus
 
 APPEALS_BY_STATUS = Gauge("appeals_by_status", "Appeals by lifecycle status", ["status"])

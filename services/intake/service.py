@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from services.intake.records import Appeal
 from services.intake.schemas import AppealStatus as S
 
 LOW_RATING = 2  # a score of 1 or 2 sends the answer back for re-review
@@ -126,12 +127,13 @@ def actions_for(role: str, status: S, *, may_respond: bool = False) -> list[str]
     return sorted(str(action) for action in possible & legal)
 
 
-def check_first_response(appeal: dict[str, Any]) -> None:
-    """Only a social incident gets a first public reply, and only one (the connector posts it)."""
-    current = S(appeal["status"])
-    if appeal.get("channel") != "social":
+def check_first_response(appeal: Appeal) -> None:
+    """Only a social incident gets a first public reply, and only one (the connector posts it).
+    Raises `IllegalTransition`."""
+    current = appeal.status
+    if appeal.channel != "social":
         raise IllegalTransition(current, Action.RESPOND, "a first public reply is for social-media incidents")
-    if appeal.get("first_response"):
+    if appeal.first_response:
         raise IllegalTransition(current, Action.RESPOND, "the first public reply was already given")
 
 
@@ -146,21 +148,23 @@ def rating_action(score: int) -> Action:
     return Action.RATE_LOW if score <= LOW_RATING else Action.RATE
 
 
-def check_rating(appeal: dict[str, Any]) -> None:
-    """One rating per answer: after a re-review the new answer can be rated again."""
-    current = S(appeal["status"])
-    latest_answer = len(appeal.get("answers", [])) - 1
-    if any(rating["answer_index"] == latest_answer for rating in appeal.get("ratings", [])):
+def check_rating(appeal: Appeal) -> None:
+    """One rating per answer: after a re-review the new answer can be rated again. Raises
+    `IllegalTransition`."""
+    current = appeal.status
+    latest_answer = len(appeal.answers) - 1
+    if any(rating.answer_index == latest_answer for rating in appeal.ratings):
         raise IllegalTransition(current, Action.RATE, "this answer has already been rated")
 
 
-def check_escalation(appeal: dict[str, Any]) -> None:
-    """The citizen may escalate after an answer, or when the organisation is overdue."""
-    current = S(appeal["status"])
+def check_escalation(appeal: Appeal) -> None:
+    """The citizen may escalate after an answer, or when the organisation is overdue. Raises
+    `IllegalTransition`."""
+    current = appeal.status
     next_status(current, Action.REQUEST_ESCALATION)
-    if appeal.get("escalation_pending"):
+    if appeal.escalation_pending:
         raise IllegalTransition(current, Action.REQUEST_ESCALATION, "an escalation is already under way")
-    if current is not S.ANSWERED and not appeal.get("overdue"):
+    if current is not S.ANSWERED and not appeal.overdue:
         raise IllegalTransition(
             current,
             Action.REQUEST_ESCALATION,
@@ -216,7 +220,7 @@ class AppealFull(Exception):
         self.reason = reason
 
 
-def check_capacity(appeal: dict[str, Any], action: Action, text: str | None, capacity: Capacity) -> None:
+def check_capacity(appeal: Appeal, action: Action, text: str | None, capacity: Capacity) -> None:
     """Raise `AppealFull` if this person's action would overfill the appeal.
 
     Plain comments are bounded in number (409 `too_many_comments`) and in total text (413
@@ -224,21 +228,21 @@ def check_capacity(appeal: dict[str, Any], action: Action, text: str | None, cap
     Steps the lifecycle needs (a clarification reply, an answer) are bounded by the lifecycle
     itself and never count as comments; other services' decisions are always recorded.
     """
-    timeline = appeal.get("timeline") or []
+    timeline = appeal.timeline
     if len(timeline) >= capacity.max_timeline_entries:
         raise AppealFull(
             409, f"this appeal's history is full ({capacity.max_timeline_entries} entries)", "timeline_full"
         )
     if action is not Action.COMMENT:
         return
-    comments = [entry for entry in timeline if entry.get("action") == Action.COMMENT]
+    comments = [entry for entry in timeline if entry.action == Action.COMMENT]
     if len(comments) >= capacity.max_comments:
         raise AppealFull(
             409,
             f"this appeal has the most comments it can hold ({capacity.max_comments})",
             "too_many_comments",
         )
-    used = sum(len(entry.get("comment") or "") for entry in comments)
+    used = sum(len(entry.comment or "") for entry in comments)
     if used + len(text or "") > capacity.max_comment_chars:
         raise AppealFull(
             413,

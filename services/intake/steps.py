@@ -1,8 +1,18 @@
-"""What each action does to an appeal: pure planners from (appeal, now) to a Step. No I/O."""
+"""What each action does to an appeal: pure planners from (appeal, now) to a Step. No I/O.
+
+The writer (`actions.AppealWriter`) reads the stored appeal, hands its typed view
+(`records.Appeal`) to a planner and writes the Step in one guarded update
+(`libs/common/aggregate.py`); this module never imports the writer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from libs.common.auth import Principal
 from libs.common.events import (
@@ -25,11 +35,10 @@ from libs.common.events import (
     ReassignRequestedV1,
     RereviewRequestedV1,
     RoutingReason,
-    SourcePost,
     TimerKind,
 )
 from libs.common.store import Document
-from services.intake.actions import Planner, Step, fact
+from services.intake.records import Appeal
 from services.intake.schemas import AppealStatus
 from services.intake.service import (
     Action,
@@ -41,6 +50,29 @@ from services.intake.service import (
 
 DUE_FIELD = {TimerKind.ANSWER: "due_at", TimerKind.FIRST_RESPONSE: "first_response_due_at"}
 
+
+@dataclass
+class Step:
+    """What one action does to an appeal, planned from its current state: `changes` are stored
+    fields to set, `push` one item each to append to a stored array, `events` the events that
+    announce it, `comment` the timeline entry's text."""
+
+    action: Action
+    changes: Document = field(default_factory=dict)
+    events: list[tuple[EventType, BaseModel]] = field(default_factory=list)
+    comment: str | None = None
+    push: Document = field(default_factory=dict)
+    unchanged: bool = False  # nothing to do (e.g. the same public choice again): no write, no entry
+
+
+Planner = Callable[[Appeal, datetime], Step]
+
+
+def fact(appeal: Appeal, now: datetime) -> dict[str, Any]:
+    """The fields every lifecycle event of this appeal carries."""
+    return {"appeal_id": appeal.id, "number": appeal.number, "organization": appeal.organization, "at": now}
+
+
 # -- the author ---------------------------------------------------------------------------------
 
 
@@ -49,9 +81,9 @@ def publication(public: bool) -> Planner:
     same choice again changes nothing and records nothing. No event: the public list and Open311
     read intake's own store, so they follow at once."""
 
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         action = Action.MAKE_PUBLIC if public else Action.MAKE_PRIVATE
-        return Step(action, {"public": public}, unchanged=bool(appeal.get("public")) == public)
+        return Step(action, {"public": public}, unchanged=appeal.public == public)
 
     return plan
 
@@ -60,7 +92,7 @@ def publication(public: bool) -> Planner:
 
 
 def take(principal: Principal) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         taken = AppealTakenV1(**fact(appeal, now), operator_id=principal.sub)
         return Step(Action.TAKE, {"operator_id": principal.sub}, [(EventType.APPEAL_TAKEN, taken)])
 
@@ -71,14 +103,10 @@ def first_response(principal: Principal, text: str) -> Planner:
     """The organisation's first public reply to a social incident: its own step, distinct from the
     answer; it stops the first-response deadline and goes back to the connector (`incident.responded`)."""
 
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         check_first_response(appeal)
-        post = appeal.get("source_post")
         event = IncidentRespondedV1(
-            **fact(appeal, now),
-            operator_id=principal.sub,
-            text=text,
-            source_post=SourcePost.model_validate(post) if post else None,
+            **fact(appeal, now), operator_id=principal.sub, text=text, source_post=appeal.source_post
         )
         changes = {"first_response": {"text": text, "at": now, "operator_id": principal.sub}}
         return Step(Action.RESPOND, changes, [(EventType.INCIDENT_RESPONDED, event)], text)
@@ -87,7 +115,7 @@ def first_response(principal: Principal, text: str) -> Planner:
 
 
 def request_clarification(principal: Principal, question: str) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         event = ClarificationRequestedV1(**fact(appeal, now), operator_id=principal.sub, question=question)
         changes = {"clarification": {"question": question, "asked_at": now}}
         return Step(
@@ -101,9 +129,9 @@ def request_clarification(principal: Principal, question: str) -> Planner:
 
 
 def answer(principal: Principal, text: str, media_ids: list[str], public: bool = False) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
-        rereview_round = int(appeal.get("rereview_round", 0))
-        record = {"index": len(appeal.get("answers", [])), "text": text, "media_ids": media_ids, "at": now}
+    def plan(appeal: Appeal, now: datetime) -> Step:
+        rereview_round = appeal.rereview_round
+        record = {"index": len(appeal.answers), "text": text, "media_ids": media_ids, "at": now}
         if public:
             record["public"] = True
         event = AppealAnsweredV1(
@@ -128,7 +156,7 @@ def reassign(principal: Principal, reason: str) -> Planner:
     """'Not ours': the appeal leaves this organisation's queue and goes back to routing. Its due
     dates stay: a reassignment never gives anyone more time than the citizen was promised."""
 
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         event = ReassignRequestedV1(**fact(appeal, now), operator_id=principal.sub, reason=reason)
         changes = {"organization": None}
         return Step(Action.REASSIGN, changes, [(EventType.APPEAL_REASSIGN_REQUESTED, event)], reason)
@@ -137,7 +165,7 @@ def reassign(principal: Principal, reason: str) -> Planner:
 
 
 def extend(principal: Principal, days: int, reason: str) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         event = DeadlineExtensionRequestedV1(
             **fact(appeal, now), operator_id=principal.sub, days=days, reason=reason
         )
@@ -156,9 +184,9 @@ def extend(principal: Principal, days: int, reason: str) -> Planner:
 def comment(principal: Principal, text: str) -> Planner:
     """A comment; the author's comment answers a pending clarification request and resumes work."""
 
-    def plan(appeal: Document, now: datetime) -> Step:
-        waiting = appeal["status"] == AppealStatus.CLARIFICATION_REQUESTED
-        if waiting and appeal.get("author_id") == principal.sub:
+    def plan(appeal: Appeal, now: datetime) -> Step:
+        waiting = appeal.status is AppealStatus.CLARIFICATION_REQUESTED
+        if waiting and appeal.author_id == principal.sub:
             event = AppealClarifiedV1(**fact(appeal, now))
             changes = {"clarification.answered_at": now}
             return Step(Action.CLARIFY, changes, [(EventType.APPEAL_CLARIFIED, event)], text)
@@ -168,10 +196,10 @@ def comment(principal: Principal, text: str) -> Planner:
 
 
 def rate(score: int) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         check_rating(appeal)
-        rereview_round = int(appeal.get("rereview_round", 0))
-        answer_index = len(appeal.get("answers", [])) - 1
+        rereview_round = appeal.rereview_round
+        answer_index = len(appeal.answers) - 1
         rated = AppealRatedV1(**fact(appeal, now), score=score, round=rereview_round)
         step = Step(
             rating_action(score) if rereview_round == 0 else Action.RATE,
@@ -195,7 +223,7 @@ def rate(score: int) -> Planner:
 
 
 def request_escalation() -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         check_escalation(appeal)
         event = _escalation(appeal, now, EscalationReason.CITIZEN)
         return Step(Action.REQUEST_ESCALATION, {"escalation_pending": True}, [event])
@@ -204,11 +232,10 @@ def request_escalation() -> Planner:
 
 
 def _escalation(
-    appeal: Document, now: datetime, reason: EscalationReason
+    appeal: Appeal, now: datetime, reason: EscalationReason
 ) -> tuple[EventType, EscalationRequestedV1]:
-    level = int(appeal.get("escalation_level", 0))
     return EventType.APPEAL_ESCALATION_REQUESTED, EscalationRequestedV1(
-        **fact(appeal, now), reason=reason, escalation_level=level
+        **fact(appeal, now), reason=reason, escalation_level=appeal.escalation_level
     )
 
 
@@ -216,7 +243,7 @@ def _escalation(
 
 
 def routed(payload: AppealRoutedV1) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         changes: Document = {
             "organization": payload.organization.model_dump(),
             "routing_rule": payload.rule,
@@ -224,7 +251,7 @@ def routed(payload: AppealRoutedV1) -> Planner:
         }
         if payload.area_id:  # where the place lies: the public list's area filter
             changes["area_id"] = payload.area_id
-        if payload.topic and not appeal.get("topic"):  # a raw post: classified by routing or the centre
+        if payload.topic and not appeal.topic:  # a raw post: classified by routing or the centre
             changes["topic"] = payload.topic
         if payload.location is not None:
             changes["location"] = payload.location.model_dump()
@@ -241,7 +268,7 @@ def routed(payload: AppealRoutedV1) -> Planner:
 
 
 def rejected(payload: AppealRejectedV1) -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
+    def plan(appeal: Appeal, now: datetime) -> Step:
         changes = {"rejection": {"code": payload.reason_code, "reason": payload.reason}}
         return Step(Action.REJECT, changes, comment=payload.reason)
 
@@ -249,8 +276,8 @@ def rejected(payload: AppealRejectedV1) -> Planner:
 
 
 def rating_window_ended() -> Planner:
-    def plan(appeal: Document, now: datetime) -> Step:
-        reason = ClosedReason.RATED if appeal.get("ratings") else ClosedReason.RATING_WINDOW_ENDED
+    def plan(appeal: Appeal, now: datetime) -> Step:
+        reason = ClosedReason.RATED if appeal.ratings else ClosedReason.RATING_WINDOW_ENDED
         closed = AppealClosedV1(**fact(appeal, now), reason=reason)
         return Step(Action.CLOSE, {"closed_at": now}, [(EventType.APPEAL_CLOSED, closed)], str(reason))
 

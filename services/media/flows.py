@@ -20,7 +20,7 @@ from libs.common.contracts.media import Allowance, ContentType, MediaLink, Rejec
 from libs.common.logging import get_logger
 from libs.common.store import Database
 from services.media.rules import CleanMedia, Limits, MediaRejected
-from services.media.schemas import MediaDoc, StoredObject
+from services.media.schemas import MediaDoc, MediaStep, StoredObject, next_media_state
 from services.media.service import clean_upload, digest
 from services.media.settings import MediaSettings
 from services.media.storage import ObjectStore
@@ -241,11 +241,13 @@ class MediaFlows:
         return MediaLink(url=url, expires_in=ttl, variant=variant)
 
     async def publish(self, media_id: str, public: bool, by: str) -> MediaDoc | None:
-        """Make a file visible to anyone (an admin publishing an answer), or private again."""
+        """Make a file visible to anyone (an admin publishing an answer), or private again.
+        Returns None for an unknown file; raises `NotAttached` for a draft (`MEDIA_TRANSITIONS`)."""
         doc = await self.get(media_id)
         if doc is None:
             return None
-        if public and doc.appeal_id is None:
+        step = MediaStep.PUBLISH if public else MediaStep.UNPUBLISH
+        if next_media_state(doc.state, step) is None:  # publishing a draft
             raise NotAttached(f"file {media_id} is not attached to any appeal or answer yet")
         now = self._clock()
         changes = {"public": public, "published_at": now if public else None, "published_by": by}

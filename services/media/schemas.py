@@ -1,11 +1,55 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.contracts.media import AttachedAs, ContentType, GeoPoint, MediaView, Variant
+
+
+class MediaState(StrEnum):
+    """Where a media object is in its life, read from its record (`MediaDoc.state`): no status
+    field is stored, so records stored before this table existed need nothing."""
+
+    DRAFT = "draft"  # uploaded, no appeal or answer names it yet (`appeal_id` None)
+    ATTACHED = "attached"  # claimed by an appeal or an answer; private
+    PUBLISHED = "published"  # attached and made visible to anyone by an admin
+    REMOVED = "removed"  # record and objects deleted (no record is left to read)
+
+
+class MediaStep(StrEnum):
+    UPLOAD_AGAIN = "upload_again"  # the same bytes by the same owner: the retention clock restarts
+    ATTACH = "attach"  # appeal.submitted / appeal.answered names it (services/media/retention.py)
+    PUBLISH = "publish"
+    UNPUBLISH = "unpublish"
+    SWEEP = "sweep"  # nobody claimed it within the retention period
+    DELETE_WITH_APPEAL = "delete_with_appeal"  # its appeal was deleted (also before it attached)
+
+
+_M = MediaState
+# A media object's lifecycle, the one table: (state, step) → the next state. A pair not here is
+# refused (publishing a draft: 409 `not_attached`) or changes nothing (attaching a file another
+# appeal claimed, sweeping an attached file: the store queries match drafts only).
+MEDIA_TRANSITIONS: dict[tuple[MediaState, MediaStep], MediaState] = {
+    (_M.DRAFT, MediaStep.UPLOAD_AGAIN): _M.DRAFT,
+    (_M.DRAFT, MediaStep.ATTACH): _M.ATTACHED,
+    (_M.DRAFT, MediaStep.UNPUBLISH): _M.DRAFT,
+    (_M.DRAFT, MediaStep.SWEEP): _M.REMOVED,
+    (_M.DRAFT, MediaStep.DELETE_WITH_APPEAL): _M.REMOVED,
+    (_M.ATTACHED, MediaStep.PUBLISH): _M.PUBLISHED,
+    (_M.ATTACHED, MediaStep.UNPUBLISH): _M.ATTACHED,
+    (_M.ATTACHED, MediaStep.DELETE_WITH_APPEAL): _M.REMOVED,
+    (_M.PUBLISHED, MediaStep.PUBLISH): _M.PUBLISHED,
+    (_M.PUBLISHED, MediaStep.UNPUBLISH): _M.ATTACHED,
+    (_M.PUBLISHED, MediaStep.DELETE_WITH_APPEAL): _M.REMOVED,
+}
+
+
+def next_media_state(state: MediaState, step: MediaStep) -> MediaState | None:
+    """The state `step` leads to from `state`, or None when the lifecycle does not allow it."""
+    return MEDIA_TRANSITIONS.get((state, step))
 
 
 class StoredObject(BaseModel):
@@ -45,6 +89,13 @@ class MediaDoc(BaseModel):
     published_by: str | None = None
     # `<owner>:<source_sha256>` while unattached (unique, sparse); unset once attached.
     dedup_key: str | None = None
+
+    @property
+    def state(self) -> MediaState:
+        """Its place in the lifecycle (`MEDIA_TRANSITIONS`), from `appeal_id` and `public`."""
+        if self.appeal_id is None:
+            return MediaState.DRAFT
+        return MediaState.PUBLISHED if self.public else MediaState.ATTACHED
 
     def to_document(self) -> dict[str, Any]:
         doc = self.model_dump(by_alias=True, mode="python")

@@ -2,7 +2,8 @@
 
 One document per poll (`_id` = poll id) holds its state and its pending events (outbox): every
 change is one conditional update guarded by `version`, so a racing request or replica can never
-apply anything twice. One document per ballot, unique on (poll_id, voter_id): concurrent and
+apply anything twice (the platform's one write pattern, `libs/common/aggregate.py`: a failed
+publish is left to the outbox sweep). One document per ballot, unique on (poll_id, voter_id): concurrent and
 repeated votes of one person meet at that index and leave one ballot.
 
 Closing is a durable timer: a published poll carries `close_due_at` (indexed); a replica claims
@@ -21,6 +22,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from libs.common import leases
+from libs.common.aggregate import Aggregate, Change
 from libs.common.clock import Clock
 from libs.common.contracts.polls import (
     AnswerIn,
@@ -73,7 +75,7 @@ class PollFlows:
         close_grace_seconds: float = 1.0,
     ) -> None:
         self._db = db
-        self._relay = relay
+        self._polls = Aggregate(db, POLLS, relay)
         self._clock = clock
         self._replica = replica_id
         self._lease = timedelta(seconds=lease_seconds)
@@ -138,37 +140,37 @@ class PollFlows:
         return edited
 
     async def publish(self, poll_id: str, correlation_id: str) -> Poll:
+        """Publish a draft; `poll.published` goes into the same update (outbox) and the closing
+        timer is set (`close_due_at`). Raises `NotFound`, `Refused` (409: not a draft, it would
+        close in the past, or it changed meanwhile: `service.publish`, `_write`)."""
         doc, poll = await self._load(poll_id)
         now = self.now()
         published, event = service.publish(poll, now)
         entry = outbox_entry(
             EventType.POLL_PUBLISHED, event, source="polls", subject=poll.id, correlation_id=correlation_id
         )
-        extra = {"$set": {CLOSE_DUE: _ms(published.closes_at + self._grace)}, "$push": {"outbox": entry}}
-        await self._write(doc, published, extra)
+        due = {CLOSE_DUE: _ms(published.closes_at + self._grace)}
+        await self._write(doc, published, Change(set=due, events=[entry]))
         log.info("poll published", poll_id=poll.id, area_ids=poll.area_ids)
-        await self._flush(poll.id)
         return published
 
     async def cancel(self, poll_id: str, correlation_id: str) -> Poll:
         """Cancel; a published poll's `poll.cancelled` goes into the same update (outbox)."""
         doc, poll = await self._load(poll_id)
         cancelled, event = service.cancel(poll, self.now())
-        extra: Document = {"$unset": {CLOSE_DUE: ""}}
+        extra = Change(unset=[CLOSE_DUE])
         if event is not None:
-            extra["$push"] = {
-                "outbox": outbox_entry(
+            extra.events.append(
+                outbox_entry(
                     EventType.POLL_CANCELLED,
                     event,
                     source="polls",
                     subject=poll.id,
                     correlation_id=correlation_id,
                 )
-            }
+            )
         await self._write(doc, cancelled, extra)
         log.info("poll cancelled", poll_id=poll.id, announced=event is not None)
-        if event is not None:
-            await self._flush(poll.id)
         return cancelled
 
     async def _load(self, poll_id: str) -> tuple[Document, Poll]:
@@ -177,22 +179,16 @@ class PollFlows:
             raise NotFound(f"no poll {poll_id}")
         return doc, Poll.from_document(doc)
 
-    async def _write(self, doc: Document, poll: Poll, extra: Document | None = None) -> None:
-        """State (and, in `extra`, events) in one update, only over the version it was read at."""
-        update: Document = {**(extra or {})}
+    async def _write(self, doc: Document, poll: Poll, extra: Change | None = None) -> None:
+        """The poll's state (and, in `extra`, further fields and events) in one update, only over
+        the version it was read at; its events are then published. Raises `Refused`
+        (`concurrent_change`, 409) when the poll changed meanwhile."""
+        change = extra or Change()
         state = poll.to_document()
         del state["_id"]
-        update["$set"] = {**state, **update.get("$set", {})}
-        update["$inc"] = {"version": 1}
-        result = await self.polls.update_one({"_id": doc["_id"], "version": doc.get("version")}, update)
-        if not result.matched_count:
+        change.set = {**state, **change.set}
+        if not await self._polls.write(doc["_id"], change, read=doc):
             raise Refused("the poll changed meanwhile: read it again and retry", "concurrent_change")
-
-    async def _flush(self, poll_id: str) -> None:
-        try:
-            await self._relay.flush(POLLS, poll_id)
-        except Exception as exc:  # stored is decided: the outbox sweep publishes it later
-            log.warning("publish deferred to the outbox sweep", poll_id=poll_id, error=type(exc).__name__)
 
     # -- ballots ----------------------------------------------------------------------------
 
@@ -308,21 +304,14 @@ class PollFlows:
         )
         state = closed.to_document()
         del state["_id"]
-        update = {
-            "$set": state,
-            "$unset": {CLOSE_DUE: "", LEASE_OWNER: "", LEASE_UNTIL: ""},
-            "$inc": {"version": 1},
-            "$push": {"outbox": entry},
-        }
-        guard = {"_id": poll.id, "version": doc.get("version"), LEASE_OWNER: self._replica}
-        result = await self.polls.update_one(guard, update)
-        if not result.matched_count:  # changed meanwhile (cancelled) or our lease ran out
+        change = Change(set=state, unset=[CLOSE_DUE, LEASE_OWNER, LEASE_UNTIL], events=[entry])
+        if not await self._polls.write(poll.id, change, read=doc, where={LEASE_OWNER: self._replica}):
+            # changed meanwhile (cancelled) or our lease ran out
             await self.polls.update_one(
                 {"_id": poll.id, LEASE_OWNER: self._replica}, {"$unset": {LEASE_OWNER: "", LEASE_UNTIL: ""}}
             )
             return False
         log.info("poll closed", poll_id=poll.id, ballots=event.results.ballots)
-        await self._flush(poll.id)
         return True
 
     async def close_due(self, limit: int) -> int:

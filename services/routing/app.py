@@ -5,9 +5,10 @@ from fastapi import FastAPI
 from libs.common.clock import Clock, system_clock
 from libs.common.runtime import ServiceRuntime
 from services.routing.catalogue import CatalogueStore
-from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
 from services.routing.handlers import handlers
+from services.routing.records import ASSIGNMENTS
 from services.routing.routes import internal_router
 from services.routing.settings import RoutingSettings
 from services.routing.triage import TriageFlows

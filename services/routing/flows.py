@@ -1,8 +1,9 @@
 """Routing use cases: moderate and route a submitted appeal, reassign, escalate, moderators' decisions.
 
 One assignment document per appeal (`_id` = appeal id) holds the decision, its history and the
-outbox: every change and the event announcing it are one document write. Moves (reassignment,
-escalation) are applied once per event id (`applied`) and guarded by a revision counter. When
+outbox: every change and the event announcing it are one document write, the platform's one
+write pattern (`libs/common/aggregate.py`: guarded by `version`, moves applied once per event id
+in `applied`, a failed publish left to the outbox sweep). When
 every candidate has refused, the appeal waits in the regional control centre's queue
 (`needs_triage`) instead of being passed round again; the control centre names who answers.
 """
@@ -11,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
 
+from libs.common.aggregate import Aggregate, Change
 from libs.common.clock import Clock
 from libs.common.contracts.routing import ModerationDecision, ModerationDecisionIn
 from libs.common.events import (
@@ -31,10 +31,20 @@ from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
 from services.routing.classify import classifier, proposed_location
-from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.clusters import ClusterFlows
 from services.routing.geo import same_place
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
-from services.routing.records import Change, apply, rejected, routed
+from services.routing.records import (
+    ASSIGNMENTS,
+    Assignment,
+    AssignmentStep,
+    Decision,
+    apply,
+    check_step,
+    rejected,
+    routed,
+    starts_from,
+)
 from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import (
     EXHAUSTED,
@@ -49,13 +59,13 @@ from services.routing.settings import RoutingSettings
 
 log = get_logger(__name__)
 
-Plan = Callable[[Document, CompiledCatalogue], Move]
+Plan = Callable[[Assignment, CompiledCatalogue], Move]
 HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0, "resident": 0}
 
 
-def place_of(doc: Document) -> Place:
-    location = doc.get("location") or {}
-    return Place(location.get("lat"), location.get("lon"), location.get("address"))
+def place_of(doc: Assignment) -> Place:
+    """The appeal's place as the routing rules take it (degrees WGS 84, address text)."""
+    return Place(doc.location.lat, doc.location.lon, doc.location.address)
 
 
 def resident_of(appeal: AppealSubmittedV1) -> str:
@@ -77,22 +87,23 @@ class RoutingFlows:
     ) -> None:
         self._db = db
         self._catalogue = catalogue
-        self._relay = relay
         self._clock = clock
         self._settings = settings
         self._clusters = clusters
+        self._assignments = Aggregate(db, ASSIGNMENTS, relay)
 
     @property
     def db(self) -> Database:
         return self._db
 
     @property
-    def relay(self) -> OutboxRelay:
-        return self._relay
-
-    @property
     def clock(self) -> Clock:
         return self._clock
+
+    @property
+    def assignments(self) -> Aggregate:
+        """The assignments' guarded writes (`libs.common.aggregate`)."""
+        return self._assignments
 
     async def ensure_indexes(self) -> None:
         assignments = self._db[ASSIGNMENTS]
@@ -112,15 +123,12 @@ class RoutingFlows:
         assignment's `_id` is the appeal's): nothing new happens, pending events are re-published."""
         doc = await self._first_decision(envelope, appeal)
         inserted: Document | None = doc
-        try:
-            await self._db[ASSIGNMENTS].insert_one(doc)
-        except DuplicateKeyError:
+        if await self._assignments.insert(doc):
+            log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
+        else:
             log.info("appeal already decided; re-publishing any pending event")
             inserted = None
-            await self._relay.flush(ASSIGNMENTS, appeal.appeal_id)
-        else:
-            log.info("appeal decided", status=doc["status"], rule=doc.get("rule"))
-            await self._relay.publish_inserted(ASSIGNMENTS, doc)
+            await self._assignments.publish(appeal.appeal_id)
         await self._clusters.attach(appeal.appeal_id, inserted)
 
     async def _first_decision(self, envelope: Envelope, appeal: AppealSubmittedV1) -> Document:
@@ -162,7 +170,7 @@ class RoutingFlows:
             "moderation": {"verdict": outcome.verdict, "code": outcome.code, "rule": outcome.rule, "at": now},
             "escalation_level": 0,
             "refused": [],
-            "revision": 0,
+            "version": 0,
             "applied": [envelope.id],
             "history": [],
             "outbox": [],
@@ -170,7 +178,9 @@ class RoutingFlows:
         }
         if outcome.verdict is Verdict.REJECT:
             assert outcome.code is not None
-            apply(doc, rejected(doc, outcome.code, outcome.reason(repeat_of), now, "moderation"))
+            apply(
+                doc, rejected(Assignment.of(doc), outcome.code, outcome.reason(repeat_of), now, "moderation")
+            )
         elif outcome.verdict is Verdict.REVIEW:
             doc["status"] = AssignmentStatus.HELD
             doc["text"] = {"summary": appeal.summary, "description": appeal.description}
@@ -182,6 +192,7 @@ class RoutingFlows:
             doc["history"].append({"at": now, "action": "triage", "actor": "classification", "note": why})
         else:
             apply(doc, await self.initial(doc, now, actor="routing"))
+        check_step(AssignmentStep.DECIDE, doc)
         return doc
 
     async def _classified(self, doc: Document, text: str, now: datetime) -> bool:
@@ -220,10 +231,10 @@ class RoutingFlows:
         """Remembered for repeat appeals: the latest answer's time (idempotent: `$max`)."""
         await self._db[ASSIGNMENTS].update_one({"_id": appeal_id}, {"$max": {"answered_at": at}})
 
-    async def initial(self, doc: Document, now: datetime, actor: str) -> Change:
+    async def initial(self, doc: Document, now: datetime, actor: str) -> Decision:
         """The first decision; a repeat appeal goes to the organisation that answered the earlier one."""
         cc = await self._catalogue.current()
-        decision = decide(cc, doc["topic"], place_of(doc), self._settings.near_border_m)
+        decision = decide(cc, doc["topic"], place_of(Assignment.of(doc)), self._settings.near_border_m)
         org, rule = decision.organization, decision.rule
         earlier = await self.repeat_of(doc) if doc.get("resident") else None
         if earlier is not None:
@@ -232,7 +243,7 @@ class RoutingFlows:
             if known is not None and known.active:
                 org, rule = known, f"repeat:{earlier['number']}"
         fields, event, entry = routed(
-            doc,
+            Assignment.of(doc),
             cc,
             org,
             rule,
@@ -254,75 +265,73 @@ class RoutingFlows:
     # -- moves: "not ours" and escalation -----------------------------------------------------
 
     async def reassign(self, envelope: Envelope, request: ReassignRequestedV1) -> None:
-        def plan(doc: Document, cc: CompiledCatalogue) -> Move:
-            current = doc["organization"]["id"]
-            refused = set(doc.get("refused", []))
-            level = int(doc.get("escalation_level", 0))
-            return reassignment(cc, doc["topic"], place_of(doc), current, refused, level)
+        """'Not ours': the next candidate neither current nor refused, else the control centre's
+        queue (docs/routing.md). Raises as `_move`."""
+
+        def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
+            assert doc.organization is not None  # routed
+            assert doc.topic is not None
+            current, refused = doc.organization.id, set(doc.refused)
+            return reassignment(cc, doc.topic, place_of(doc), current, refused, doc.escalation_level)
 
         await self._move(envelope, plan, RoutingReason.REASSIGNMENT, request.operator_id, request.reason)
 
     async def escalate(self, envelope: Envelope, request: EscalationRequestedV1) -> None:
-        def plan(doc: Document, cc: CompiledCatalogue) -> Move:
-            return escalation(cc, doc["organization"]["id"], int(doc.get("escalation_level", 0)))
+        """To the parent organisation, level + 1; at the top it stays (docs/routing.md). Raises
+        as `_move`."""
+
+        def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
+            assert doc.organization is not None  # routed
+            return escalation(cc, doc.organization.id, doc.escalation_level)
 
         await self._move(envelope, plan, RoutingReason.ESCALATION, f"escalation:{request.reason}", None)
 
     async def _move(
         self, envelope: Envelope, plan: Plan, reason: RoutingReason, actor: str, comment: str | None
     ) -> None:
-        assignments = self._db[ASSIGNMENTS]
-        for _ in range(5):
-            doc = await assignments.find_one({"_id": envelope.subject})
-            if doc is None:
-                raise LookupError(f"routing has no assignment for appeal {envelope.subject}")
-            if envelope.id in doc.get("applied", []):
-                await self._relay.flush(ASSIGNMENTS, doc["_id"])
-                return
-            if doc["status"] != AssignmentStatus.ROUTED:
-                await assignments.update_one({"_id": doc["_id"]}, {"$addToSet": {"applied": envelope.id}})
+        """Move a routed appeal to the organisation `plan` names, once per event id. An appeal not
+        routed (held, rejected, in the control centre's queue) ignores the move. Raises
+        `LookupError` (no assignment: the broker retries), `ConcurrentChange`."""
+        cc = await self._catalogue.current()
+        moved: list[Move] = []
+
+        def decide(stored: Document | None) -> Change:
+            assert stored is not None
+            doc = Assignment.of(stored)
+            if doc.status != starts_from(AssignmentStep.MOVE):
                 log.warning(
-                    "move ignored: the appeal is not routed", status=doc["status"], reason=str(reason)
+                    "move ignored: the appeal is not routed", status=str(doc.status), reason=str(reason)
                 )
-                return
-            cc = await self._catalogue.current()
+                return Change()
             move = plan(doc, cc)
-            previous = doc["organization"]
-            now = self._clock()
-            level = move.escalation_level
+            moved.append(move)
+            previous = doc.organization
+            assert previous is not None  # routed
             # Nobody left to pass it to: the control centre's queue, not another round.
             triage = reason is RoutingReason.REASSIGNMENT and move.rule == EXHAUSTED
-            change = routed(
+            fields, event, entry = routed(
                 doc,
                 cc,
                 move.organization,
                 move.rule,
-                level,
+                move.escalation_level,
                 RoutingReason.TRIAGE if triage else reason,
                 previous,
-                now,
+                self._clock(),
                 actor,
                 move.note,
             )
-            fields, event, entry = change
             if triage:
                 fields["status"] = AssignmentStatus.NEEDS_TRIAGE
             entry["comment"] = comment
-            update: dict[str, Any] = {
-                "$set": fields,
-                "$inc": {"revision": 1},
-                "$push": {"applied": envelope.id, "history": entry, "outbox": event},
-            }
-            if reason is RoutingReason.REASSIGNMENT:
-                update["$addToSet"] = {"refused": previous["id"]}
-            guard = {"_id": doc["_id"], "revision": doc.get("revision", 0), "applied": {"$ne": envelope.id}}
-            if (await assignments.update_one(guard, update)).modified_count:
-                log.info(
-                    "appeal moved", reason=str(reason), organization_id=move.organization.id, rule=move.rule
-                )
-                await self._relay.publish_written(ASSIGNMENTS, doc["_id"], [event])
-                return
-        raise RuntimeError(f"assignment {envelope.subject} kept changing; will retry")
+            refused = {"refused": previous.id} if reason is RoutingReason.REASSIGNMENT else {}
+            fields = check_step(AssignmentStep.MOVE, fields)
+            return Change(set=fields, push={"history": entry}, events=[event], add_to_set=refused)
+
+        change = await self._assignments.apply(envelope.id, envelope.subject, decide)
+        if change is not None and change.events:
+            move = moved[-1]
+            log.info("appeal moved", reason=str(reason), organization_id=move.organization.id, rule=move.rule)
 
     # -- the manual moderation queue ----------------------------------------------------------
 
@@ -333,11 +342,7 @@ class RoutingFlows:
         return await cursor.skip(offset).limit(limit).to_list(limit), total
 
     async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
-        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
-        if doc is None:
-            raise Problem(404, f"no appeal {appeal_id} in routing")
-        if doc["status"] != AssignmentStatus.HELD:
-            raise Problem(409, f"appeal {appeal_id} is not waiting for moderation (it is {doc['status']})")
+        doc = await self.waiting(appeal_id, AssignmentStep.MODERATE, "moderation")
         now = self._clock()
         event: Document | None
         raw = not doc["topic"]  # a raw social post: classified once approved
@@ -359,22 +364,37 @@ class RoutingFlows:
             except ValueError:
                 codes = ", ".join(c.value for c in ReasonCode if c is not ReasonCode.REPEAT)
                 raise Problem(422, f"a rejection needs reason_code, one of: {codes}") from None
-            fields, event, entry = rejected(doc, code, None, now, f"moderator:{actor}")
+            fields, event, entry = rejected(Assignment.of(doc), code, None, now, f"moderator:{actor}")
         entry["comment"] = body.comment
         fields["moderation"] = {
             **doc.get("moderation", {}),
             "decided_by": actor,
             "decision": str(body.decision),
         }
-        result = await self._db[ASSIGNMENTS].update_one(
-            {"_id": appeal_id, "status": AssignmentStatus.HELD},
-            {"$set": fields, "$push": {"history": entry, **({"outbox": event} if event else {})}},
-        )
-        if not result.modified_count:
-            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event] if event else [])
-        await self._clusters.attach(appeal_id)
-        return await self.assignment(appeal_id)
+        change = Change(set=fields, push={"history": entry}, events=[event] if event else [])
+        return await self.decided(doc, AssignmentStep.MODERATE, change)
+
+    async def waiting(self, appeal_id: str, step: AssignmentStep, what: str) -> Document:
+        """The stored assignment a person's `step` decides (a moderator's, the control centre's).
+        Raises Problem 404 (unknown appeal), 409 (not waiting for `what`: another status)."""
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
+        if doc is None:
+            raise Problem(404, f"no appeal {appeal_id} in routing")
+        if doc["status"] != starts_from(step):
+            raise Problem(409, f"appeal {appeal_id} is not waiting for {what} (it is {doc['status']})")
+        return doc
+
+    async def decided(self, doc: Document, step: AssignmentStep, change: Change) -> Document:
+        """Write a person's decision over the record `waiting` read (guarded by its version and
+        status, checked against the lifecycle), attach clusters, answer with the assignment.
+        Raises Problem 409 when someone else decided first, `ValueError` for a status the
+        lifecycle does not allow (`records.check_step`)."""
+        check_step(step, change.set)
+        where = {"status": starts_from(step)}
+        if not await self._assignments.write(doc["_id"], change, read=doc, where=where):
+            raise Problem(409, f"appeal {doc['_id']} was decided by someone else just now")
+        await self._clusters.attach(doc["_id"])
+        return await self.assignment(doc["_id"])
 
     async def assignment(self, appeal_id: str) -> Document:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id}, HIDDEN)

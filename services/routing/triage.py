@@ -12,18 +12,25 @@ from datetime import datetime
 
 from pymongo import ASCENDING
 
+from libs.common.aggregate import Change
 from libs.common.clock import Clock
 from libs.common.contracts.routing import TriageDecisionIn, TriagePlaceIn
 from libs.common.events import RoutingReason
 from libs.common.http import Problem
-from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
 from services.routing.classify import classifier
-from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.clusters import ClusterFlows
 from services.routing.flows import HIDDEN, RoutingFlows
 from services.routing.moderation import ReasonCode
-from services.routing.records import Change, rejected, routed
+from services.routing.records import (
+    ASSIGNMENTS,
+    Assignment,
+    AssignmentStep,
+    Decision,
+    rejected,
+    routed,
+)
 from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import CompiledCatalogue
 
@@ -31,7 +38,6 @@ from services.routing.service import CompiledCatalogue
 class TriageFlows:
     def __init__(self, flows: RoutingFlows, catalogue: CatalogueStore, clusters: ClusterFlows) -> None:
         self._db: Database = flows.db
-        self._relay: OutboxRelay = flows.relay
         self._clock: Clock = flows.clock
         self._catalogue = catalogue
         self._flows = flows
@@ -49,60 +55,43 @@ class TriageFlows:
         """One action of the centre. Raises Problem 404 (unknown appeal), 409 (not in the queue, or
         decided by someone else meanwhile), 422 (a decision that does not fit the kind, an unknown
         topic, organisation or place)."""
-        doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
-        if doc is None:
-            raise Problem(404, f"no appeal {appeal_id} in routing")
-        if doc["status"] != AssignmentStatus.NEEDS_TRIAGE:
-            raise Problem(
-                409, f"appeal {appeal_id} is not waiting for the control centre (it is {doc['status']})"
-            )
+        doc = await self._flows.waiting(appeal_id, AssignmentStep.TRIAGE, "the control centre")
         cc = await self._catalogue.current()
         now = self._clock()
         who = f"control-centre:{actor}"
         extra: Document = {}
         if doc.get("triage") == TriageKind.CLASSIFICATION:
             if body.dismiss:
-                change = rejected(doc, ReasonCode.NOT_AN_APPEAL, None, now, who)
+                decision = rejected(Assignment.of(doc), ReasonCode.NOT_AN_APPEAL, None, now, who)
             else:
                 extra = self._classification(cc, doc, body, actor)
                 doc.update(extra)
-                change = await self._flows.initial(doc, now, actor=who)
+                decision = await self._flows.initial(doc, now, actor=who)
         else:
-            change = self._named(cc, doc, body, now, who)
-        fields, event, entry = change
+            decision = self._named(cc, doc, body, now, who)
+        fields, event, entry = decision
         entry["comment"] = body.comment
-        result = await self._db[ASSIGNMENTS].update_one(
-            {"_id": appeal_id, "status": AssignmentStatus.NEEDS_TRIAGE},
-            {
-                "$set": {**extra, **fields},
-                "$inc": {"revision": 1},
-                "$push": {"history": entry, "outbox": event},
-            },
-        )
-        if not result.modified_count:
-            raise Problem(409, f"appeal {appeal_id} was decided by someone else just now")
-        await self._relay.publish_written(ASSIGNMENTS, appeal_id, [event])
-        await self._clusters.attach(appeal_id)
-        return await self._flows.assignment(appeal_id)
+        change = Change(set={**extra, **fields}, push={"history": entry}, events=[event])
+        return await self._flows.decided(doc, AssignmentStep.TRIAGE, change)
 
     def _named(
         self, cc: CompiledCatalogue, doc: Document, body: TriageDecisionIn, now: datetime, who: str
-    ) -> Change:
+    ) -> Decision:
         """Every candidate refused: the organisation the centre names (even one that refused)."""
         if body.organization_id is None or body.dismiss:
             raise Problem(422, "this appeal was refused by every candidate: name an organization_id")
         org = cc.organizations.get(body.organization_id)
         if org is None or not org.active:
             raise Problem(422, f"no active organisation {body.organization_id!r} in the catalogue")
-        level = int(doc.get("escalation_level", 0))
+        record = Assignment.of(doc)
         return routed(
-            doc,
+            record,
             cc,
             org,
             "triage:control-centre",
-            level,
+            record.escalation_level,
             RoutingReason.REASSIGNMENT,
-            doc["organization"],
+            record.organization,
             now,
             who,
         )

@@ -18,8 +18,8 @@ import uvicorn
 from georeport import GeoReport
 
 from devstack.stack import free_port
-from services.intake.flows import APPEALS
 from services.intake.masking import HIDDEN
+from services.intake.records import APPEALS
 from tests.infra import eventually
 from tests.integration.gateway_harness import Gateway, running_gateway
 

@@ -12,7 +12,9 @@ Pins:
 - notify `mark_read` ($addToSet, `matched_count`), `mark_all_read` (update_many + $addToSet under
   `read_by $ne`, `modified_count`), delivery requeue/settle ($set + $unset, `matched_count`);
 - media `attach` (update_many: $set + $unset of several fields, `modified_count`), `set_public`;
-- routing moves ($set + $inc revision + $push + $addToSet refused), clusters `grow`
+- `libs/common/aggregate.py` `Aggregate.write` (every aggregate's write): the guard
+  `version: None` matches a record stored before it had a version, `$inc` then creates it;
+- routing moves ($set + $inc version + $push + $addToSet refused), clusters `grow`
   ($addToSet $each members + $min first_at + $max last_at), `update_many` of `cluster_id: None`,
   catalogue `_record` ($max published + $set).
 - positional `$` is not used by the services today; it is pinned because the next array-entry
@@ -237,6 +239,24 @@ async def test_guarded_state_change_with_outbox_in_one_update(db: Database) -> N
         "outbox": [{"id": "o1"}, {"id": "o2"}],
         "updated_at": T0,
         "refused": ["org-1"],
+    }
+
+
+async def test_a_null_version_guard_matches_a_record_without_one(db: Database) -> None:
+    """Routing's assignments stored before the one write pattern carry `revision`, not `version`:
+    the guard `version: None` matches the missing field (MongoDB: equality to null matches
+    missing fields), `$inc` creates it, and the next stale guard no longer matches."""
+    await db["c"].insert_one({"_id": "a", "status": "routed", "revision": 3})
+    update = {"$set": {"status": "needs_triage"}, "$inc": {"version": 1}}
+    first = await db["c"].update_one({"_id": "a", "version": None}, update)
+    assert first.matched_count == 1
+    again = await db["c"].update_one({"_id": "a", "version": None}, update)
+    assert again.matched_count == 0
+    assert await db["c"].find_one({"_id": "a"}) == {
+        "_id": "a",
+        "status": "needs_triage",
+        "revision": 3,
+        "version": 1,
     }
 
 

@@ -1,5 +1,8 @@
+from typing import Any
+
 import pytest
 
+from services.intake.records import Appeal
 from services.intake.schemas import AppealStatus as S
 from services.intake.service import (
     Action,
@@ -67,28 +70,33 @@ def test_closed_and_rejected_are_terminal() -> None:
     assert allowed_actions(S.REJECTED) == []
 
 
+def stored(**fields: Any) -> Appeal:
+    """A stored appeal document's typed view (`records.Appeal`)."""
+    return Appeal.of({"_id": "a1", "number": "2026-000001", **fields})
+
+
 def test_low_rating_is_one_or_two() -> None:
     assert [rating_action(score) for score in range(1, 6)] == [Action.RATE_LOW] * 2 + [Action.RATE] * 3
 
 
 def test_an_answer_is_rated_once_and_a_new_answer_again() -> None:
     answered = {"status": "answered", "answers": [{"index": 0}], "ratings": []}
-    check_rating(answered)
+    check_rating(stored(**answered))
     rated = {**answered, "ratings": [{"answer_index": 0, "score": 2}]}
     with pytest.raises(IllegalTransition, match="already been rated"):
-        check_rating(rated)
-    check_rating({**rated, "answers": [{"index": 0}, {"index": 1}]})
+        check_rating(stored(**rated))
+    check_rating(stored(**{**rated, "answers": [{"index": 0}, {"index": 1}]}))
 
 
 def test_escalation_after_an_answer_or_when_overdue_only() -> None:
-    check_escalation({"status": "answered"})
-    check_escalation({"status": "in_work", "overdue": True})
+    check_escalation(stored(**{"status": "answered"}))
+    check_escalation(stored(**{"status": "in_work", "overdue": True}))
     with pytest.raises(IllegalTransition, match="after an answer or once the deadline"):
-        check_escalation({"status": "in_work", "overdue": False})
+        check_escalation(stored(**{"status": "in_work", "overdue": False}))
     with pytest.raises(IllegalTransition, match="already under way"):
-        check_escalation({"status": "answered", "escalation_pending": True})
+        check_escalation(stored(**{"status": "answered", "escalation_pending": True}))
     with pytest.raises(IllegalTransition):
-        check_escalation({"status": "received", "overdue": True})
+        check_escalation(stored(**{"status": "received", "overdue": True}))
 
 
 def test_actions_offered_to_each_role() -> None:
@@ -123,3 +131,33 @@ def test_summary_is_the_first_line_cut_on_a_word() -> None:
     cut = summarize(long)
     assert len(cut) <= 200
     assert cut.endswith("слово…")
+
+
+def test_the_typed_appeal_reads_stored_documents_as_they_are() -> None:
+    # As `store_new` writes it (no answers, ratings or rounds yet), plus fields it does not name.
+    doc = {
+        "_id": "a1",
+        "number": "2026-000001",
+        "status": "received",
+        "organization": None,
+        "escalation_level": 0,
+        "version": 0,
+        "timeline": [{"at": None, "actor": {"role": "citizen"}, "action": "submit", "status": "received"}],
+        "contact": {"email": "x@example.org"},
+    }
+    appeal = Appeal.of(doc)
+    assert (appeal.id, appeal.status, appeal.answers, appeal.rereview_round) == ("a1", S.RECEIVED, [], 0)
+    assert appeal.timeline[0].action == "submit" and appeal.model_extra == {
+        "contact": {"email": "x@example.org"}
+    }
+    routed = Appeal.of({**doc, "status": "routed", "organization": {"id": "org", "name": "Org"}})
+    assert routed.organization is not None and routed.organization.id == "org"
+
+
+def test_the_planners_do_not_import_the_writer() -> None:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parents[2] / "services/intake/steps.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "services.intake.actions" not in imported and "services.intake.flows" not in imported

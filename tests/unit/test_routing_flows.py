@@ -26,8 +26,9 @@ from libs.common.http import Problem
 from libs.common.outbox import OutboxRelay
 from libs.common.store import Database, open_store
 from services.routing.catalogue import CatalogueStore
-from services.routing.clusters import ASSIGNMENTS, ClusterFlows
+from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
+from services.routing.records import ASSIGNMENTS
 from services.routing.settings import RoutingSettings
 from services.routing.triage import TriageFlows
 
