@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -115,6 +116,11 @@ ROLE_ACTIONS = {
         Action.COMMENT,
     },
 }
+
+
+def awaits_first_response(appeal: Mapping[str, Any]) -> bool:
+    """A social incident (stored appeal document) without its first public reply yet (issue #17)."""
+    return appeal.get("channel") == "social" and not appeal.get("first_response")
 
 
 def actions_for(role: str, status: S, *, may_respond: bool = False) -> list[str]:

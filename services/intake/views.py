@@ -8,7 +8,7 @@ from libs.common.auth import Principal, Role
 from libs.common.store import Document
 from services.intake.schemas import AppealStatus, AppealView
 from services.intake.security import can_see_contact
-from services.intake.service import actions_for
+from services.intake.service import actions_for, awaits_first_response
 
 SYSTEM_ROLE = "system"
 
@@ -18,9 +18,8 @@ def appeal_view(appeal: Document, principal: Principal) -> AppealView:
     if not can_see_contact(principal, appeal):
         view["contact"] = None
     view["timeline"] = [_entry(entry, appeal, principal) for entry in appeal.get("timeline", [])]
-    may_respond = appeal.get("channel") == "social" and not appeal.get("first_response")
     view["allowed_actions"] = actions_for(
-        str(principal.role), AppealStatus(appeal["status"]), may_respond=may_respond
+        str(principal.role), AppealStatus(appeal["status"]), may_respond=awaits_first_response(appeal)
     )
     return AppealView.model_validate(view)
 

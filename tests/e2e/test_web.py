@@ -85,6 +85,7 @@ async def test_citizen_and_operator_take_an_appeal_through_its_whole_life(
     await sign_in(citizen, web, unique("anna"), next_url="/appeals/new")
     await expect(citizen.get_by_role("heading", name="Новое обращение")).to_be_visible()
     await citizen.get_by_label("Жалоба").check()
+    await expect(citizen.get_by_label("Найти тему")).to_be_visible()  # wired by app.js
     await citizen.get_by_label("Найти тему").fill("уличное освещ")
     await expect(citizen.locator("#topic")).to_have_value("landscaping.street_lighting")
     await citizen.get_by_label("Кратко о проблеме").fill("Не горит фонарь у дома 7")
@@ -294,7 +295,10 @@ async def test_widget_opens_the_form_from_another_origin(
     )
     assert codes and all(code.startswith("roads.") for code in codes), codes
     await expect(form.locator("input[name=channel]")).to_have_value("widget")
+    # the search box appears once app.js has wired it: typing before that would filter nothing
+    await expect(form.get_by_label("Найти тему")).to_be_visible()
     await form.get_by_label("Найти тему").fill("ямы")
+    await expect(form.locator("#topic")).to_have_value("roads.potholes")
     await form.get_by_label("Кратко о проблеме").fill("Яма у въезда во двор")
     await form.get_by_label("Что случилось").fill("Яма у въезда во двор дома 12, колёса проваливаются.")
     await form.get_by_label("Адрес").fill("Демоград, ул. Садовая, 12")

@@ -120,6 +120,8 @@ async def test_illegal_step_is_409_naming_status_and_allowed_actions(gw: Gateway
     problem = response.json()
     assert problem["status_now"] == "routed"
     assert "take" in problem["allowed_actions"]
+    # the caller's own actions only: not the citizen's, not the system's
+    assert not {"rating", "make_public", "close", "escalate"} & set(problem["allowed_actions"])
     rating = await gw.client.post(
         f"/api/v1/appeals/{appeal['id']}/rating", headers=citizen, json={"score": 4}
     )
