@@ -48,8 +48,11 @@ class LocalS3:
         if not S3RVER.exists():
             raise FileNotFoundError(f"{S3RVER} is missing: run `make run` (it runs npm ci there)")
         # s3rver creates the directory; objects are files there (<bucket>/<key>._S3rver_object).
+        # --silent: its request log would write every signed link (valid for minutes) to
+        # log/s3.log; start-up errors (a taken port) are still printed there.
         return [
             str(S3RVER),
             *("--directory", str(self.directory)),
             *("--address", "127.0.0.1", "--port", str(self.port)),
+            "--silent",
         ]

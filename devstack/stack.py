@@ -203,6 +203,8 @@ class LocalStack:
         not listen within `timeout` seconds, FileNotFoundError if s3rver is not installed.
         """
         s3 = self.local_s3
+        if _port_open(s3.port):  # else the wait below would take the other server for ours
+            raise RuntimeError(f"127.0.0.1:{s3.port} is taken: local S3 ({s3.name}) cannot start")
         self._spawn("s3", s3.argv())
 
         def listening() -> bool:

@@ -5,6 +5,7 @@ uses; ephemeral stacks keep moto (in memory)."""
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -79,3 +80,12 @@ def test_ephemeral_stacks_keep_moto(tmp_path: Path) -> None:
     stack = LocalStack.ephemeral("local-s3-test", tmp_path)
     assert stack.local_s3.name == "moto"
     assert "moto.server" in stack.local_s3.argv()
+
+
+def test_a_taken_port_is_named_not_taken_for_ours(stack: LocalStack) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", stack.s3_port))
+        other.listen()
+        with pytest.raises(RuntimeError, match=f"127.0.0.1:{stack.s3_port} is taken"):
+            stack.start_s3()
+    assert "s3" not in stack.processes
