@@ -42,12 +42,22 @@ $(NODE_STAMP): $(ASYNCAPI_CHECK)/package.json $(ASYNCAPI_CHECK)/package-lock.jso
 	@cd $(ASYNCAPI_CHECK) && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
-install: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(NODE_STAMP)
+# `make run`'s local S3, s3rver (npm), keeping photos on disk in var/s3 (devstack/s3.py); exact
+# versions from package-lock.json, no install scripts (none of it needs one).
+S3RVER_DIR := devstack/s3rver
+S3RVER_STAMP := $(S3RVER_DIR)/node_modules/.installed
+
+$(S3RVER_STAMP): $(S3RVER_DIR)/package.json $(S3RVER_DIR)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && apt-get install -y npm; }
+	@cd $(S3RVER_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(S3RVER_STAMP)
+
+install: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(NODE_STAMP) $(S3RVER_STAMP)
 
 rabbitmq:
 	@$(BIN)/python -m devstack.rabbit
 
-run: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS)
+run: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(S3RVER_STAMP)
 	@$(BIN)/python -m devstack
 
 lint: $(STAMP)
@@ -57,7 +67,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(NODE_STAMP) chromium rabbitmq lint types
+test: $(STAMP) $(STORE_STAMP) $(WEB_ASSETS) $(NODE_STAMP) $(S3RVER_STAMP) chromium rabbitmq lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) $(STORE_STAMP) rabbitmq
@@ -67,4 +77,4 @@ chaos: $(STAMP) $(STORE_STAMP) rabbitmq
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache services/web/node_modules tests/interop/asyncapi/node_modules
+	rm -rf $(VENV) .venv-store var .pytest_cache .mypy_cache .ruff_cache services/web/node_modules tests/interop/asyncapi/node_modules $(S3RVER_DIR)/node_modules

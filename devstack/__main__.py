@@ -24,13 +24,15 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    stack = LocalStack(args.namespace, args.workdir.resolve())
+    workdir = args.workdir.resolve()
+    # The photos kept on disk next to the store, so both survive a restart (devstack/s3.py).
+    stack = LocalStack(args.namespace, workdir, s3_dir=workdir / "s3")
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         print(
-            "Starting RabbitMQ check, the local store, local S3 (moto), SMTP sink, the six services and the website...",
+            "Starting RabbitMQ check, the local store, local S3 (s3rver), SMTP sink, the six services and the website...",
             flush=True,
         )
         stack.start()
@@ -55,7 +57,12 @@ def print_urls(stack: LocalStack, workdir: Path) -> None:
         *(f"  {name:<22}  {stack.url(name)}/ready" for name in SERVICES if name != "intake"),
         f"  Store (MongoDB wire):   {stack.mongo_url}"
         + (f"   data in {workdir / 'store'}/ (kept across restarts)" if stack.store else ""),
-        f"  S3 (moto):              {stack.s3_endpoint}",
+        f"  S3:                     {stack.s3_endpoint}"
+        + (
+            f"   photos in {workdir / 's3'}/ (kept across restarts)"
+            if "s3" in stack.processes and stack.s3_dir
+            else ""
+        ),
         f"  SMTP sink:              {host}:{port}   mails saved in {workdir / 'mail'}/*.eml",
         f"  Logs:                   {workdir / 'log'}/<service>.log",
         "  RabbitMQ management:    http://127.0.0.1:15672 (if the management plugin is enabled)",

@@ -1,6 +1,7 @@
 """Start the six services as real OS processes, plus the local store process (mongoeco over
-SQLite), local S3 (moto) and SMTP (aiosmtpd) when none is configured. Used by `make run`, the
-end-to-end tests, the chaos harness and the benchmarks."""
+SQLite), local S3 (moto in memory, or s3rver on disk for `make run`: devstack/s3.py) and SMTP
+(aiosmtpd) when none is configured. Used by `make run`, the end-to-end tests, the chaos harness
+and the benchmarks."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import httpx
 
 from devstack.docstore import DocStore, terminate
 from devstack.rabbit import ensure_rabbitmq
+from devstack.s3 import LocalS3
 
 SERVICES = ("routing", "deadlines", "notify", "media", "polls", "intake")
 FRONTENDS = ("web",)  # started after the gateway, stopped first; they call only its public API
@@ -69,6 +71,9 @@ class LocalStack:
     workdir: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     s3_port: int = 9000
+    # Where the local S3 server keeps objects (s3rver, kept across restarts: `make run` passes
+    # var/s3); None: moto, in memory, what ephemeral stacks use.
+    s3_dir: Path | None = None
     smtp: tuple[str, int] | None = None  # an SMTP server already running (tests pass theirs)
     smtp_port: int = 1025
     store_port: int = 27017
@@ -116,8 +121,13 @@ class LocalStack:
         return [process for _, process in sorted(numbered)]
 
     @property
+    def local_s3(self) -> LocalS3:
+        """The S3 server this stack starts unless MEDIA_S3_ENDPOINT names one."""
+        return LocalS3(self.s3_port, self.s3_dir)
+
+    @property
     def s3_endpoint(self) -> str:
-        return os.environ.get("MEDIA_S3_ENDPOINT") or f"http://127.0.0.1:{self.s3_port}"
+        return os.environ.get("MEDIA_S3_ENDPOINT") or self.local_s3.endpoint
 
     @property
     def mongo_url(self) -> str:
@@ -134,12 +144,12 @@ class LocalStack:
             int(os.environ.get("NOTIFY_SMTP_PORT", self.smtp_port)),
         )
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         logs = self.workdir / "log"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / f"{name}.log").open("ab") as log_file:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, *args],
+                argv,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
@@ -148,6 +158,7 @@ class LocalStack:
 
     def service_env(self) -> dict[str, str]:
         smtp_host, smtp_port = self.smtp_address
+        access_key, secret_key = self.local_s3.keys
         env = {
             "APPEALS_ENV": "dev",
             "APPEALS_NAMESPACE": self.namespace,
@@ -155,8 +166,8 @@ class LocalStack:
             "APPEALS_LOG_JSON": "true",
             "MONGO_URL": self.mongo_url,
             "MEDIA_S3_ENDPOINT": self.s3_endpoint,
-            "MEDIA_S3_ACCESS_KEY": os.environ.get("MEDIA_S3_ACCESS_KEY", "devstack"),
-            "MEDIA_S3_SECRET_KEY": os.environ.get("MEDIA_S3_SECRET_KEY", "devstack-secret"),
+            "MEDIA_S3_ACCESS_KEY": os.environ.get("MEDIA_S3_ACCESS_KEY", access_key),
+            "MEDIA_S3_SECRET_KEY": os.environ.get("MEDIA_S3_SECRET_KEY", secret_key),
             "NOTIFY_SMTP_HOST": smtp_host,
             "NOTIFY_SMTP_PORT": str(smtp_port),
             # The local webhook sink and test push services listen on loopback (dev only).
@@ -178,13 +189,30 @@ class LocalStack:
             )
             self.store.start()
         if "MEDIA_S3_ENDPOINT" not in os.environ:
-            self._spawn("s3", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)])
-            wait_until(lambda: _port_open(self.s3_port), 30, "local S3 (moto)")
+            self.start_s3()
         if self.smtp is None and "NOTIFY_SMTP_HOST" not in os.environ:
             mail_dir = self.workdir / "mail"
             args = ["-m", "devstack.mailsink", "--host", "127.0.0.1", "--port", str(self.smtp_port)]
-            self._spawn("smtp", [*args, "--dir", str(mail_dir)])
+            self._spawn("smtp", [sys.executable, *args, "--dir", str(mail_dir)])
             wait_until(lambda: _port_open(self.smtp_port), 30, "local SMTP sink")
+
+    def start_s3(self, timeout: float = 30) -> None:
+        """Start the local S3 server (`local_s3`) as process `s3`; returns once it listens.
+
+        Raises RuntimeError if it exits first (e.g. its port is taken), TimeoutError if it does
+        not listen within `timeout` seconds, FileNotFoundError if s3rver is not installed.
+        """
+        s3 = self.local_s3
+        if _port_open(s3.port):  # else the wait below would take the other server for ours
+            raise RuntimeError(f"127.0.0.1:{s3.port} is taken: local S3 ({s3.name}) cannot start")
+        self._spawn("s3", s3.argv())
+
+        def listening() -> bool:
+            if (code := self.processes["s3"].poll()) is not None:
+                raise RuntimeError(f"local S3 ({s3.name}) exited with {code}: see log/s3.log")
+            return _port_open(s3.port)
+
+        wait_until(listening, timeout, f"local S3 ({s3.name})")
 
     def start_service(self, name: str, replica: int = 1) -> str:
         """Start one process of a service; returns its process name (`routing`, `routing-2`...)."""
@@ -192,7 +220,7 @@ class LocalStack:
         process = name if replica == 1 else f"{name}-{replica}"
         if replica > 1:  # the same queue, store and settings; only its own HTTP port
             env[f"{name.upper()}_HTTP_PORT"] = str(self.replica_ports.setdefault(process, free_port()))
-        self._spawn(process, ["-m", f"services.{name}"], env)
+        self._spawn(process, [sys.executable, "-m", f"services.{name}"], env)
         return process
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:

@@ -21,6 +21,8 @@ from services.media.settings import MediaSettings
 log = get_logger(__name__)
 
 _OURS_ALREADY = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
+# GetBucketPolicy's answers when the bucket has no policy, or the server has no policies at all.
+_NO_POLICY = {"NoSuchBucketPolicy", "NotImplemented", "MethodNotAllowed"}
 
 
 class ObjectStore(Protocol):
@@ -92,11 +94,15 @@ class S3ObjectStore:
         self._refuse_public_policy()
 
     def _refuse_public_policy(self) -> None:
-        """Objects are handed out only through signed links: a public bucket would leak them all."""
+        """Objects are handed out only through signed links: a public bucket would leak them all.
+
+        A server without bucket policies has none to make it public: moto answers NotImplemented,
+        s3rver (`make run`'s local S3) MethodNotAllowed (docs/media.md, "Local S3").
+        """
         try:
             policy = self._client.get_bucket_policy(self.bucket)
         except S3Error as exc:
-            if exc.code in ("NoSuchBucketPolicy", "NotImplemented"):
+            if exc.code in _NO_POLICY:
                 return
             raise
         if _is_public(policy):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from devstack.s3 import LocalS3
 from tests.infra import docker_available
 
 
@@ -57,7 +57,7 @@ def s3() -> Iterator[S3Server]:
         return
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        LocalS3(port).argv(),  # moto, in memory: devstack's choice for everything but `make run`
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
