@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from devstack.chaos.checks import Scope, Verdict
 
 CONSUMERS = ("routing", "deadlines", "notify", "media")
-SERVICES = ("intake", *CONSUMERS)  # the ones the run streams through, kills and poisons
+SERVICES = ("intake", *CONSUMERS, "polls")  # the ones the run kills and poisons (every queue)
 ALL_FAULTS = (
     "broker",
     "smtp",

@@ -10,6 +10,7 @@ valid event its handler can never succeed with (dead-lettered after the bounded 
 | deadlines | `appeal.taken` for an unknown appeal | `DeadlineFlows.apply`: LookupError |
 | notify | `appeal.taken` for an unknown appeal | `NotifyFlows._announce`: RecipientUnknown |
 | media | — (no media handler fails on a valid event: `Retention.attach` of unknown ids is a no-op) | instead: valid envelope, invalid `data` (dead-lettered at once) |
+| polls | — (unlinking the ballots of an unknown poll is a no-op) | the same: valid envelope, invalid `data` |
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ HANDLED = {
     "deadlines": EventType.APPEAL_ROUTED,
     "notify": EventType.APPEAL_SUBMITTED,
     "media": EventType.APPEAL_SUBMITTED,
+    "polls": EventType.POLL_CLOSED,
 }
 
 
@@ -138,7 +140,7 @@ def poisons(namespace: str, service: str, max_attempts: int) -> list[Poison]:
         )
     else:
         invalid = Envelope(
-            type=EventType.APPEAL_SUBMITTED,
+            type=HANDLED[service],
             source="chaos",
             subject=appeal_id,
             correlation_id="chaos-poison",
@@ -147,7 +149,12 @@ def poisons(namespace: str, service: str, max_attempts: int) -> list[Poison]:
         body = invalid.model_dump_json().encode()
         found.append(
             Poison(
-                service, "invalid event data", named("invalid"), body, "invalid appeal.submitted v1 data", 1
+                service,
+                "invalid event data",
+                named("invalid"),
+                body,
+                f"invalid {HANDLED[service]} v1 data",
+                1,
             )
         )
     return found
