@@ -390,6 +390,10 @@ def parse_envelope(body: bytes) -> Envelope:
 
 
 def decode_payload(envelope: Envelope) -> BaseModel:
+    """The envelope's `data` validated as the payload model registered for its (type, dataversion).
+
+    Raises PoisonMessage when the type/version is unknown or the data does not validate (the
+    consumer dead-letters it rather than retrying)."""
     model = PAYLOADS.get((envelope.type, envelope.dataversion))
     if model is None:
         raise PoisonMessage(f"unknown event type/version {envelope.type} v{envelope.dataversion}")

@@ -223,6 +223,8 @@ class BodyLimitMiddleware:
         seen = 0
 
         async def counting_receive() -> Message:
+            """The next ASGI body message, counting bytes as they arrive. Raises Problem 413 (reason
+            `too_large`) once more than `limit` bytes were received."""
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
@@ -277,9 +279,13 @@ def ops_router(checks: dict[str, ReadyCheck], reports: dict[str, StateReport] | 
 
 
 def internal_auth(expected: str) -> Any:
-    """A dependency guarding service-to-service endpoints with the shared internal token."""
+    """A dependency guarding service-to-service endpoints with the shared internal token.
+
+    Raises (through the dependency) Problem 401 when the `X-Internal-Token` header is missing or
+    wrong."""
 
     async def check(token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None) -> None:
+        """Raises Problem 401 unless the `X-Internal-Token` header matches the shared token."""
         if not internal_token_valid(token, expected):
             raise Problem(401, "a valid internal service token is required")
 

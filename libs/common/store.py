@@ -299,6 +299,7 @@ class InMemoryDatabase:
         return self[name]
 
     async def command(self, name: str, *args: Any, **kwargs: Any) -> Document:
+        """Only `ping` is answered (`{"ok": 1.0}`); raises NotImplementedError for any other command."""
         if name != "ping":
             raise NotImplementedError(f"the in-memory store does not run {name!r}")
         return {"ok": 1.0}

@@ -144,6 +144,8 @@ def check_first_response(appeal: Appeal) -> None:
 
 
 def next_status(current: S, action: Action) -> S:
+    """The status after `action`, from the one transition table `TRANSITIONS`. Raises
+    IllegalTransition when the lifecycle does not allow the action in `current`."""
     try:
         return TRANSITIONS[(current, action)]
     except KeyError:

@@ -94,7 +94,11 @@ class MediaFlows:
         )
 
     async def check_allowance(self, owner_id: str) -> None:
-        """Refuse before reading any byte when the owner has too many pending or recent uploads."""
+        """Refuse before reading any byte when the owner has too many pending or recent uploads.
+
+        Raises MediaRejected `too_many_files` (pending uploads at the owner's maximum) or
+        `rate_limited` (hourly maximum reached; `retry_after` in seconds until the oldest upload of
+        the hour ages out)."""
         allowed = await self.allowance(owner_id)
         if allowed.pending >= allowed.max_pending:
             retention = self._settings.orphan_retention_hours
@@ -129,7 +133,10 @@ class MediaFlows:
 
     async def upload(self, owner_id: str, source: BinaryIO) -> tuple[MediaDoc, bool]:
         """Clean and store an upload. Returns (media, deduplicated): an identical file of the same
-        owner that is not attached yet is answered instead of being stored again."""
+        owner that is not attached yet is answered instead of being stored again.
+
+        Raises MediaRejected when cleaning refuses the file (type, size, pixels, duration, corrupt,
+        active content)."""
         source_sha256, _ = await asyncio.to_thread(digest, source)
         if existing := await self._touch_duplicate(owner_id, source_sha256):
             DEDUPLICATED.inc()
@@ -221,6 +228,9 @@ class MediaFlows:
         return MediaDoc.model_validate(found) if found else None
 
     async def link(self, media_id: str, variant: Variant = Variant.ORIGINAL) -> MediaLink | None:
+        """A presigned GET link to one variant (`MEDIA_LINK_TTL_SECONDS` seconds valid; inline for
+        images, an attachment otherwise), or None for an unknown file. Raises VariantMissing when
+        the file has no such variant (e.g. a video's thumbnail)."""
         doc = await self.get(media_id)
         if doc is None:
             return None

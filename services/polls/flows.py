@@ -109,6 +109,7 @@ class PollFlows:
         return poll
 
     async def get(self, poll_id: str) -> Poll:
+        """Raises NotFound (HTTP 404) when there is no such poll."""
         doc = await self.polls.find_one({"_id": poll_id})
         if doc is None:
             raise NotFound(f"no poll {poll_id}")
@@ -237,6 +238,7 @@ class PollFlows:
         raise Refused("your ballot kept changing concurrently: try again", "concurrent_change")
 
     async def ballot_of(self, poll_id: str, voter_id: str) -> Ballot:
+        """The voter's ballot in the poll; raises NotFound (HTTP 404) when they have none."""
         doc = await self.ballots.find_one({"poll_id": poll_id, "voter_id": voter_id})
         if doc is None:
             raise NotFound("no ballot of yours in this poll")

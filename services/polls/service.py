@@ -135,7 +135,10 @@ def facts(poll: Poll) -> dict[str, Any]:
 
 
 def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
-    """Publish a draft: it opens at `opens_at` (default now). Refused if it would close in the past."""
+    """Publish a draft: it opens at `opens_at` (default now). Refused if it would close in the past.
+
+    Raises IllegalTransition unless the poll is a draft, Refused `closes_in_the_past` (409) when
+    `closes_at` is not after `now`."""
     status = next_status(poll.status, Action.PUBLISH)
     if poll.closes_at <= now:
         raise Refused("closes_at has passed: edit the draft first", "closes_in_the_past")
@@ -184,7 +187,9 @@ def close(poll: Poll, ballots: Iterable[list[AnswerIn]], now: datetime) -> tuple
 
 
 def ensure_open(poll: Poll, now: datetime) -> None:
-    """Ballots are taken while published, from `opens_at` (inclusive) to `closes_at` (exclusive)."""
+    """Ballots are taken while published, from `opens_at` (inclusive) to `closes_at` (exclusive).
+
+    Raises Refused (409) `not_open` (not published), `not_open_yet` or `closed`."""
     if poll.status != PollStatus.PUBLISHED:
         raise Refused(f"the poll is {poll.status}: it takes no ballots", "not_open")
     if poll.opens_at is not None and now < poll.opens_at:

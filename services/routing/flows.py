@@ -342,6 +342,9 @@ class RoutingFlows:
         return await cursor.skip(offset).limit(limit).to_list(limit), total
 
     async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
+        """A moderator's decision on an appeal held for moderation: approve (routed, or classified
+        first if it is a raw social post) or reject with a reason code. Raises Problem 422 for a
+        rejection without a valid `reason_code`, and what `waiting` raises (404, 409)."""
         doc = await self.waiting(appeal_id, AssignmentStep.MODERATE, "moderation")
         now = self._clock()
         event: Document | None
@@ -397,6 +400,8 @@ class RoutingFlows:
         return await self.assignment(doc["_id"])
 
     async def assignment(self, appeal_id: str) -> Document:
+        """Routing's record of the appeal (internal fields hidden), `appeal_id` in place of `_id`.
+        Raises Problem 404 when routing has none."""
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id}, HIDDEN)
         if doc is None:
             raise Problem(404, f"no appeal {appeal_id} in routing")
