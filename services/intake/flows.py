@@ -57,6 +57,8 @@ class AppealFlows:
         self._max_media = max_media
 
     async def ensure_indexes(self) -> None:
+        """Unique `number` and idempotency scope; the author's list, the organisation's queue by
+        status and due date, and the appeals naming a file."""
         appeals = self._db[APPEALS]
         await appeals.create_index("number", unique=True)
         await appeals.create_index("idempotency_scope", unique=True, sparse=True)
@@ -253,6 +255,8 @@ class AppealFlows:
         return items, total
 
     async def media_visible(self, principal: Principal, media_id: str, owner_id: str | None) -> bool:
+        """True when the principal may see a file no stored appeal links yet: an admin, its owner,
+        or an operator of an organisation one of whose appeals names it."""
         if principal.role is Role.ADMIN or owner_id == principal.sub:
             return True
         if principal.role is Role.OPERATOR:

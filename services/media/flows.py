@@ -51,10 +51,13 @@ class NotAttached(Exception):
 
 
 def object_key(media_id: str, variant: Variant) -> str:
+    """The object's key in the bucket: `media/<id>/<variant>`."""
     return f"media/{media_id}/{variant}"
 
 
 def limits_of(settings: MediaSettings) -> Limits:
+    """The cleaning limits from the settings (bytes, pixels, video bytes and seconds, rendition
+    sizes in pixels)."""
     return Limits(
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
@@ -75,6 +78,8 @@ class MediaFlows:
         self._cleaning = asyncio.Semaphore(settings.max_concurrent_cleaning)
 
     async def ensure_indexes(self) -> None:
+        """Indexes of the allowance counts (owner by time, owner's unattached), the orphan sweep
+        (unattached by `touched_at`) and the unique, sparse `dedup_key`."""
         await self._media.create_index([("owner_id", 1), ("created_at", 1)])
         await self._media.create_index([("owner_id", 1), ("appeal_id", 1)])
         await self._media.create_index([("appeal_id", 1), ("touched_at", 1)])
@@ -83,6 +88,8 @@ class MediaFlows:
     # -- the owner's allowance --------------------------------------------------------------
 
     async def allowance(self, owner_id: str) -> Allowance:
+        """The owner's unattached uploads and uploads of the last hour, with their maximums
+        (`MEDIA_MAX_PENDING_PER_OWNER`, `MEDIA_MAX_UPLOADS_PER_HOUR`)."""
         since = self._clock() - HOUR
         return Allowance(
             pending=await self._media.count_documents({"owner_id": owner_id, "appeal_id": None}),
@@ -218,12 +225,14 @@ class MediaFlows:
         return stored
 
     async def remove_objects(self, doc: dict[str, Any]) -> None:
+        """Delete every stored object (variant) of the media document from the bucket."""
         for stored in (doc.get("objects") or {}).values():
             await self._objects.delete(stored["key"])
 
     # -- read, link, publish ----------------------------------------------------------------
 
     async def get(self, media_id: str) -> MediaDoc | None:
+        """The file's record, None if unknown."""
         found = await self._media.find_one({"_id": media_id})
         return MediaDoc.model_validate(found) if found else None
 

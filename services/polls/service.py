@@ -85,6 +85,7 @@ def questions_of(questions: list[QuestionIn]) -> list[Question]:
 
 
 def new_poll(poll_id: str, create: PollCreate, now: datetime, correlation_id: str = "") -> Poll:
+    """A draft poll from the request, its questions and options given ids."""
     return Poll(
         id=poll_id,
         kind=create.kind,
@@ -137,7 +138,7 @@ def facts(poll: Poll) -> dict[str, Any]:
 def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
     """Publish a draft: it opens at `opens_at` (default now). Refused if it would close in the past.
 
-    Raises IllegalTransition unless the poll is a draft, Refused `closes_in_the_past` (409) when
+    Raises Refused (409) `not_allowed` unless the poll is a draft, `closes_in_the_past` when
     `closes_at` is not after `now`."""
     status = next_status(poll.status, Action.PUBLISH)
     if poll.closes_at <= now:
@@ -272,6 +273,7 @@ def results_visible(poll: Poll, viewer: Viewer) -> bool:
 
 
 def percent(part: int, whole: int) -> float:
+    """`part` of `whole` in percent, one decimal; 0.0 when `whole` is 0."""
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
