@@ -73,9 +73,9 @@ def not_found(media_id: str) -> Problem:
 
 
 def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSettings) -> APIRouter:
-    """/internal/media (upload, metadata, link, publish) behind the internal token. Its routes
-    answer Problem 404 (unknown file or variant), 409 (publishing an unattached file) and media's
-    refusals (400/413/415/422/429 with a `reason`)."""
+    """/internal/media (upload, allowance, metadata, link, publish; an appeal's files) behind the
+    internal token. Its routes answer Problem 404 (unknown file or variant), 409 (publishing an
+    unattached file) and media's refusals (400/413/415/422/429 with a `reason`)."""
     router = APIRouter(
         prefix="/internal",
         tags=["internal"],

@@ -44,8 +44,9 @@ def internal_router(
     settings: RoutingSettings,
     triage: TriageFlows | None = None,
 ) -> APIRouter:
-    """Routing's /internal API (routing decisions, the catalogue and its edits, moderation, triage)
-    behind the internal token; a catalogue reload of an unsound file answers Problem 422."""
+    """Routing's /internal API (topics, the catalogue and its edits, assignments, moderation, triage,
+    clusters, problem zones) behind the internal token; a catalogue reload of an unsound file
+    answers Problem 422."""
     token = settings.internal_token.get_secret_value()
     triage = triage or TriageFlows(flows, catalogue, clusters)
     router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[internal_auth(token)])
