@@ -67,6 +67,7 @@ class Change:
 
     @property
     def empty(self) -> bool:
+        """True when the change would write nothing and publish nothing."""
         return not (self.set or self.unset or self.push or self.add_to_set or self.events)
 
     def update(self, event_id: str | None = None) -> Document:
@@ -112,6 +113,7 @@ class Aggregate:
 
     @property
     def collection(self) -> Any:
+        """The aggregate's collection in the service's database."""
         return self._db[self.name]
 
     async def write(

@@ -76,6 +76,7 @@ def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
             queue = RabbitQueue(topology.queue_name(service), durable=True, routing_key=event_type)
 
             async def handle(body: Any) -> None:  # documentation only, never run
+                # No docstring: FastStream would publish it as every channel's description.
                 return None
 
             handle.__annotations__ = {"body": models[event_type], "return": None}
@@ -102,6 +103,7 @@ def retarget(document: Any, namespace: str, written_for: str = DEFAULT_NAMESPACE
     prefix, target = f"{written_for}.", f"{namespace}."
 
     def walk(node: Any, key: str | None = None) -> Any:
+        """A copy of `node` with every `name` that starts with `prefix` renamed to start with `target`."""
         if isinstance(node, dict):
             return {name: walk(value, name) for name, value in node.items()}
         if isinstance(node, list):

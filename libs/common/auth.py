@@ -200,6 +200,8 @@ def _public_reason(exc: jwt.PyJWTError) -> str:
 def issue_dev_token(
     secret: str, *, sub: str, role: Role, org_id: str | None = None, ttl: timedelta = timedelta(hours=12)
 ) -> str:
+    """An HS256 JWT for dev mode (issuer `DEV_ISSUER`, audience `DEV_AUDIENCE`) with `sub`, `role`
+    and `org_id`, valid for `ttl` (12 hours by default)."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": sub,
@@ -215,4 +217,5 @@ def issue_dev_token(
 
 
 def internal_token_valid(presented: str | None, expected: str) -> bool:
+    """True when the presented `X-Internal-Token` equals the expected one (constant-time comparison)."""
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())

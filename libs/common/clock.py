@@ -9,6 +9,7 @@ Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
+    """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
 
 
@@ -22,4 +23,5 @@ class ManualClock:
         return self._now
 
     def advance(self, delta: timedelta) -> None:
+        """Move the fake clock forward by `delta`."""
         self._now += delta

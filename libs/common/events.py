@@ -333,6 +333,7 @@ class PoisonMessage(Exception):
 def new_event(
     event_type: EventType, payload: BaseModel, *, source: str, subject: str, correlation_id: str
 ) -> Envelope:
+    """A CloudEvents envelope of `payload` (`dataversion` from `PAYLOADS`; `subject`: the aggregate id)."""
     version = next(v for (t, v), model in PAYLOADS.items() if t == event_type and isinstance(payload, model))
     return Envelope(
         type=event_type,
@@ -390,6 +391,8 @@ def parse_envelope(body: bytes) -> Envelope:
 
 
 def decode_payload(envelope: Envelope) -> BaseModel:
+    """The envelope's `data` as its registered payload model; raises PoisonMessage (dead-lettered,
+    never retried) for an unknown type/version or data that does not validate."""
     model = PAYLOADS.get((envelope.type, envelope.dataversion))
     if model is None:
         raise PoisonMessage(f"unknown event type/version {envelope.type} v{envelope.dataversion}")

@@ -78,6 +78,8 @@ class Problem(Exception):
 def problem_response(
     status: int, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
+    """An RFC 9457 problem+json response (`type` about:blank, `title` the status phrase unless
+    given); `extra` members are added to the body."""
     body = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -89,15 +91,21 @@ def problem_response(
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    """Every error answered as problem+json: Problem as raised, HTTP errors with their status,
+    request validation as 422 (with `errors`), anything else as a logged 500."""
+
     async def on_problem(request: Request, exc: Exception) -> Response:
+        """A raised Problem as problem+json, with its headers and extra members."""
         assert isinstance(exc, Problem)
         return problem_response(exc.status, exc.detail, title=exc.title, headers=exc.headers, **exc.extra)
 
     async def on_http(request: Request, exc: Exception) -> Response:
+        """Starlette's HTTP errors (404 of an unknown path, 405 ...) as problem+json."""
         assert isinstance(exc, StarletteHTTPException)
         return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     async def on_validation(request: Request, exc: Exception) -> Response:
+        """Request validation as 422; `detail` names the first error's location, `errors` lists all."""
         assert isinstance(exc, RequestValidationError)
         errors = [
             {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
@@ -108,6 +116,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(422, f"{where}: {first['msg']}", errors=errors)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        """Any other exception: logged with the path, answered 500 without its text."""
         log.exception("unhandled error", path=request.url.path)
         return problem_response(500, "an unexpected error occurred; it has been logged")
 
@@ -135,6 +144,7 @@ class CorrelationMiddleware:
         status_holder = {"status": 500}
 
         async def send_with_header(message: Message) -> None:
+            """Adds the correlation id header to the response and notes its status."""
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", []).append(
@@ -182,6 +192,8 @@ class SecurityHeadersMiddleware:
         docs = str(scope.get("path", "")).startswith(DOCS_PATHS)
 
         async def send_with_headers(message: Message) -> None:
+            """Adds the security headers the response does not set itself (CSP outside the docs
+            pages; no-store for authenticated requests)."""
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {name.lower() for name, _ in headers}
@@ -204,6 +216,7 @@ class BodyLimitMiddleware:
         self.limits = limits or {}
 
     def limit_for(self, path: str) -> int:
+        """The body limit in bytes for `path`: the first matching prefix's, else `default_limit`."""
         return next(
             (limit for prefix, limit in self.limits.items() if path.startswith(prefix)), self.default_limit
         )
@@ -223,6 +236,8 @@ class BodyLimitMiddleware:
         seen = 0
 
         async def counting_receive() -> Message:
+            """The next ASGI body message, counting bytes as they arrive. Raises Problem 413 (reason
+            `too_large`) once more than `limit` bytes were received."""
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
@@ -252,10 +267,13 @@ def ops_router(checks: dict[str, ReadyCheck], reports: dict[str, StateReport] | 
 
     @router.get("/health")
     async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
 
     @router.get("/ready", responses=problem_responses(503))
     async def ready() -> Response:
+        """Readiness: 200 when every check passes (with the state reports), else 503 naming the
+        failing ones."""
         results: dict[str, bool] = {}
         for name, check in checks.items():
             try:
@@ -277,9 +295,13 @@ def ops_router(checks: dict[str, ReadyCheck], reports: dict[str, StateReport] | 
 
 
 def internal_auth(expected: str) -> Any:
-    """A dependency guarding service-to-service endpoints with the shared internal token."""
+    """A dependency guarding service-to-service endpoints with the shared internal token.
+
+    Raises (through the dependency) Problem 401 when the `X-Internal-Token` header is missing or
+    wrong."""
 
     async def check(token: Annotated[str | None, Header(alias=INTERNAL_TOKEN_HEADER)] = None) -> None:
+        """Raises Problem 401 unless the `X-Internal-Token` header matches the shared token."""
         if not internal_token_valid(token, expected):
             raise Problem(401, "a valid internal service token is required")
 

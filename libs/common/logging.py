@@ -15,6 +15,9 @@ CONTEXT_HEADERS = ("correlation_id", "appeal_id")
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool | None = None) -> None:
+    """Structured logs to stderr for `service`: JSON when not on a terminal (or as `json` says), ISO
+    UTC timestamps, the context variables (correlation id, service) merged in; stdlib loggers at
+    WARNING."""
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False) if use_json else structlog.dev.ConsoleRenderer()
@@ -38,10 +41,12 @@ def configure_logging(service: str, level: str = "INFO", json: bool | None = Non
 
 
 def new_correlation_id() -> str:
+    """A fresh correlation id (32 hex digits)."""
     return uuid.uuid4().hex
 
 
 def current_correlation_id() -> str:
+    """The correlation id bound to this context (request or message), else a fresh one."""
     return str(structlog.contextvars.get_contextvars().get("correlation_id") or new_correlation_id())
 
 
@@ -60,4 +65,5 @@ def bound_context(values: Mapping[str, Any]) -> Iterator[None]:
 
 
 def get_logger(name: str | None = None) -> Any:
+    """A structlog logger; never pass it e-mail addresses, names, message text or tokens."""
     return structlog.get_logger(name)

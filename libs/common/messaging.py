@@ -61,6 +61,8 @@ class EventBus:
         self._tracing = tracing
 
     async def publish(self, envelope: Envelope) -> None:
+        """Publish the envelope to the domain exchange (routing key: the event type) in CloudEvents
+        structured mode, persistent, with its id as message id and a traceparent when tracing is on."""
         headers: dict[str, Any] = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
         with self._tracing.publishing(envelope, self._exchange.name, headers):  # adds traceparent
             await self._broker.publish(
@@ -121,6 +123,7 @@ class EventConsumer:
 
     async def on_message(self, msg: RabbitMessage) -> None:
         # A consumer span (child of the publisher's, from the headers) when tracing is on.
+        """Handle one delivery inside a consumer span (a child of the publisher's when tracing is on)."""
         with self.tracing.consuming(msg.headers or {}, self.queue.name, msg.message_id):
             await self._on_message(msg)
 

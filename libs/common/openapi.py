@@ -54,6 +54,7 @@ class Problem(BaseModel):
 
 
 def problem_response_doc(status: int) -> dict[str, Any]:
+    """The OpenAPI response object of `status` with the problem+json schema."""
     return {
         "description": HTTPStatus(status).phrase,
         "content": {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
@@ -136,6 +137,8 @@ def document_problems(
     prefixes = tuple(upstream_prefixes)
 
     def openapi() -> dict[str, Any]:
+        """FastAPI's document, built once, with the Problem schema and problem+json responses for
+        the common and declared error statuses (Open311 paths keep their own format)."""
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(  # what FastAPI's own `app.openapi` passes

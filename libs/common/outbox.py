@@ -55,6 +55,7 @@ class OutboxRelay:
         self._busy: set[tuple[str, Any]] = set()
 
     async def ensure_indexes(self) -> None:
+        """A sparse index on `outbox.id` in each collection, for the sweep's query."""
         for name in self._collections:
             await self._db[name].create_index("outbox.id", sparse=True)
 
@@ -76,6 +77,7 @@ class OutboxRelay:
             await self._publish(collection, doc_id, {OUTBOX: entries})
 
     async def sweep(self) -> int:
+        """Publish every pending outbox entry in the collections; returns how many were published."""
         published = 0
         for name in self._collections:
             pending = await self._db[name].find({"outbox.id": {"$exists": True}}, {"_id": 1}).to_list(None)

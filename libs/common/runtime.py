@@ -78,6 +78,8 @@ class ServiceRuntime:
         self.broker_connected = asyncio.Event()  # set once connected, declared and consuming
 
     def consume(self, handlers: Mapping[str, Handler]) -> None:
+        """Consume the service's queue with `handlers` (event type → handler), retrying up to
+        `max_attempts` times `retry_backoff_seconds` apart before dead-lettering."""
         self.consumer = EventConsumer(
             self.broker,
             self.topology,
@@ -89,6 +91,7 @@ class ServiceRuntime:
         )
 
     def on_startup(self, hook: Hook) -> None:
+        """Run `hook` at start, once the store and broker are set up."""
         self._startup.append(hook)
 
     def ready_check(self, name: str, check: ReadyCheck) -> None:
@@ -96,6 +99,7 @@ class ServiceRuntime:
         self._ready_checks[name] = check
 
     def on_shutdown(self, hook: Hook) -> None:
+        """Run `hook` at stop, after the loops are cancelled and before the broker and store close."""
         self._shutdown.append(hook)
 
     def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -152,6 +156,8 @@ class ServiceRuntime:
         await self.broker.start()
 
     async def stop(self) -> None:
+        """Cancel the background tasks, run the shutdown hooks, close the broker and the store,
+        flush spans."""
         first = list(self._tasks)  # the connecting task may add the loops before it sees the cancel
         for task in first:
             task.cancel()
@@ -166,6 +172,7 @@ class ServiceRuntime:
         self.tracing.shutdown()  # flushes the spans still queued
 
     async def broker_ready(self) -> bool:
+        """True when the broker is connected and answers a ping within 2 seconds."""
         return self.broker_connected.is_set() and await self.broker.ping(timeout=2.0)
 
     async def broker_state(self) -> str:
@@ -178,8 +185,12 @@ class ServiceRuntime:
         return "up" if up else "down"
 
     def create_app(self, *routers: APIRouter, title: str, description: str = "") -> FastAPI:
+        """The service's FastAPI app: problem+json errors, correlation and security headers, tracing
+        if on, /health and /ready, then `routers`; the lifespan starts and stops this runtime."""
+
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            """Start the runtime before serving, stop it after."""
             await self.start()
             try:
                 yield

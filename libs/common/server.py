@@ -25,19 +25,23 @@ class HeaderTimeoutProtocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Arms the timer for the first request's head."""
         super().connection_made(transport)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Cancels the head timer."""
         self._cancel_head_timer()
         super().connection_lost(exc)
 
     def handle_events(self) -> None:
+        """Cancels the head timer once a request's head has arrived."""
         super().handle_events()
         if self.cycle is not None and not self.cycle.response_complete:
             self._cancel_head_timer()  # the head arrived: the application has the request now
 
     def on_response_complete(self) -> None:
+        """Arms the head timer again for the next request on this connection."""
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm_head_timer()  # the next request's head must arrive in time too

@@ -58,6 +58,8 @@ class _PlainInfraSource(PydanticBaseSettingsSource):
     """Reads MONGO_URL / RABBIT_URL without any prefix."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """The field's value from the unprefixed environment variable of the same name (e.g.
+        `MONGO_URL`)."""
         return os.environ.get(field_name.upper()), field_name, False
 
     def __call__(self) -> dict[str, Any]:
@@ -102,10 +104,12 @@ class ServiceSettings(BaseSettings):
 
     @property
     def is_dev(self) -> bool:
+        """True in the dev environment (dev tokens, relaxed checks)."""
         return self.env is Environment.DEV
 
     @property
     def database_name(self) -> str:
+        """`MONGO_DB` if set, else `<namespace>_<service>`."""
         return self.mongo_db or f"{self.namespace}_{self.service_name}"
 
     @model_validator(mode="after")
@@ -141,6 +145,8 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Sources in order: arguments, `<SERVICE>_` variables, `APPEALS_` variables, the plain
+        infrastructure variables, secret files."""
         return (
             init_settings,
             EnvSettingsSource(settings_cls, env_prefix=f"{cls.service_name.upper()}_"),

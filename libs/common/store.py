@@ -44,12 +44,15 @@ class CommandCounter(monitoring.CommandListener):
     the driver's path: one counter increment per command)."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
+        """Counts each store command by name."""
         STORE_COMMANDS.labels(event.command_name).inc()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Nothing to record."""
         pass
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Nothing to record."""
         pass
 
 
@@ -208,18 +211,22 @@ class InMemoryCursor:
         self._cursor = cursor
 
     def sort(self, *args: Any, **kwargs: Any) -> InMemoryCursor:
+        """Sort as PyMongo's cursor does; returns this cursor."""
         self._cursor = self._cursor.sort(*args, **kwargs)
         return self
 
     def skip(self, count: int) -> InMemoryCursor:
+        """Skip `count` documents; returns this cursor."""
         self._cursor = self._cursor.skip(count)
         return self
 
     def limit(self, count: int) -> InMemoryCursor:
+        """At most `count` documents; returns this cursor."""
         self._cursor = self._cursor.limit(count)
         return self
 
     async def to_list(self, length: int | None = None) -> list[Document]:
+        """The documents, at most `length` of them (all if None)."""
         docs = list(self._cursor)
         return docs if length is None else docs[:length]
 
@@ -239,6 +246,8 @@ class InMemoryCollection:
         collection._ensure_uniques = lambda new_data: _ensure_uniques(collection, new_data)
 
     def find(self, *args: Any, **kwargs: Any) -> InMemoryCursor:
+        """A cursor over the matching documents, the filter corrected where mongomock departs from
+        MongoDB."""
         if args:
             args = (_filter(args[0]), *args[1:])
         if "filter" in kwargs:
@@ -256,6 +265,7 @@ class InMemoryCollection:
         method = getattr(self._collection, name)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
+            """The mongomock method called with PyMongo's arguments adapted (`session` dropped)."""
             kwargs.pop("session", None)
             return method(*_arguments(name, list(args), kwargs), **kwargs)
 
@@ -267,6 +277,7 @@ def _arguments(name: str, args: list[Any], kwargs: dict[str, Any]) -> list[Any]:
     in place): filters by `_filter`, written values by `_bson_values`, `$addToSet` deduplicated."""
 
     def rewrite(position: int, keyword: str, change: Any) -> None:
+        """Replace the argument at `position` (or keyword `keyword`) by `change` of it, if given."""
         if len(args) > position:
             args[position] = change(args[position])
         elif keyword in kwargs:
@@ -296,9 +307,11 @@ class InMemoryDatabase:
         return InMemoryCollection(self._database[name])
 
     def get_collection(self, name: str) -> InMemoryCollection:
+        """The collection `name`, as `db[name]`."""
         return self[name]
 
     async def command(self, name: str, *args: Any, **kwargs: Any) -> Document:
+        """Only `ping` is answered (`{"ok": 1.0}`); raises NotImplementedError for any other command."""
         if name != "ping":
             raise NotImplementedError(f"the in-memory store does not run {name!r}")
         return {"ok": 1.0}
@@ -313,14 +326,18 @@ class Store:
 
     @property
     def durable(self) -> bool:
+        """True for a wire store (MongoDB or the store process), False for the in-memory fake."""
         return self._client is not None
 
     async def ping(self) -> bool:
         # Bounded, so a readiness probe answers in time even when MongoDB does not.
+        """True when the store answers a ping within `PING_TIMEOUT_SECONDS` (2 s); raises
+        TimeoutError or the driver's error otherwise."""
         await asyncio.wait_for(self.db.command("ping"), timeout=PING_TIMEOUT_SECONDS)
         return True
 
     async def close(self) -> None:
+        """Close the client (nothing to do for the in-memory store)."""
         if self._client is not None:
             await self._client.close()
 

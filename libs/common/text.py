@@ -97,6 +97,8 @@ def fold_confusables(text: str) -> str:
     mostly_cyrillic = cyrillic > latin
 
     def fold(match: re.Match[str]) -> str:
+        """The word in its majority script (all-look-alike Latin words in a mostly Cyrillic text to
+        Cyrillic)."""
         word = match.group(0)
         cyrillic = 0 if word.isascii() else len(_CYRILLIC.findall(word))
         if cyrillic == len(word):

@@ -22,12 +22,16 @@ class Topology:
 
     @property
     def dead_letter_exchange(self) -> RabbitExchange:
+        """The direct exchange `<namespace>.dlx` that rejected messages go to."""
         return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.DIRECT, durable=True)
 
     def queue_name(self, consumer: str) -> str:
+        """`<namespace>.<consumer>`."""
         return f"{self.namespace}.{consumer}"
 
     def consumer_queue(self, consumer: str) -> RabbitQueue:
+        """The consumer's durable queue (quorum or classic as configured), dead-lettering to its
+        `.dlq`."""
         name = self.queue_name(consumer)
         arguments: Any = {
             "x-dead-letter-exchange": self.dead_letter_exchange.name,
@@ -50,6 +54,7 @@ class Topology:
         return RabbitQueue(f"{name}.retry", durable=True, arguments=arguments)
 
     def dead_letter_queue(self, consumer: str) -> RabbitQueue:
+        """`<namespace>.<consumer>.dlq`, durable, where its poison and exhausted messages wait."""
         name = f"{self.queue_name(consumer)}.dlq"
         if self.queue_kind is QueueKind.QUORUM:
             return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True)

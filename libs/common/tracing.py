@@ -57,6 +57,7 @@ class Tracing:
 
     @property
     def enabled(self) -> bool:
+        """True when a tracer is configured (spans are made and exported)."""
         return self.tracer is not None
 
     @classmethod
@@ -244,6 +245,7 @@ class TracingMiddleware:
         ):
 
             async def send_traced(message: Message) -> None:
+                """Records the response status on the server span; 5xx marks it an error."""
                 if message["type"] == "http.response.start":
                     status = int(message["status"])
                     span.set_attribute("http.response.status_code", status)
@@ -276,6 +278,7 @@ def instrument_aiosmtplib(tracing: Tracing) -> None:
 
     @functools.wraps(original)
     async def send(*args: Any, **kwargs: Any) -> Any:
+        """aiosmtplib's send inside a client span `smtp send` when tracing is on."""
         tracer = _smtp_tracing.tracer if _smtp_tracing is not None else None
         if tracer is None:
             return await original(*args, **kwargs)

@@ -47,13 +47,17 @@ class DeadlineFlows:
 
     @property
     def collection(self) -> Any:
+        """The `TIMERS` collection: one clock record per appeal."""
         return self._db[TIMERS]
 
     def now(self) -> datetime:
+        """The clock's time cut to milliseconds (what the store gives back)."""
         return truncate_ms(self._clock())
 
     async def ensure_indexes(self) -> None:
         # Due work is found through this index, never by a scan; closed appeals drop out of it.
+        """A sparse index on the next due moment (due work is found without a scan; closed clocks
+        drop out) and one on the assignments' `received_at` (the statistics' periods)."""
         await self.collection.create_index([(NEXT_DUE, ASCENDING)], sparse=True)
         await self.collection.create_index("assignments.received_at")
 
@@ -66,6 +70,7 @@ class DeadlineFlows:
         retries it shortly), `ConcurrentChange` when the record kept changing."""
 
         def decide(doc: Document | None) -> Change:
+            """The change `step` makes to the stored record (an empty Change when nothing changed)."""
             now = self.now()
             outcome = step(None if doc is None else AppealClock.model_validate(doc), now)
             decided.append(outcome)
@@ -138,6 +143,7 @@ class DeadlineFlows:
     # -- reads -----------------------------------------------------------------------------
 
     async def get(self, appeal_id: str) -> AppealClock | None:
+        """The appeal's clock (timers, assignments, SLA record, extensions), None if it has none."""
         doc = await self.collection.find_one({"_id": appeal_id})
         return None if doc is None else AppealClock.model_validate(doc)
 

@@ -30,10 +30,16 @@ Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="the month, YYYY
 
 
 def internal_router(flows: DeadlineFlows, settings: DeadlinesSettings) -> APIRouter:
+    """/internal/stats/... (organisations, topics, public ranking, the control centre's month) and
+    /internal/appeals/{id}/timers, behind the internal token. Its routes answer Problem 422 for a
+    bad period or month and 404 for an appeal without timers."""
     guard = internal_auth(settings.internal_token.get_secret_value())
     router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[guard])
 
     def period(start: datetime | None, end: datetime | None) -> Period:
+        """The stats window: `end` defaults to now, `start` to `DEADLINES_STATS_DEFAULT_DAYS` days
+        before it. Raises Problem 422 when `start` is not before `end` or the window is longer than
+        `DEADLINES_STATS_MAX_DAYS` days."""
         end = _aware(end) if end else flows.now()
         start = _aware(start) if start else end - timedelta(days=settings.stats_default_days)
         if start >= end:
@@ -73,7 +79,9 @@ def internal_router(flows: DeadlineFlows, settings: DeadlinesSettings) -> APIRou
     ) -> CentreTable:
         """The regional control centre's figures of social-media incidents in a month, per
         organisation or municipality, ranked. `public=true`: only groups with at least
-        `DEADLINES_PUBLIC_MIN_RECEIVED` posts (the public pages)."""
+        `DEADLINES_PUBLIC_MIN_RECEIVED` posts (the public pages).
+
+        Answers 422 when `month` is not YYYY-MM."""
         try:
             start, end = centre_stats.month_bounds(month)
         except ValueError:
@@ -85,7 +93,9 @@ def internal_router(flows: DeadlineFlows, settings: DeadlinesSettings) -> APIRou
 
     @router.get("/appeals/{appeal_id}/timers", response_model=AppealClock)
     async def appeal_timers(appeal_id: str) -> AppealClock:
-        """The appeal's timers, SLA record and extension audit (for operators' tools and support)."""
+        """The appeal's timers, SLA record and extension audit (for operators' tools and support).
+
+        404 when no timers are stored for the appeal."""
         clock = await flows.get(appeal_id)
         if clock is None:
             raise Problem(404, f"no timers for appeal {appeal_id}")

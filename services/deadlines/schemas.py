@@ -102,13 +102,16 @@ class AppealClock(Stored):
     extensions: list[Extension] = []
 
     def timer(self, kind: TimerKind) -> Timer | None:
+        """The timer of this kind, None if the appeal has none."""
         return self.timers.get(str(kind))
 
     @property
     def current(self) -> Assignment:
+        """The latest assignment (the organisation answering now)."""
         return self.assignments[-1]
 
     def to_document(self) -> dict[str, Any]:
+        """The record as stored (datetimes kept as datetimes)."""
         return self.model_dump(mode="python")
 
 

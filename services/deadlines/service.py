@@ -269,6 +269,8 @@ def rereview_requested(
 
 
 def closed(clock: AppealClock, at: datetime) -> Outcome:
+    """The appeal closed at `at`: every running timer cancelled, the current assignment ended.
+    Unchanged if already closed."""
     clock = clock.model_copy(deep=True)
     if clock.closed_at is not None:
         return _unchanged(clock, "already closed")

@@ -123,7 +123,9 @@ class AppealWriter:
             _changed(envelope.subject, change)
 
     async def record(self, envelope: Envelope, changes: Document, note: str | None = None) -> None:
-        """A fact that is not a transition (a deadline, the overdue flag), recorded once per event."""
+        """A fact that is not a transition (a deadline, the overdue flag), recorded once per event.
+
+        Raises LookupError when the appeal is not stored here."""
         now = self._clock()
         push: Document = {}
         if note:  # the timeline entry names the current status: read it first

@@ -57,6 +57,8 @@ class AppealFlows:
         self._max_media = max_media
 
     async def ensure_indexes(self) -> None:
+        """Unique `number` and idempotency scope; the author's list, the organisation's queue by
+        status and due date, and the appeals naming a file."""
         appeals = self._db[APPEALS]
         await appeals.create_index("number", unique=True)
         await appeals.create_index("idempotency_scope", unique=True, sparse=True)
@@ -160,6 +162,9 @@ class AppealFlows:
         return doc, True
 
     async def replay(self, scope: str, fingerprint: str) -> Document | None:
+        """The appeal already stored under this idempotency scope (None if none): a retried
+        submission answers the same appeal. Raises Problem 422 when the key was used with a
+        different request body (another fingerprint)."""
         existing = await self._db[APPEALS].find_one({"idempotency_scope": scope})
         if existing is None:
             return None
@@ -168,6 +173,8 @@ class AppealFlows:
         return existing
 
     async def check_topic(self, topic: str) -> None:
+        """Raises Problem 422 when routing's catalogue has no such topic code; when routing is
+        unavailable the topic is accepted unchecked (routing decides when it is back)."""
         try:
             topics = await self._upstream.topics()
         except Problem:
@@ -178,6 +185,11 @@ class AppealFlows:
             raise Problem(422, f"unknown topic {topic!r}; see GET /api/v1/topics")
 
     async def check_media(self, principal: Principal, media_ids: list[str]) -> None:
+        """The files named by a new appeal (ids from media) are the caller's and free. Raises
+        Problem 422 (reason `too_many_files`) for more than `INTAKE_MAX_MEDIA_PER_APPEAL` files, 422
+        `duplicate_file`, 422 `not_yours` (unknown or someone else's), 422 `already_attached`; the
+        first bad file in order decides. Errors of the media lookup (e.g. Problem 503) are raised as
+        they are."""
         if len(media_ids) > self._max_media:
             raise Problem(
                 422, f"too many files: at most {self._max_media} per appeal", reason="too_many_files"
@@ -209,6 +221,8 @@ class AppealFlows:
     # -- read -----------------------------------------------------------------------------
 
     async def visible(self, principal: Principal, appeal_id: str) -> Document:
+        """The appeal document if the principal may see it. Raises Problem 404 when it does not
+        exist or is not theirs to see (the two are indistinguishable)."""
         appeal = await self._db[APPEALS].find_one({"_id": appeal_id})
         if appeal is None or not can_see(principal, appeal):
             # Someone else's appeal is indistinguishable from one that does not exist.
@@ -241,6 +255,8 @@ class AppealFlows:
         return items, total
 
     async def media_visible(self, principal: Principal, media_id: str, owner_id: str | None) -> bool:
+        """True when the principal may see a file no stored appeal links yet: an admin, its owner,
+        or an operator of an organisation one of whose appeals names it."""
         if principal.role is Role.ADMIN or owner_id == principal.sub:
             return True
         if principal.role is Role.OPERATOR:

@@ -16,6 +16,9 @@ from services.intake.service import canonical_post_url, idempotency_scope, summa
 
 
 def incident_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
+    """/api/v1/incidents for monitoring connectors. Answers Problem 403 for other roles, 409 for a
+    post another connector already reported, 422 for an unknown topic, 429 over the incident rate
+    limit."""
     router = APIRouter(prefix="/api/v1/incidents", tags=["monitoring"])
 
     @router.post(
@@ -30,7 +33,9 @@ def incident_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
         """A post found in a social network becomes an appeal on channel `social`, routed like any
         other, with a first-response deadline in hours. Without a topic, routing classifies the post
         (keywords, gazetteer); an uncertain one waits for the regional control centre. The same
-        post sent again is the same appeal."""
+        post sent again is the same appeal.
+
+        409 when another monitoring connector already reported this post."""
         require_role(principal, Role.MONITOR)
         await limiter.check(principal.sub, WriteKind.INCIDENT)
         post_url = canonical_post_url(str(body.post_url))

@@ -197,9 +197,14 @@ class Open311Route(APIRoute):
     """A route whose unexpected failure still answers in Open311's format (500, logged)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The handler, with any unexpected exception logged and answered as Open311's error 500;
+        Open311 errors, HTTP and validation errors and Problems are re-raised for their own
+        handlers."""
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            """Re-raises Open311 errors, HTTP and validation errors and Problems; anything else is
+            logged and answered as Open311's error 500."""
             try:
                 return await handler(request)
             except (Open311Error, HTTPException, RequestValidationError, Problem):
@@ -218,6 +223,9 @@ def open311_router(
     settings: IntakeSettings,
     clock: Clock = system_clock,
 ) -> APIRouter:
+    """The Open311 GeoReport v2 endpoints (services, requests) in JSON or XML. Errors are Open311's
+    `{code, description}` list: 400 (bad request or unknown service_code), 403 (invalid api_key),
+    404 (unknown service or request), 429 (rate limit), 503 (routing unavailable)."""
     router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
     limiter = SubmitRateLimit(db, clock, settings.open311_submit_rate_per_minute)
 
@@ -231,7 +239,9 @@ def open311_router(
 
     @router.get("/services/{code}.{fmt}", responses=open311_responses(404, 503))
     async def service_definition(code: str, fmt: str) -> Response:
-        """The service definition: no extra attributes (`metadata` is false for every service)."""
+        """The service definition: no extra attributes (`metadata` is false for every service).
+
+        Error 404 when the service_code is not in the catalogue."""
         fmt = _format(fmt)
         if code not in {entry["service_code"] for entry in await services()}:
             raise Open311Error(404, f"service_code {code} not found")
@@ -248,7 +258,10 @@ def open311_router(
         },
     )
     async def create_request(fmt: str, request: Request) -> Response:
-        """Submit a service request (application/x-www-form-urlencoded in UTF-8, with an api_key)."""
+        """Submit a service request (application/x-www-form-urlencoded in UTF-8, with an api_key).
+
+        Errors: 403 invalid api_key, 429 over the key's rate limit, 400 for invalid fields or an
+        unknown service_code."""
         fmt = _format(fmt)
         fields = {key: value for key, value in (await read_form(request)).items() if value.strip()}
         client = settings.open311_clients.get(fields.get("api_key", ""))
@@ -335,6 +348,8 @@ def open311_router(
 
     @router.get("/requests/{request_id}.{fmt}", responses=open311_responses(404))
     async def get_request(request_id: str, fmt: str) -> Response:
+        """A service request (an appeal submitted through Open311, or a public one) by its number;
+        error 404 when there is none."""
         fmt = _format(fmt)
         listed = {"$or": [{"open311": {"$exists": True}}, public_query()]}
         appeal = await db[APPEALS].find_one({"number": request_id, **listed})

@@ -156,6 +156,8 @@ class PublicAppeals:
         return PublicAppealPage(items=[public_view(doc) for doc in docs], total=total)
 
     async def one(self, number: str) -> PublicAppeal:
+        """The public view of an appeal by its number. Raises Problem 404 unless it is past
+        moderation and public."""
         doc = await self._db[APPEALS].find_one({"number": number, **public_query()})
         if doc is None:
             raise Problem(404, f"no public appeal {number}")
@@ -163,6 +165,8 @@ class PublicAppeals:
 
 
 def public_appeals_router(appeals: PublicAppeals, db: Database) -> APIRouter:
+    """Its routes answer Problem 404 for an appeal that is not public (or not the caller's own) and
+    422 for a status filter outside the public ones."""
     router = APIRouter(prefix="/api/v1", tags=["public appeals"])
 
     @router.get("/public/appeals", response_model=PublicAppealPage)
@@ -197,7 +201,9 @@ def public_appeals_router(appeals: PublicAppeals, db: Database) -> APIRouter:
     @router.get("/appeals/{appeal_id}/publication", response_model=Publication, tags=["appeals"])
     async def my_publication(appeal_id: Id, principal: CurrentPrincipal) -> Publication:
         """The author's view of publication: whether the appeal is public, what the public sees,
-        and what was masked (with the originals, for the author only)."""
+        and what was masked (with the originals, for the author only).
+
+        404 unless the caller is the citizen who wrote the appeal."""
         doc = await db[APPEALS].find_one({"_id": appeal_id})
         if doc is None or principal.role is not Role.CITIZEN or doc.get("author_id") != principal.sub:
             raise Problem(404, f"no appeal {appeal_id}")

@@ -70,6 +70,7 @@ def appeals_router(flows: AppealFlows, limiter: RateLimit) -> APIRouter:
 
 
 def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
+    """Its event catalogue route answers Problem 404 when the AsyncAPI document is not installed."""
     router = APIRouter(prefix="/api/v1", tags=["catalogue", "me"])
 
     @router.get(
@@ -83,7 +84,9 @@ def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
     )
     async def event_catalogue() -> YamlResponse:
         """The AsyncAPI 3.0 document of the domain events, naming this deployment's exchange and
-        queues: subscribe by binding your own queue."""
+        queues: subscribe by binding your own queue.
+
+        404 when the document is not installed with this gateway."""
         try:
             document = await asyncio.to_thread(served_document, settings.asyncapi_path, settings.namespace)
         except (OSError, yaml.YAMLError) as exc:
@@ -99,11 +102,15 @@ def public_router(upstream: Upstream, settings: IntakeSettings) -> APIRouter:
 
 
 def dev_router(settings: IntakeSettings) -> APIRouter:
-    """Mounted only in dev mode: tokens for any role, so a person can try every side of the API."""
+    """Mounted only in dev mode: tokens for any role, so a person can try every side of the API.
+
+    Answers Problem 422 for an operator token without `org_id`."""
     router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
 
     @router.post("/tokens", response_model=DevToken)
     async def dev_token(body: DevTokenRequest) -> DevToken:
+        """A signed bearer token for any subject and role (dev mode only). 422 for an operator
+        without `org_id`."""
         if body.role is Role.OPERATOR and not body.org_id:
             raise Problem(422, "an operator token needs org_id")
         key = settings.signing_key

@@ -19,6 +19,8 @@ _bearer = HTTPBearer(
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
+    """The caller's Principal from the bearer token. Raises Problem 401 (with `WWW-Authenticate:
+    Bearer`) when the header is missing or the token does not verify."""
     if credentials is None:
         raise Problem(401, "an Authorization: Bearer <token> header is required", headers=_CHALLENGE)
     verifier: TokenVerifier = request.app.state.verifier
@@ -32,6 +34,7 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
 def require_role(principal: Principal, *roles: Role) -> None:
+    """Raises Problem 403 unless the principal has one of `roles`."""
     if principal.role not in roles:
         allowed = ", ".join(str(role) for role in roles)
         raise Problem(403, f"this action is for: {allowed}; you are {principal.role}")

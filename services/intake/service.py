@@ -94,6 +94,7 @@ class IllegalTransition(Exception):
 
 
 def allowed_actions(status: S) -> list[str]:
+    """The actions `TRANSITIONS` allows from `status`, sorted (shown with a 409)."""
     return sorted({str(action) for (source, action) in TRANSITIONS if source is status})
 
 
@@ -144,6 +145,8 @@ def check_first_response(appeal: Appeal) -> None:
 
 
 def next_status(current: S, action: Action) -> S:
+    """The status after `action`, from the one transition table `TRANSITIONS`. Raises
+    IllegalTransition when the lifecycle does not allow the action in `current`."""
     try:
         return TRANSITIONS[(current, action)]
     except KeyError:
@@ -151,6 +154,8 @@ def next_status(current: S, action: Action) -> S:
 
 
 def rating_action(score: int) -> Action:
+    """A score of 1..5 as an action: `LOW_RATING` (2) or less sends the answer back for re-review
+    (docs/api.md), higher accepts it."""
     return Action.RATE_LOW if score <= LOW_RATING else Action.RATE
 
 

@@ -51,10 +51,13 @@ class NotAttached(Exception):
 
 
 def object_key(media_id: str, variant: Variant) -> str:
+    """The object's key in the bucket: `media/<id>/<variant>`."""
     return f"media/{media_id}/{variant}"
 
 
 def limits_of(settings: MediaSettings) -> Limits:
+    """The cleaning limits from the settings (bytes, pixels, video bytes and seconds, rendition
+    sizes in pixels)."""
     return Limits(
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_image_pixels,
@@ -75,6 +78,8 @@ class MediaFlows:
         self._cleaning = asyncio.Semaphore(settings.max_concurrent_cleaning)
 
     async def ensure_indexes(self) -> None:
+        """Indexes of the allowance counts (owner by time, owner's unattached), the orphan sweep
+        (unattached by `touched_at`) and the unique, sparse `dedup_key`."""
         await self._media.create_index([("owner_id", 1), ("created_at", 1)])
         await self._media.create_index([("owner_id", 1), ("appeal_id", 1)])
         await self._media.create_index([("appeal_id", 1), ("touched_at", 1)])
@@ -83,6 +88,8 @@ class MediaFlows:
     # -- the owner's allowance --------------------------------------------------------------
 
     async def allowance(self, owner_id: str) -> Allowance:
+        """The owner's unattached uploads and uploads of the last hour, with their maximums
+        (`MEDIA_MAX_PENDING_PER_OWNER`, `MEDIA_MAX_UPLOADS_PER_HOUR`)."""
         since = self._clock() - HOUR
         return Allowance(
             pending=await self._media.count_documents({"owner_id": owner_id, "appeal_id": None}),
@@ -94,7 +101,11 @@ class MediaFlows:
         )
 
     async def check_allowance(self, owner_id: str) -> None:
-        """Refuse before reading any byte when the owner has too many pending or recent uploads."""
+        """Refuse before reading any byte when the owner has too many pending or recent uploads.
+
+        Raises MediaRejected `too_many_files` (pending uploads at the owner's maximum) or
+        `rate_limited` (hourly maximum reached; `retry_after` in seconds until the oldest upload of
+        the hour ages out)."""
         allowed = await self.allowance(owner_id)
         if allowed.pending >= allowed.max_pending:
             retention = self._settings.orphan_retention_hours
@@ -129,7 +140,10 @@ class MediaFlows:
 
     async def upload(self, owner_id: str, source: BinaryIO) -> tuple[MediaDoc, bool]:
         """Clean and store an upload. Returns (media, deduplicated): an identical file of the same
-        owner that is not attached yet is answered instead of being stored again."""
+        owner that is not attached yet is answered instead of being stored again.
+
+        Raises MediaRejected when cleaning refuses the file (type, size, pixels, duration, corrupt,
+        active content)."""
         source_sha256, _ = await asyncio.to_thread(digest, source)
         if existing := await self._touch_duplicate(owner_id, source_sha256):
             DEDUPLICATED.inc()
@@ -211,16 +225,21 @@ class MediaFlows:
         return stored
 
     async def remove_objects(self, doc: dict[str, Any]) -> None:
+        """Delete every stored object (variant) of the media document from the bucket."""
         for stored in (doc.get("objects") or {}).values():
             await self._objects.delete(stored["key"])
 
     # -- read, link, publish ----------------------------------------------------------------
 
     async def get(self, media_id: str) -> MediaDoc | None:
+        """The file's record, None if unknown."""
         found = await self._media.find_one({"_id": media_id})
         return MediaDoc.model_validate(found) if found else None
 
     async def link(self, media_id: str, variant: Variant = Variant.ORIGINAL) -> MediaLink | None:
+        """A presigned GET link to one variant (`MEDIA_LINK_TTL_SECONDS` seconds valid; inline for
+        images, an attachment otherwise), or None for an unknown file. Raises VariantMissing when
+        the file has no such variant (e.g. a video's thumbnail)."""
         doc = await self.get(media_id)
         if doc is None:
             return None

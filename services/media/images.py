@@ -32,6 +32,10 @@ _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFE
 
 
 def clean_image(source: BinaryIO, content_type: ContentType, limits: Limits) -> CleanMedia:
+    """A JPEG/PNG/WebP re-encoded without metadata, turned upright, with its web-size and thumbnail
+    renditions; the GPS position, if any, is kept only as a coarse location hint. Raises
+    MediaRejected `too_many_pixels` above `limits.max_pixels` (checked from the header, before
+    decoding) and `corrupt` when the image cannot be decoded."""
     label = PIL_FORMATS[content_type]
     try:
         with Image.open(source, formats=[label]) as image:

@@ -73,6 +73,9 @@ def not_found(media_id: str) -> Problem:
 
 
 def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSettings) -> APIRouter:
+    """/internal/media (upload, allowance, metadata, link, publish; an appeal's files) behind the
+    internal token. Its routes answer Problem 404 (unknown file or variant), 409 (publishing an
+    unattached file) and media's refusals (400/413/415/422/429 with a `reason`)."""
     router = APIRouter(
         prefix="/internal",
         tags=["internal"],
@@ -81,7 +84,10 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
 
     @router.post("/media", status_code=201, response_model=UploadedMedia, openapi_extra=UPLOAD_BODY)
     async def upload(request: Request, owner_id: OwnerId) -> UploadedMedia:
-        """Store one file (multipart field `file`); an identical unattached one is answered instead."""
+        """Store one file (multipart field `file`); an identical unattached one is answered instead.
+
+        Refusals are problems with a `reason` (too large, wrong type, corrupt, too many files, rate
+        limited with Retry-After ...)."""
         try:
             await flows.check_allowance(owner_id)  # before a single byte of the body is read
             async with received_file(request, settings.max_request_bytes) as source:
@@ -101,6 +107,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
 
     @router.get("/media/{media_id}", response_model=MediaView)
     async def metadata(media_id: str) -> MediaView:
+        """A file's metadata; 404 when there is no such file."""
         doc = await flows.get(media_id)
         if doc is None:
             raise not_found(media_id)
@@ -108,6 +115,7 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
 
     @router.get("/media/{media_id}/link", response_model=MediaLink)
     async def link(media_id: str, variant: Variant = Variant.ORIGINAL) -> MediaLink:
+        """A presigned download link; 404 for an unknown file or a missing variant (`variant_missing`)."""
         try:
             signed = await flows.link(media_id, variant)
         except VariantMissing as exc:
@@ -118,6 +126,8 @@ def internal_router(flows: MediaFlows, retention: Retention, settings: MediaSett
 
     @router.post("/media/{media_id}/publish", response_model=MediaView)
     async def publish(media_id: str, body: PublishRequest) -> MediaView:
+        """Make a file public (or private again); 404 for an unknown file, 409 (`not_attached`) for
+        a file not attached to an appeal."""
         try:
             doc = await flows.publish(media_id, body.public, body.by)
         except NotAttached as exc:
@@ -151,6 +161,7 @@ def _capped(receive: Receive, cap: int, limit: int) -> Receive:
     seen = 0
 
     async def capped_receive() -> Message:
+        """Raises Problem 413 once the body exceeds `cap` bytes."""
         nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
@@ -165,7 +176,10 @@ def _capped(receive: Receive, cap: int, limit: int) -> Receive:
 @asynccontextmanager
 async def received_file(request: Request, limit: int) -> AsyncIterator[BinaryIO]:
     """The multipart field `file`, spooled to a temporary file (on disk past 1 MiB) as it
-    arrives; never more than `limit` bytes of it are read, never is it all in memory."""
+    arrives; never more than `limit` bytes of it are read, never is it all in memory.
+
+    Raises Problem 415 (not multipart/form-data), 413 (declared or received body above `limit` plus
+    framing), 400 (malformed or interrupted body) and 422 (no file field named `file`)."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise _malformed("the upload must be multipart/form-data with one field named 'file'", 415)
     cap = limit + MULTIPART_SLACK

@@ -98,6 +98,8 @@ class MediaDoc(BaseModel):
         return MediaState.PUBLISHED if self.public else MediaState.ATTACHED
 
     def to_document(self) -> dict[str, Any]:
+        """The record as stored (`_id`, variant names as keys); without `dedup_key` when it is None,
+        so the sparse unique index skips it."""
         doc = self.model_dump(by_alias=True, mode="python")
         doc["objects"] = {str(name): obj for name, obj in doc["objects"].items()}
         if doc["dedup_key"] is None:

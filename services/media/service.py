@@ -50,6 +50,8 @@ def sniff(head: bytes) -> ContentType | None:
 
 
 def unsupported(head: bytes) -> MediaRejected:
+    """The refusal `unsupported_type` for content of no accepted type; names HEIC/HEIF/AVIF when the
+    head (first bytes) shows an ISO media file."""
     heif = " (HEIC/HEIF/AVIF photos are not accepted: send them as JPEG)" if head[4:8] == b"ftyp" else ""
     return MediaRejected(
         Rejection.UNSUPPORTED_TYPE,

@@ -64,7 +64,10 @@ def brand_type(head: bytes) -> ContentType | None:
 
 
 def boxes(source: BinaryIO, start: int, end: int) -> list[Box]:
-    """The boxes between `start` and `end`, which they must fill exactly."""
+    """The boxes between `start` and `end`, which they must fill exactly.
+
+    Raises MediaRejected `corrupt` for stray bytes, an impossible or overlong box size, an invalid
+    box type or more than `MAX_BOXES` boxes."""
     found: list[Box] = []
     pos = start
     while pos < end:
@@ -92,6 +95,10 @@ def boxes(source: BinaryIO, start: int, end: int) -> list[Box]:
 
 
 def clean_video(source: BinaryIO, size: int, content_type: ContentType, limits: Limits) -> CleanMedia:
+    """An MP4/QuickTime file (`size` bytes) checked box by box, its metadata boxes blanked in place
+    (location kept only as a coarse hint), with width, height and duration in seconds. Raises
+    MediaRejected `corrupt` for a malformed or incomplete file (no ftyp first, no single moov, no
+    mdat/moof, no mvhd or track) and `too_long` above `limits.max_video_seconds`."""
     top = boxes(source, 0, size)
     kinds = [box.kind for box in top]
     if kinds[0] != b"ftyp":

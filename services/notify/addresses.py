@@ -57,7 +57,9 @@ def is_public(address: IPAddress) -> bool:
 
 def numeric_host(host: str) -> IPAddress | None:
     """The address a numeric host spells, in any form a resolver accepts: `127.0.0.1`, `::1`,
-    `2130706433`, `0x7f000001`, `127.1`, `0177.0.0.1`, `0` (inet_aton's forms). None for a name."""
+    `2130706433`, `0x7f000001`, `127.1`, `0177.0.0.1`, `0` (inet_aton's forms). None for a name.
+
+    Raises BlockedTarget when the host is all numeric labels that do not make a valid address."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -72,7 +74,9 @@ def numeric_host(host: str) -> IPAddress | None:
 
 
 def canonical_host(host: str) -> str:
-    """Lower case, no trailing dot, no IPv6 brackets, IDNA-encoded."""
+    """Lower case, no trailing dot, no IPv6 brackets, IDNA-encoded.
+
+    Raises BlockedTarget when the name cannot be IDNA-encoded."""
     host = host.strip().strip("[]").rstrip(".").lower()
     try:
         return host.encode("idna").decode("ascii") if not host.isascii() else host

@@ -101,6 +101,8 @@ class EmailChannel:
         self._app_url = app_url
 
     async def send(self, delivery: Delivery) -> None:
+        """E-mail the notification to the delivery's target address. Raises PermanentDeliveryError
+        when the address is not deliverable; the transport's errors pass through."""
         note = Notification.model_validate(delivery.content)
         try:
             to = parse_address(str(delivery.target.get("email") or ""), smtputf8=self._smtputf8)

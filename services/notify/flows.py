@@ -48,6 +48,7 @@ class NotifyFlows:
         self._targets = TargetPlanner(registry, engine.runs, clock)
 
     async def ensure_indexes(self) -> None:
+        """The delivery log's and the registry's indexes."""
         await self.engine.ensure_indexes()
         await self.registry.ensure_indexes()
 

@@ -77,7 +77,9 @@ class AddressGuard:
         return addresses
 
     async def check_url(self, url: str) -> None:
-        """Resolve and check the URL's host now (an early, neutral refusal before any send)."""
+        """Resolve and check the URL's host now (an early, neutral refusal before any send).
+
+        Raises BlockedTarget when the URL has no host or it resolves to a refused address."""
         parts = urlsplit(url)  # the same parser as registration (httpx refuses some spellings)
         host = parts.hostname
         if not host:
@@ -101,6 +103,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        """A connection to the first of the host's checked addresses that answers; the guard's
+        BlockedTarget when none is allowed, else the last ConnectError/ConnectTimeout."""
         last: Exception | None = None
         for address in await self._guard.resolve(host, port):
             try:
@@ -115,6 +119,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.AsyncNetworkStream:
+        """Always raises BlockedTarget: unix sockets are never targets."""
         raise BlockedTarget("unix sockets are not targets")
 
     async def sleep(self, seconds: float) -> None:

@@ -75,6 +75,10 @@ class WebPushChannel:
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, delivery: Delivery) -> None:
+        """Web Push the notification to the delivery's subscription. Raises PermanentDeliveryError
+        (the subscription is gone or removed, the target is not public, the service refuses or
+        redirects, the keys are unusable) or TransientDeliveryError (unreachable, a temporary
+        failure: retried later)."""
         subscription_id = str(delivery.target.get("subscription_id"))
         subscription = await self._db[PUSH_SUBSCRIPTIONS].find_one({"_id": subscription_id})
         if subscription is None:

@@ -197,6 +197,9 @@ class Registry:
     # -- webhooks -----------------------------------------------------------------------------
 
     async def add_webhook(self, body: WebhookCreate) -> WebhookCreated:
+        """A webhook of an organisation or the social scope, with its secret (shown once). Raises
+        InvalidEndpoint for a refused URL or events webhooks do not offer, LimitReached above
+        `MAX_WEBHOOKS_PER_OWNER` per owner."""
         url = check_endpoint(
             body.url, allow_insecure=self._allow_insecure, allow_loopback=self._allow_loopback
         )

@@ -85,7 +85,9 @@ def push_payload(
 
     Its UTF-8 encoding is at most `max_bytes` (3993: what fits one 4096-byte aes128gcm record,
     RFC 8291): the text, then if need be the title, is cut at a grapheme boundary (an emoji with
-    its modifiers, a letter with its accents stays whole) and ends with "…"."""
+    its modifiers, a letter with its accents stays whole) and ends with "…".
+
+    Raises ValueError when even the cut payload is longer than `max_bytes`."""
     text = notification.body
     if notification.detail:
         text = f"{text}\n\n{notification.detail}"
@@ -138,7 +140,9 @@ def _fit(fields: dict[str, object], name: str, max_bytes: int) -> str:
 def parse_address(raw: str, *, smtputf8: bool = False) -> Address:
     """One plain `user@domain` as the envelope and the To header carry it, or InvalidAddress:
     never a list, a display name or a line break. The rule is `libs.common.contacts` (the same
-    the doors apply); the domain is IDNA-encoded; a non-ASCII local part only with `smtputf8`."""
+    the doors apply); the domain is IDNA-encoded; a non-ASCII local part only with `smtputf8`.
+
+    Raises InvalidAddress with a neutral reason (never quoting the address)."""
     try:
         checked = check_email(raw, smtputf8=smtputf8)
     except InvalidEmail as exc:  # the validator's text may quote parts of the address: not kept

@@ -42,6 +42,9 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 def router(
     registry: Registry, engine: DeliveryEngine, vapid: VapidKeys | None, internal_token: str
 ) -> APIRouter:
+    """Notify's /internal API (feed, preferences, push subscriptions, webhooks, contacts, dead
+    letters) behind the internal token. Its routes answer Problem 404 (no such item of this user,
+    Web Push off), 422 (a refused push endpoint or webhook) and 409 (the webhook limit reached)."""
     api = APIRouter(prefix="/internal", tags=["internal"], dependencies=[internal_auth(internal_token)])
 
     # -- the in-app feed ----------------------------------------------------------------------
@@ -62,6 +65,7 @@ def router(
 
     @api.post("/feed/{user_id}/{notification_id}/read", status_code=204)
     async def mark_read(user_id: UserId, notification_id: ItemId, org_id: OrgId = None) -> Response:
+        """Mark a feed item read; 404 when the user has no such notification."""
         if not await registry.mark_read(user_id, org_id, notification_id):
             raise Problem(404, "this user has no such notification")
         return Response(status_code=204)
@@ -89,6 +93,7 @@ def router(
     # -- Web Push -----------------------------------------------------------------------------
 
     def push_on() -> VapidKeys:
+        """The VAPID keys; raises Problem 404 when Web Push is not configured."""
         if vapid is None:
             raise Problem(404, "Web Push is not enabled on this deployment")
         return vapid
@@ -101,6 +106,8 @@ def router(
     async def subscribe(
         user_id: UserId, body: PushSubscriptionIn, response: Response, org_id: OrgId = None
     ) -> PushSubscriptionView:
+        """Store a browser's push subscription (201; 200 if already stored). 404 when Web Push is
+        off, 422 for a refused endpoint."""
         push_on()
         try:
             view, created = await registry.subscribe(user_id, org_id, body)
@@ -116,6 +123,7 @@ def router(
 
     @api.delete("/push-subscriptions/{user_id}/{subscription_id}", status_code=204)
     async def unsubscribe(user_id: UserId, subscription_id: ItemId) -> Response:
+        """404 when the user has no such push subscription."""
         if not await registry.unsubscribe(user_id, subscription_id):
             raise Problem(404, "this user has no such push subscription")
         return Response(status_code=204)
@@ -130,6 +138,8 @@ def router(
 
     @api.post("/webhooks", response_model=WebhookCreated, status_code=201)
     async def add_webhook(body: WebhookCreate) -> WebhookCreated:
+        """422 for a refused URL or unknown events; 409 when the owner has the maximum number of
+        webhooks."""
         try:
             return await registry.add_webhook(body)
         except InvalidEndpoint as exc:
@@ -147,6 +157,7 @@ def router(
     async def remove_webhook(
         webhook_id: ItemId, org_id: OrgId = None, scope: WebhookScope | None = None, created_by: OrgId = None
     ) -> Response:
+        """404 when no webhook of this owner has the id."""
         if not await registry.remove_webhook(webhook_id, owner_filter(org_id, scope, created_by)):
             raise Problem(404, "no such webhook")
         return Response(status_code=204)
@@ -171,6 +182,7 @@ def router(
 
     @api.post("/dead-letters/{delivery_id}/retry", status_code=202)
     async def retry(delivery_id: ItemId) -> dict[str, str]:
+        """Queue a failed delivery again (202); 404 when there is no dead letter with this id."""
         if not await engine.requeue(delivery_id):
             raise Problem(404, "no failed delivery with this id")
         return {"status": "requeued"}

@@ -40,10 +40,12 @@ def notification_key(appeal_id: str, kind: NotificationKind, *parts: str) -> str
 
 
 def notification_id(key: str) -> str:
+    """A stable id (UUID5 hex, 32 digits) for a notification key: the same fact, the same id."""
     return uuid.uuid5(_ID_NAMESPACE, key).hex
 
 
 def delivery_id(key: str, channel: str, target_id: str) -> str:
+    """`<key>:<channel>:<target_id>`: one delivery per notification, channel and target."""
     return f"{key}:{channel}:{target_id}"
 
 
@@ -58,6 +60,7 @@ def address_id(owner: str, address: str) -> str:
 
 
 def subscription_id(endpoint: str) -> str:
+    """The push subscription's id: the first 32 hex digits of the SHA-256 of its endpoint URL."""
     return hashlib.sha256(endpoint.encode()).hexdigest()[:32]
 
 
@@ -67,6 +70,7 @@ def format_date(moment: datetime, timezone: str = "UTC") -> str:
 
 
 def format_moment(moment: datetime, timezone: str = "UTC") -> str:
+    """`DD.MM.YYYY HH:MM` in the time zone (an IANA name, UTC by default)."""
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d.%m.%Y %H:%M")
 
 
@@ -76,10 +80,12 @@ def one_line(text: str) -> str:
 
 
 def organization_name(name: str | None, lang: str) -> str:
+    """The organisation's name, or "unknown organisation" in the language."""
     return name or UNKNOWN_ORGANIZATION[pick_lang(lang)]
 
 
 def timer_label(timer: str, lang: str) -> str:
+    """The deadline's name in the language (the answer deadline's for an unknown timer)."""
     return TIMER_LABELS.get(timer, TIMER_LABELS["answer"])[pick_lang(lang)]
 
 
@@ -98,6 +104,9 @@ def build(
     urgent: bool = False,
     **fields: str,
 ) -> Notification:
+    """A notification of `kind` for `owner` from `TEXTS` (in `lang`, ru or en), `fields` filled in;
+    its id is stable for the appeal, kind and `key_parts`, so a redelivered event makes the same
+    one."""
     lang = pick_lang(lang)
     title, body = TEXTS[kind][lang]
     key = notification_key(appeal_id, kind, *key_parts)
@@ -121,10 +130,12 @@ def build(
 
 
 def user_owner(user_id: str) -> str:
+    """The feed owner of a person: `user:<id>`."""
     return f"user:{user_id}"
 
 
 def org_owner(org_id: str) -> str:
+    """The feed owner of an organisation: `org:<id>`."""
     return f"org:{org_id}"
 
 
@@ -161,6 +172,8 @@ def defer_until(
 
 
 def retry_delay(attempt: int, base_seconds: float, cap_seconds: float = 3600.0) -> timedelta:
+    """The wait before delivery attempt `attempt` + 1: `base_seconds` doubled per attempt, at most
+    `cap_seconds` (an hour)."""
     return timedelta(seconds=min(cap_seconds, base_seconds * 2 ** max(0, attempt - 1)))
 
 

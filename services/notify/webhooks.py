@@ -47,6 +47,10 @@ class WebhookChannel:
         self._client: httpx.AsyncClient | None = None
 
     async def send(self, delivery: Delivery) -> None:
+        """POST the event, signed (timestamp + HMAC headers, `signing`), to the delivery's webhook;
+        the answer's body is never read. Raises PermanentDeliveryError (the webhook was removed, its
+        host is not public, a redirect or a 4xx refusal) or TransientDeliveryError (unreachable, 5xx
+        or a retryable status: retried later)."""
         webhook = await self._db[WEBHOOKS].find_one({"_id": delivery.target.get("webhook_id")})
         if webhook is None:
             raise PermanentDeliveryError("the webhook was removed")

@@ -83,17 +83,22 @@ class PollFlows:
 
     @property
     def polls(self) -> Any:
+        """The `POLLS` collection."""
         return self._db[POLLS]
 
     @property
     def ballots(self) -> Any:
+        """The `BALLOTS` collection (one ballot per voter and poll)."""
         return self._db[BALLOTS]
 
     def now(self) -> datetime:
+        """The clock's time cut to milliseconds (what the store gives back)."""
         return _ms(self._clock())
 
     async def ensure_indexes(self) -> None:
         # Due closings are found through this index; closed and cancelled polls drop out of it.
+        """The due closings (sparse), the lists by status and by organisation (newest first), and
+        the unique (poll, voter) ballot."""
         await self.polls.create_index([(CLOSE_DUE, ASCENDING)], sparse=True)
         await self.polls.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.polls.create_index([("organization_id", ASCENDING), ("created_at", DESCENDING)])
@@ -103,12 +108,14 @@ class PollFlows:
     # -- drafting and the lifecycle ---------------------------------------------------------
 
     async def create(self, create: PollCreate, correlation_id: str) -> Poll:
+        """Store a new draft (a fresh id, version 1)."""
         poll = service.new_poll(uuid.uuid4().hex, create, self.now(), correlation_id)
         await self.polls.insert_one({**poll.to_document(), "version": 1})
         log.info("poll drafted", poll_id=poll.id, organization_id=poll.organization_id)
         return poll
 
     async def get(self, poll_id: str) -> Poll:
+        """Raises NotFound (HTTP 404) when there is no such poll."""
         doc = await self.polls.find_one({"_id": poll_id})
         if doc is None:
             raise NotFound(f"no poll {poll_id}")
@@ -123,6 +130,8 @@ class PollFlows:
         limit: int = 50,
         offset: int = 0,
     ) -> PollPage:
+        """Polls in `statuses`, optionally of an area or organisation, newest first, with the total
+        count."""
         query: Document = {"status": {"$in": [str(s) for s in statuses]}}
         if area_id:
             query["area_ids"] = area_id
@@ -134,6 +143,8 @@ class PollFlows:
         return PollPage(items=items, total=await self.polls.count_documents(query))
 
     async def edit(self, poll_id: str, draft: PollDraftIn) -> Poll:
+        """Replace a draft's contents; raises NotFound (404) for an unknown poll, Refused (409) once
+        published or when it changed meanwhile (`concurrent_change`)."""
         doc, poll = await self._load(poll_id)
         edited = service.edit(poll, draft, self.now())
         await self._write(doc, edited)
@@ -237,6 +248,7 @@ class PollFlows:
         raise Refused("your ballot kept changing concurrently: try again", "concurrent_change")
 
     async def ballot_of(self, poll_id: str, voter_id: str) -> Ballot:
+        """The voter's ballot in the poll; raises NotFound (HTTP 404) when they have none."""
         doc = await self.ballots.find_one({"poll_id": poll_id, "voter_id": voter_id})
         if doc is None:
             raise NotFound("no ballot of yours in this poll")

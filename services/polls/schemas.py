@@ -78,9 +78,11 @@ class Poll(Stored):
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Poll:
+        """The poll from its stored document (`_id` as `id`)."""
         return cls.model_validate({**doc, "id": doc["_id"]})
 
     def to_document(self) -> dict[str, Any]:
+        """The stored document (`id` as `_id`)."""
         doc = self.model_dump(exclude={"id"})
         doc["_id"] = self.id
         if self.results is not None:
@@ -88,6 +90,7 @@ class Poll(Stored):
         return doc
 
     def view(self) -> PollView:
+        """What the API shows of a poll: without results, author, correlation id or `updated_at`."""
         questions = [
             QuestionView(
                 id=q.id,
@@ -115,6 +118,7 @@ class Ballot(Stored):
     linked: bool = True
 
     def view(self) -> BallotView:
+        """What the voter is shown of their ballot (never the voter id)."""
         return BallotView(
             poll_id=self.poll_id, answers=self.answers, cast_at=self.cast_at, revisions=self.revisions
         )

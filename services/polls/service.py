@@ -85,6 +85,7 @@ def questions_of(questions: list[QuestionIn]) -> list[Question]:
 
 
 def new_poll(poll_id: str, create: PollCreate, now: datetime, correlation_id: str = "") -> Poll:
+    """A draft poll from the request, its questions and options given ids."""
     return Poll(
         id=poll_id,
         kind=create.kind,
@@ -135,7 +136,10 @@ def facts(poll: Poll) -> dict[str, Any]:
 
 
 def publish(poll: Poll, now: datetime) -> tuple[Poll, PollPublishedV1]:
-    """Publish a draft: it opens at `opens_at` (default now). Refused if it would close in the past."""
+    """Publish a draft: it opens at `opens_at` (default now). Refused if it would close in the past.
+
+    Raises Refused (409) `not_allowed` unless the poll is a draft, `closes_in_the_past` when
+    `closes_at` is not after `now`."""
     status = next_status(poll.status, Action.PUBLISH)
     if poll.closes_at <= now:
         raise Refused("closes_at has passed: edit the draft first", "closes_in_the_past")
@@ -184,7 +188,9 @@ def close(poll: Poll, ballots: Iterable[list[AnswerIn]], now: datetime) -> tuple
 
 
 def ensure_open(poll: Poll, now: datetime) -> None:
-    """Ballots are taken while published, from `opens_at` (inclusive) to `closes_at` (exclusive)."""
+    """Ballots are taken while published, from `opens_at` (inclusive) to `closes_at` (exclusive).
+
+    Raises Refused (409) `not_open` (not published), `not_open_yet` or `closed`."""
     if poll.status != PollStatus.PUBLISHED:
         raise Refused(f"the poll is {poll.status}: it takes no ballots", "not_open")
     if poll.opens_at is not None and now < poll.opens_at:
@@ -267,6 +273,7 @@ def results_visible(poll: Poll, viewer: Viewer) -> bool:
 
 
 def percent(part: int, whole: int) -> float:
+    """`part` of `whole` in percent, one decimal; 0.0 when `whole` is 0."""
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 

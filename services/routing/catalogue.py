@@ -96,6 +96,8 @@ class CatalogueStore:
         return int(meta.get("published", 0)) if meta else 0
 
     async def snapshot(self) -> Catalogue:
+        """The whole published catalogue (region, categories, organisations, topics, rules, areas,
+        places, streets) with its version. Raises RuntimeError when no catalogue was loaded yet."""
         meta = await self._meta()
         if not meta.get("region"):
             raise RuntimeError("the catalogue has not been loaded yet")
@@ -140,6 +142,8 @@ class CatalogueStore:
         return await self._db[entity].find({}, {"_id": 0}).sort(KEYS[entity]).to_list(None)
 
     async def item(self, entity: CatalogueEntity, item_id: str) -> Document:
+        """One stored entry (without `_id`). Raises Problem 404 when the catalogue has none with
+        this id."""
         doc = await self._db[entity].find_one({"_id": item_id}, {"_id": 0})
         if doc is None:
             raise Problem(404, f"no {entity.value[:-1]} {item_id!r} in the catalogue")
@@ -152,7 +156,11 @@ class CatalogueStore:
     # -- changing -----------------------------------------------------------------------------
 
     async def load_file(self, path: Path, *, force: bool = False, actor: str = "file") -> int:
-        """Seed or update from the data file; the same file again changes nothing (same version)."""
+        """Seed or update from the data file; the same file again changes nothing (same version).
+
+        Returns the catalogue's version. Raises ValueError when the file's catalogue is not sound
+        (`validate`) and it is forced or nothing is stored yet; otherwise an unsound changed file is
+        logged and the stored catalogue stays."""
         data, digest = await asyncio.to_thread(read_catalogue_file, path, self._dev)
         meta = await self._meta()
         if not force and meta.get("file_hash") == digest:
@@ -200,7 +208,10 @@ class CatalogueStore:
         return Catalogue.model_validate(merged)
 
     async def put(self, entity: CatalogueEntity, item_id: str, body: dict[str, Any], actor: str) -> Document:
-        """Create or replace one organisation / topic / rule / area, if the catalogue stays sound."""
+        """Create or replace one organisation / topic / rule / area, if the catalogue stays sound.
+
+        Raises Problem 422 when the body's key differs from the path's, the item does not validate,
+        or the catalogue would not be sound with it."""
         key = KEYS[entity]
         if body.get(key, item_id) != item_id:
             raise Problem(422, f"the body's {key} {body.get(key)!r} differs from the path's {item_id!r}")
@@ -217,6 +228,9 @@ class CatalogueStore:
         return await self._change(entity, item_id, item, actor)
 
     async def delete(self, entity: CatalogueEntity, item_id: str, actor: str) -> Document:
+        """Delete one entry (of the `DELETABLE` kinds), recorded in the audit. Raises Problem 405
+        for kinds that are retired with `active=false` instead, 404 for an unknown id, 422 when the
+        catalogue would not be sound without it (a place some street names)."""
         if entity not in DELETABLE:
             raise Problem(405, f"{entity.value} are not deleted: set active=false to retire one")
         await self.item(entity, item_id)

@@ -94,10 +94,12 @@ class RoutingFlows:
 
     @property
     def db(self) -> Database:
+        """The service's database."""
         return self._db
 
     @property
     def clock(self) -> Clock:
+        """The clock (UTC, aware)."""
         return self._clock
 
     @property
@@ -106,6 +108,7 @@ class RoutingFlows:
         return self._assignments
 
     async def ensure_indexes(self) -> None:
+        """Repeat check, queues by status, clusters per organisation, a resident's answers by topic."""
         assignments = self._db[ASSIGNMENTS]
         await assignments.create_index(
             [("author_id", ASCENDING), ("fingerprint", ASCENDING), ("submitted_at", DESCENDING)]
@@ -269,6 +272,7 @@ class RoutingFlows:
         queue (docs/routing.md). Raises as `_move`."""
 
         def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
+            """The next organisation for a refused appeal: one that has not refused it yet."""
             assert doc.organization is not None  # routed
             assert doc.topic is not None
             current, refused = doc.organization.id, set(doc.refused)
@@ -281,6 +285,7 @@ class RoutingFlows:
         as `_move`."""
 
         def plan(doc: Assignment, cc: CompiledCatalogue) -> Move:
+            """The organisation one escalation level up."""
             assert doc.organization is not None  # routed
             return escalation(cc, doc.organization.id, doc.escalation_level)
 
@@ -296,6 +301,7 @@ class RoutingFlows:
         moved: list[Move] = []
 
         def decide(stored: Document | None) -> Change:
+            """The move as a Change (none if not routed); no candidate left: the centre's queue."""
             assert stored is not None
             doc = Assignment.of(stored)
             if doc.status != starts_from(AssignmentStep.MOVE):
@@ -336,12 +342,15 @@ class RoutingFlows:
     # -- the manual moderation queue ----------------------------------------------------------
 
     async def held(self, limit: int, offset: int) -> tuple[list[Document], int]:
+        """Appeals held for moderation, oldest first (internal fields hidden), and their total."""
         query = {"status": AssignmentStatus.HELD}
         total = await self._db[ASSIGNMENTS].count_documents(query)
         cursor = self._db[ASSIGNMENTS].find(query, HIDDEN).sort("submitted_at", ASCENDING)
         return await cursor.skip(offset).limit(limit).to_list(limit), total
 
     async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
+        """Approve or reject a held appeal. Raises Problem 422 (a rejection without a valid
+        `reason_code`), and `waiting`'s 404 and 409."""
         doc = await self.waiting(appeal_id, AssignmentStep.MODERATE, "moderation")
         now = self._clock()
         event: Document | None
@@ -397,6 +406,7 @@ class RoutingFlows:
         return await self.assignment(doc["_id"])
 
     async def assignment(self, appeal_id: str) -> Document:
+        """Routing's record (internal fields hidden); raises Problem 404 when there is none."""
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id}, HIDDEN)
         if doc is None:
             raise Problem(404, f"no appeal {appeal_id} in routing")

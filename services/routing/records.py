@@ -179,6 +179,8 @@ def routed(
 
 
 def rejected(doc: Assignment, code: ReasonCode, reason: str | None, now: datetime, actor: str) -> Decision:
+    """The fields, `appeal.rejected` outbox entry and history entry of a moderation rejection with
+    `code` (its text from `REASONS` unless `reason` is given)."""
     text = reason or REASONS[code].format(number="—")
     rejected = AppealRejectedV1(
         appeal_id=doc.id, number=doc.number, reason_code=code, reason=text, rejected_at=now

@@ -44,6 +44,9 @@ def internal_router(
     settings: RoutingSettings,
     triage: TriageFlows | None = None,
 ) -> APIRouter:
+    """Routing's /internal API (topics, the catalogue and its edits, assignments, moderation, triage,
+    clusters, problem zones) behind the internal token; a catalogue reload of an unsound file
+    answers Problem 422."""
     token = settings.internal_token.get_secret_value()
     triage = triage or TriageFlows(flows, catalogue, clusters)
     router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[internal_auth(token)])
@@ -72,7 +75,9 @@ def internal_router(
 
     @router.post("/catalogue/reload")
     async def reload(actor: Actor = "internal") -> dict[str, int]:
-        """Load the data file again (even if unchanged): its entries replace the stored ones."""
+        """Load the data file again (even if unchanged): its entries replace the stored ones.
+
+        422 when the file's catalogue is not sound."""
         try:
             return {"version": await catalogue.load_file(settings.catalogue_path, force=True, actor=actor)}
         except ValueError as exc:

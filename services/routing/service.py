@@ -67,10 +67,12 @@ class Move:
 
 
 def topic_specificity(selector: str) -> int:
+    """How specific a rule's topic selector is: 0 for any, 1 for a category (`x.*`), 2 for one topic."""
     return 0 if selector == ANY else 1 if selector.endswith(".*") else 2
 
 
 def rule_order(rule: Rule) -> tuple[int, int, str]:
+    """Rules best first: higher priority, then more specific (a named area counts 2), then by id."""
     specificity = topic_specificity(rule.topic) + (0 if rule.area == ANY else 2)
     return (-rule.priority, -specificity, rule.id)
 
@@ -92,6 +94,7 @@ class CompiledCatalogue:
         self._by_topic: dict[str, list[Rule]] = {}
 
     def rules_for(self, topic: Topic) -> list[Rule]:
+        """The rules that may apply to the topic (any, its category's or its own), cached per topic."""
         if topic.code not in self._by_topic:
             self._by_topic[topic.code] = [
                 r for r in self._rules if r.topic in (ANY, topic.code, f"{topic.category}.*")
@@ -99,19 +102,23 @@ class CompiledCatalogue:
         return self._by_topic[topic.code]
 
     def locate(self, place: Place) -> Located:
+        """The area (and how it was found: point or address) of the place."""
         return self.index.locate(place.lat, place.lon, place.address)
 
     def organization_of(self, area: Area | None) -> Organization | None:
+        """The active organisation of the area, None if none."""
         org = self.organizations.get(area.organization) if area else None
         return org if org and org.active else None
 
     def resolve(self, rule: Rule, area: Area | None) -> Organization | None:
+        """The active organisation a rule names (the area's municipality for `MUNICIPALITY_OF_AREA`)."""
         if rule.organization == MUNICIPALITY_OF_AREA:
             return self.organization_of(area)
         org = self.organizations.get(rule.organization)
         return org if org and org.active else None
 
     def timezone_of(self, org: Organization) -> str:
+        """The organisation's IANA time zone, else the region's."""
         return org.timezone or self.timezone
 
 
@@ -123,11 +130,13 @@ def candidates(
     seen: set[str] = set()
 
     def add(org: Organization | None, rule: str) -> None:
+        """Adds the organisation as a candidate once."""
         if org is not None and org.id not in seen:
             seen.add(org.id)
             found.append(Candidate(org, rule))
 
     def from_area(area: Area | None, prefix: str) -> None:
+        """Adds the area's candidates: by rule, then the municipality for municipal topics."""
         for rule in cc.rules_for(topic):
             if rule.area in (ANY, area.id if area else None):
                 add(cc.resolve(rule, area), f"{prefix}rule:{rule.id}")
@@ -146,6 +155,10 @@ def candidates(
 def decide(
     cc: CompiledCatalogue, topic_code: str, place: Place = Place(), near_border_m: float = NEAR_BORDER_M
 ) -> Decision:
+    """The organisation responsible for the topic at the place, with the rule that chose it, the SLA
+    (days; first response in hours; dev minutes), time zone and the candidates best first. An
+    unknown topic goes to the default organisation with `FALLBACK_SLA_DAYS` (30) days
+    (`fallback:unknown-topic`, docs/routing.md). `near_border_m` in metres."""
     located = cc.locate(place)
     area_id = located.area.id if located.area else None
     topic = cc.topics.get(topic_code)

@@ -74,6 +74,9 @@ def appeal_body(form: Any, media_ids: list[str]) -> dict[str, Any]:
 
 
 def citizen_router(settings: WebSettings) -> APIRouter:
+    """The citizen's pages. Gateway refusals a person can correct (409/413/422/429) are shown on the
+    page again with the fields' errors; other GatewayErrors are re-raised for the app's error page
+    (401: sign in again)."""
     router = APIRouter(tags=["citizen"])
     upload_limits = {"max_files": settings.max_photos, "max_part_size": settings.max_photo_bytes}
 
@@ -111,6 +114,9 @@ def citizen_router(settings: WebSettings) -> APIRouter:
 
     @router.post("/appeals/new")
     async def submit(request: Request) -> Response:
+        """The new-appeal form posted: its photos are uploaded first, then the appeal is submitted
+        (idempotent through the form's `idem`). Errors the person can fix are shown on the form
+        (422); other gateway errors go to the error page."""
         session = require_person(request, "citizen")
         form = await checked_form(request, **upload_limits)
         media_ids = [str(v) for v in form.getlist("media_ids") if str(v).strip()]
@@ -197,7 +203,9 @@ def citizen_router(settings: WebSettings) -> APIRouter:
         return render(request, "appeal.html", **await appeal_context(request, appeal_id))
 
     async def appeal_context(request: Request, appeal_id: str) -> dict[str, Any]:
-        """The appeal, its topic's name and what the public sees of it (the author's view)."""
+        """The appeal, its topic's name and what the public sees of it (the author's view).
+
+        Re-raises GatewayError from reading the appeal, and from the publication only at 5xx."""
         session = require_person(request)
         gateway = gateway_of(request)
         appeal = await gateway.call("GET", f"/appeals/{appeal_id}", session.token)
@@ -214,7 +222,9 @@ def citizen_router(settings: WebSettings) -> APIRouter:
     @router.post("/appeals/{appeal_id}/{action}")
     async def citizen_action(request: Request, appeal_id: str, action: str) -> Response:
         """comment (also the reply to a clarification request), rating, escalate, publication (the
-        author's public choice: `public` = "true" or "false")."""
+        author's public choice: `public` = "true" or "false").
+
+        A 409, 422 or 429 is shown on the appeal's page; other gateway errors go to the error page."""
         session = require_person(request, "citizen")
         form = await checked_form(request)
         body: dict[str, Any] | None
@@ -282,7 +292,10 @@ def citizen_router(settings: WebSettings) -> APIRouter:
 
     @router.get("/media/{media_id}")
     async def media(request: Request, media_id: str, variant: str = "thumb") -> Response:
-        """A photo of an appeal the person may see, fetched through the gateway's signed link."""
+        """A photo of an appeal the person may see, fetched through the gateway's signed link.
+
+        Re-raises GatewayError for the original or a 401/403; another variant falls back to the
+        original."""
         session = require_person(request)
         gateway = gateway_of(request)
         kind = variant if variant in ("thumb", "web", "original") else "thumb"

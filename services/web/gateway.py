@@ -84,7 +84,10 @@ class Gateway:
         return value
 
     async def media_link(self, token: str | None, media_id: str, variant: str) -> str:
-        """The short-lived signed link the gateway redirects to (never shown in a page)."""
+        """The short-lived signed link the gateway redirects to (never shown in a page).
+
+        Raises GatewayError 503 when the gateway cannot be reached, and the gateway's own status
+        when it does not redirect."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             response = await self._client.get(
@@ -97,7 +100,9 @@ class Gateway:
         return response.headers["location"]
 
     async def fetch_media(self, url: str, limit: int) -> tuple[bytes, str]:
-        """The bytes behind a signed link the gateway gave (http/https only, at most `limit`)."""
+        """The bytes behind a signed link the gateway gave (http/https only, at most `limit`).
+
+        Raises GatewayError 502 for a non-http(s) link, a non-200 answer or more than `limit` bytes."""
         if not url.startswith(("http://", "https://")):
             raise GatewayError(502, "unexpected media link")
         async with self._client.stream("GET", url) as response:

@@ -125,6 +125,8 @@ class OidcClient:
 
 
 def auth_router(settings: WebSettings, oidc: OidcClient) -> APIRouter:
+    """Sign-in (the dev form, OIDC login and callback) and sign-out; the dev sign-in re-raises
+    gateway errors at 5xx for the app's error page."""
     router = APIRouter(tags=["sign-in"])
 
     @router.get("/signin")
@@ -133,7 +135,9 @@ def auth_router(settings: WebSettings, oidc: OidcClient) -> APIRouter:
 
     @router.post("/signin")
     async def dev_signin(request: Request) -> Response:
-        """Dev mode only: a dev token for the chosen (or typed) person."""
+        """Dev mode only: a dev token for the chosen (or typed) person.
+
+        A refused token (below 500) shows the sign-in page again; a 5xx is re-raised."""
         form = await checked_form(request)
         if not settings.is_dev:
             return render(request, "error.html", 404, message="not_found")

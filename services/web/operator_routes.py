@@ -61,6 +61,8 @@ def queue_params(status: str, topic: str, overdue: str, due_soon: str, offset: i
 
 
 def operator_router(settings: WebSettings) -> APIRouter:
+    """The operator's work pages. A 409/422 from the gateway is shown on the page with its errors;
+    other GatewayErrors are re-raised for the app's error page."""
     router = APIRouter(prefix="/work", tags=["operator"])
 
     @router.get("")
@@ -114,6 +116,8 @@ def operator_router(settings: WebSettings) -> APIRouter:
 
     @router.post("/templates")
     async def add_template(request: Request) -> Response:
+        """Save a new answer template of the operator's organisation; a 409 or 422 is shown on the
+        page, other gateway errors are re-raised."""
         session = require_person(request, "operator")
         form = await checked_form(request)
         body = {"title": str(form.get("title") or ""), "text": str(form.get("text") or "")}
@@ -145,6 +149,8 @@ def operator_router(settings: WebSettings) -> APIRouter:
 
     @router.post("/appeals/{appeal_id}/{action}")
     async def act(request: Request, appeal_id: str, action: str) -> Response:
+        """An operator's action on an appeal (one of `ACTIONS`; else the 404 page). A 409 or 422 is
+        shown on the appeal's page; other gateway errors are re-raised."""
         session = require_person(request, "operator")
         form = await checked_form(request)
         if action not in ACTIONS:

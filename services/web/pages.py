@@ -56,7 +56,10 @@ def gateway_of(request: Request) -> Gateway:
 
 
 def require_person(request: Request, role: str | None = None) -> Session:
-    """The signed-in session (of `role` if given); otherwise NotSignedIn → the sign-in page."""
+    """The signed-in session (of `role` if given); otherwise NotSignedIn → the sign-in page.
+
+    Raises NotSignedIn (carrying the URL to come back to) when nobody, or someone of another role,
+    is signed in."""
     session = session_of(request)
     if not session.signed_in or (role is not None and session.role != role):
         raise NotSignedIn(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
@@ -65,7 +68,9 @@ def require_person(request: Request, role: str | None = None) -> Session:
 
 async def checked_form(request: Request, **limits: int) -> Any:
     """The posted form, after its CSRF token (field or header) matched the session's; the
-    multipart limits (max_files, max_fields, max_part_size) apply while it is read."""
+    multipart limits (max_files, max_fields, max_part_size) apply while it is read.
+
+    Raises CsrfFailed (the 403 page) when the token does not match."""
     form = await request.form(**limits)
     given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
     if not session_of(request).csrf_ok(given if isinstance(given, str) else None):

@@ -97,6 +97,8 @@ async def _optional(call: Any, *missing: int) -> Any:
 
 
 def poll_router() -> APIRouter:
+    """Polls' pages for citizens. A correctable refusal (409/422/429) is shown on the page; other
+    GatewayErrors are re-raised for the app's error page."""
     router = APIRouter(tags=["polls"])
 
     async def poll_context(request: Request, poll_id: str) -> dict[str, Any]:
@@ -158,7 +160,9 @@ def poll_router() -> APIRouter:
 
     @router.post("/polls/{poll_id}/vote")
     async def vote(request: Request, poll_id: PollId) -> Response:
-        """The citizen's ballot from the poll page (a new vote, or a changed one if allowed)."""
+        """The citizen's ballot from the poll page (a new vote, or a changed one if allowed).
+
+        A 409, 422 or 429 is shown on the poll page; other gateway errors are re-raised."""
         session = require_person(request, "citizen")
         form = await checked_form(request)
         gateway = gateway_of(request)
@@ -215,7 +219,9 @@ def poll_router() -> APIRouter:
 
     @router.post("/me/polls")
     async def follow(request: Request) -> Response:
-        """Opt in (or out) of poll notifications for areas: the ticked ones are followed."""
+        """Opt in (or out) of poll notifications for areas: the ticked ones are followed.
+
+        A 422 or 429 is told in the redirect's message; other gateway errors are re-raised."""
         session = require_person(request, "citizen")
         form = await checked_form(request)
         area_ids = [str(a) for a in form.getlist("area_ids") if str(a).strip()][:50]

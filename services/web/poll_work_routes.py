@@ -102,6 +102,8 @@ def form_values(poll: dict[str, Any]) -> dict[str, Any]:
 
 
 def poll_work_router() -> APIRouter:
+    """The organisation's poll pages (drafts, publish, results). A 409/422/429 from the gateway is
+    shown on the form; other GatewayErrors are re-raised for the app's error page."""
     router = APIRouter(tags=["operator polls"])
 
     async def form_page(request: Request, status: int = 200, **context: Any) -> Response:
@@ -137,6 +139,8 @@ def poll_work_router() -> APIRouter:
         return await form_page(request, values=form_values(poll), poll_id=poll_id)
 
     async def save(request: Request, poll_id: str | None) -> Response:
+        """Create (`poll_id` None) or replace a draft from the form. A 409, 422 or 429 is shown on
+        the form (422); other gateway errors are re-raised."""
         session = require_person(request, "operator")
         form = await checked_form(request)
         slots = int(str(form.get("slots") or QUESTION_SLOTS)) if str(form.get("slots") or "").isdigit() else 0

@@ -48,10 +48,12 @@ class ContentType(StrEnum):
 
     @property
     def is_image(self) -> bool:
+        """True for image/* types (shown inline; they get web-size and thumbnail renditions)."""
         return self.value.startswith("image/")
 
     @property
     def is_video(self) -> bool:
+        """True for video/* types."""
         return self.value.startswith("video/")
 
 

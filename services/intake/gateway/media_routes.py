@@ -118,7 +118,11 @@ def media_router(
 ) -> APIRouter:
     """/api/v1/media (upload, download, metadata) and /api/v1/admin/media/{id}/publish: the
     gateway decides who may see a file (its owner, the appeal's readers, anyone once published),
-    media stores it (`media`); `db` holds the appeals a file is attached to."""
+    media stores it (`media`); `db` holds the appeals a file is attached to.
+
+    Its routes answer Problem 401 (no token where a private file is asked), 403 (wrong role), 404
+    (unknown or not visible), 400/413/415 for a malformed, interrupted or too large upload, and pass
+    media's own refusals on."""
     router = APIRouter(prefix="/api/v1", tags=["media"])
     appeals = db[APPEALS]
 

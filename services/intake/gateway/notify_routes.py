@@ -49,7 +49,11 @@ def _webhook_owner(principal: Principal) -> dict[str, str]:
 def notify_router(
     notify: NotifyClient, limiter: RateLimit | None = None, *, smtputf8: bool = False
 ) -> APIRouter:
-    """Writes (preferences, push subscriptions, webhooks, contacts) count as the caller's actions."""
+    """Writes (preferences, push subscriptions, webhooks, contacts) count as the caller's actions.
+
+    Its routes answer Problem 403 when an operator or connector reaches beyond their own
+    organisation or scope, and 422 for an undeliverable contact address; notify's own problems are
+    passed on."""
 
     async def count_write(principal: CurrentPrincipal) -> None:
         if limiter is not None:
@@ -127,7 +131,10 @@ def notify_router(
     @router.post("/webhooks", status_code=201, tags=["webhooks"], dependencies=counted)
     async def add_webhook(body: WebhookIn, principal: CurrentPrincipal) -> Any:
         """Signed events to an organisation's system (admin, its operators) or, for social appeals,
-        to a monitoring connector (role monitor). The `secret` is shown once."""
+        to a monitoring connector (role monitor). The `secret` is shown once.
+
+        Operators register their own organisation's webhooks only, connectors social ones only (else
+        403)."""
         require_role(principal, Role.ADMIN, Role.OPERATOR, Role.MONITOR)
         scope, org_id = body.scope, body.org_id
         if principal.role is Role.OPERATOR:
@@ -166,6 +173,7 @@ def notify_router(
     # -- organisations' mailboxes -------------------------------------------------------------
 
     def check_org(principal: Principal, org_id: str) -> None:
+        """Raises Problem 403 unless the principal is an admin or an operator of `org_id`."""
         require_role(principal, Role.ADMIN, Role.OPERATOR)
         if principal.role is Role.OPERATOR and principal.org_id != org_id:
             raise Problem(403, "an operator manages their own organisation's contacts only")
@@ -179,7 +187,10 @@ def notify_router(
         "/organizations/{org_id}/notification-contacts", response_model=OrgContacts, dependencies=counted
     )
     async def set_org_contacts(org_id: Id, body: OrgContacts, principal: CurrentPrincipal) -> Any:
-        """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue)."""
+        """Mailboxes of the operators (new appeals, deadlines due soon) and of the supervisor (overdue).
+
+        422 when an address is not one notify can deliver to; 403 for another organisation's
+        operator."""
         check_org(principal, org_id)
         document = body.model_dump(mode="json")
         for field in ("operator_emails", "supervisor_emails"):

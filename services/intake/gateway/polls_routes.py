@@ -64,7 +64,11 @@ def _of_organization(principal: Principal | None, poll: dict[str, Any]) -> bool:
 
 def polls_router(clients: InternalClients, limiter: RateLimit | None = None) -> APIRouter:
     """/api/v1/polls/... and /api/v1/me/poll-subscription: polls answers, routing checks areas,
-    organisations and opinions, notify keeps the subscriptions. Writes count as actions."""
+    organisations and opinions, notify keeps the subscriptions. Writes count as actions.
+
+    Its routes answer Problem 403 (another organisation's poll, wrong role), 404 (unknown, or a
+    draft of another organisation), 409 (results not public yet) and 422 (bad filter or
+    organisation)."""
 
     async def count_write(principal: CurrentPrincipal) -> None:
         if limiter is not None:
@@ -83,6 +87,9 @@ def polls_router(clients: InternalClients, limiter: RateLimit | None = None) -> 
         return poll
 
     async def visible_poll(poll_id: str, principal: Principal | None) -> dict[str, Any]:
+        """The poll if the caller may see it. Raises Problem 404 for a poll that is neither
+        published/closed nor of the caller's organisation (drafts are not announced to others), and
+        polls' own 404."""
         poll = await clients.polls.poll(poll_id)
         if poll.get("status") not in PUBLIC and not _of_organization(principal, poll):
             raise Problem(404, f"no poll {poll_id}")  # drafts are not announced to others
@@ -90,7 +97,9 @@ def polls_router(clients: InternalClients, limiter: RateLimit | None = None) -> 
 
     @api.post("", status_code=201, response_model=PollView, dependencies=counted)
     async def draft(body: PollDraftIn, principal: CurrentPrincipal) -> Any:
-        """A draft poll or public hearing of the caller's organisation (an admin names one)."""
+        """A draft poll or public hearing of the caller's organisation (an admin names one).
+
+        403 when an operator names another organisation; 422 when an admin names none."""
         require_role(principal, Role.OPERATOR, Role.ADMIN)
         if principal.role is Role.OPERATOR:
             if body.organization_id and body.organization_id != principal.org_id:
@@ -115,7 +124,9 @@ def polls_router(clients: InternalClients, limiter: RateLimit | None = None) -> 
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> Any:
-        """Published and closed polls, newest first (no sign-in needed)."""
+        """Published and closed polls, newest first (no sign-in needed).
+
+        422 when `status` asks for anything but published or closed."""
         if status is not None and status not in PUBLIC:
             raise Problem(422, "the public list holds published and closed polls only")
         params: dict[str, Any] = {"status": [str(s) for s in ([status] if status else PUBLIC)]}
@@ -192,7 +203,9 @@ def polls_router(clients: InternalClients, limiter: RateLimit | None = None) -> 
     @api.get("/{poll_id}/results", response_model=PollResults)
     async def results(poll_id: Id, principal: MaybePrincipal) -> Any:
         """Counts and percentages: public once closed (or live if the poll allows it); the
-        organisation sees them live. Aggregates only, never who voted how."""
+        organisation sees them live. Aggregates only, never who voted how.
+
+        409 (reason `results_not_public`) while the results are not public yet."""
         poll = await visible_poll(poll_id, principal)
         status = poll.get("status")
         live_ok = poll.get("results_while_open") or _of_organization(principal, poll)

@@ -45,6 +45,8 @@ def _check_org(principal: Principal, org_id: str) -> None:
 
 
 def template_router(db: Database, clock: Clock) -> APIRouter:
+    """Its routes answer Problem 403 for another organisation's operator, 404 for an unknown
+    template and 409 above the per-organisation limit of templates."""
     router = APIRouter(
         prefix="/api/v1/organizations/{org_id}/response-templates", tags=["response templates"]
     )
@@ -74,6 +76,7 @@ def template_router(db: Database, clock: Clock) -> APIRouter:
 
     @router.delete("/{template_id}", status_code=204)
     async def delete_template(org_id: Id, template_id: Id, principal: CurrentPrincipal) -> Response:
+        """Delete one of the organisation's answer templates. 404 when it has no such template."""
         _check_org(principal, org_id)
         result = await db[TEMPLATES].delete_one({"_id": template_id, "org_id": org_id})
         if not result.deleted_count:
