@@ -3,9 +3,11 @@ and one row per fault (rendered as the markdown table docs/reliability.md keeps)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from devstack.chaos.checks import Scope, Verdict
+from devstack.chaos.client import Submission
 
 CONSUMERS = ("routing", "deadlines", "notify", "media")
 SERVICES = ("intake", *CONSUMERS, "polls")  # the ones the run kills and poisons (every queue)
@@ -95,3 +97,38 @@ def table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row.cells()) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def report(rows: list[Row]) -> str:
+    """The run's table, then its problems (or the all-clear line), as `make chaos` prints them."""
+    lines = [table(rows), ""]
+    problems = [(row.fault, problem) for row in rows for problem in row.problems]
+    if problems:
+        lines.append(f"{len(problems)} problems:")
+        lines += [f"- {fault}: {problem}" for fault, problem in problems[:40]]
+    else:
+        lines.append("No appeal lost or duplicated; every queue empty; every poison message parked.")
+    return "\n".join(lines)
+
+
+def submissions_json(subs: list[Submission], verdicts: list[Verdict]) -> str:
+    """Every submission and its verdict (what was lost or doubled), as JSON for the post-mortem."""
+    problems = {id(verdict.sub): verdict for verdict in verdicts}
+    records = []
+    for sub in subs:
+        verdict = problems.get(id(sub))
+        records.append(
+            {
+                "index": sub.index,
+                "phase": sub.phase,
+                "citizen": sub.citizen,
+                "appeal_id": sub.appeal_id,
+                "number": sub.number,
+                "status": sub.status,
+                "error": sub.error,
+                "attempts": sub.attempts,
+                "lost": verdict.lost if verdict else [],
+                "duplicated": verdict.duplicated if verdict else [],
+            }
+        )
+    return json.dumps(records, ensure_ascii=False, indent=1)

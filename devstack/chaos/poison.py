@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
+from devstack.broker import DeadLetter
 from libs.common.events import (
     AppealTakenV1,
     DeadlineArmedV1,
@@ -158,3 +159,19 @@ def poisons(namespace: str, service: str, max_attempts: int) -> list[Poison]:
             )
         )
     return found
+
+
+def judge_dead_letters(expected: list[Poison], letters: list[DeadLetter]) -> list[str]:
+    """What is wrong with the dead letters found, against the poison sent: one missing from its
+    `.dlq`, parked with another reason or at another attempt, or a dead letter nobody sent."""
+    problems: list[str] = []
+    by_id = {letter.message_id: letter for letter in letters}
+    for item in expected:
+        letter = by_id.pop(item.message_id, None)
+        if letter is None:
+            problems.append(f"{item.service}: {item.label} not in {item.service}.dlq")
+        elif not item.matches(letter.reason, letter.attempt):
+            problems.append(
+                f"{item.service}: {item.label} parked at attempt {letter.attempt} with {letter.reason!r}"
+            )
+    return problems + [f"unexpected dead letter {letter}" for letter in by_id.values()]

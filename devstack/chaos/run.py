@@ -11,7 +11,6 @@ set, 'registered' e-mail sent).
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 import uuid
@@ -24,8 +23,8 @@ import httpx
 from devstack.broker import DeadLetter, delete_namespace, depths, drain_dead_letters, publish_raw, queue_names
 from devstack.chaos.checks import Verdict, Verifier
 from devstack.chaos.client import Gateway, Stream, Submission
-from devstack.chaos.plan import FAULT_TITLES, FULL, LIGHT, SERVICES, Plan, Row, table
-from devstack.chaos.poison import poisons
+from devstack.chaos.plan import FAULT_TITLES, FULL, LIGHT, SERVICES, Plan, Row, report, submissions_json
+from devstack.chaos.poison import judge_dead_letters, poisons
 from devstack.chaos.polls import PollProbe
 from devstack.chaos.restart import BrokerBusy, BrokerRestart, broker_restartable, wait_broker
 from devstack.databases import drop_databases
@@ -127,26 +126,8 @@ class ChaosRun:
 
     def save(self) -> None:
         """Every submission and its verdict, for the post-mortem (`<workdir>/appeals.json`)."""
-        problems = {id(verdict.sub): verdict for verdict in self.verdicts}
-        records = []
-        for sub in self.subs:
-            verdict = problems.get(id(sub))
-            records.append(
-                {
-                    "index": sub.index,
-                    "phase": sub.phase,
-                    "citizen": sub.citizen,
-                    "appeal_id": sub.appeal_id,
-                    "number": sub.number,
-                    "status": sub.status,
-                    "error": sub.error,
-                    "attempts": sub.attempts,
-                    "lost": verdict.lost if verdict else [],
-                    "duplicated": verdict.duplicated if verdict else [],
-                }
-            )
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "appeals.json").write_text(json.dumps(records, ensure_ascii=False, indent=1))
+        (self.workdir / "appeals.json").write_text(submissions_json(self.subs, self.verdicts))
 
     @property
     def store_kind(self) -> str:
@@ -384,16 +365,7 @@ class ChaosRun:
             self.subs += subs
         letters = await self._wait_dead_letters(len(expected))
         row.recovery = time.monotonic() - started
-        by_id = {letter.message_id: letter for letter in letters}
-        for item in expected:
-            letter = by_id.pop(item.message_id, None)
-            if letter is None:
-                row.problems.append(f"{item.service}: {item.label} not in {item.service}.dlq")
-            elif not item.matches(letter.reason, letter.attempt):
-                row.problems.append(
-                    f"{item.service}: {item.label} parked at attempt {letter.attempt} with {letter.reason!r}"
-                )
-        row.problems += [f"unexpected dead letter {letter}" for letter in by_id.values()]
+        row.problems += judge_dead_letters(expected, letters)
         for name, pid in pids.items():
             process = self.stack.processes.get(name)
             if process is None or process.pid != pid or process.poll() is not None:
@@ -439,14 +411,7 @@ class ChaosRun:
         return row
 
     def report(self) -> str:
-        lines = [table(self.rows), ""]
-        problems = [(row.fault, problem) for row in self.rows for problem in row.problems]
-        if problems:
-            lines.append(f"{len(problems)} problems:")
-            lines += [f"- {fault}: {problem}" for fault, problem in problems[:40]]
-        else:
-            lines.append("No appeal lost or duplicated; every queue empty; every poison message parked.")
-        return "\n".join(lines)
+        return report(self.rows)
 
     @property
     def ok(self) -> bool:

@@ -97,13 +97,9 @@ def _require_every_attribute(schema: dict[str, Any]) -> None:
 
 
 class Envelope(BaseModel):
-    """CloudEvents 1.0 attributes plus the `correlationid` and `dataversion` extensions.
-
-    CloudEvents 1.0 (spec.md, "Attribute Naming Convention") allows only `[a-z0-9]` in attribute
-    names, so the correlation id travels as `correlationid`; in Python it stays `correlation_id`.
-    Reading still accepts the name used before (`correlation_id`), so envelopes already stored in
-    outboxes, retry and dead-letter queues stay readable.
-    """
+    """CloudEvents 1.0 attributes plus the `correlationid` and `dataversion` extensions. The spec
+    ("Attribute Naming Convention") allows only `[a-z0-9]` names, so `correlation_id` travels as
+    `correlationid`; the old name is still read (envelopes in outboxes and queues stay readable)."""
 
     model_config = ConfigDict(
         frozen=True,
@@ -346,31 +342,23 @@ def new_event(
 
 
 def to_cloudevent(envelope: Envelope) -> CloudEvent:
-    """The envelope as the official CloudEvents SDK's event; the SDK checks the 1.0 rules.
-
-    Raises `cloudevents.core.exceptions.CloudEventValidationError` for an envelope the spec forbids.
-    """
+    """The envelope as the CloudEvents SDK's event (it checks the 1.0 rules; raises its
+    `CloudEventValidationError` for an envelope the spec forbids)."""
     attributes = envelope.model_dump(exclude={"data"})
     attributes["time"] = envelope.time
     return CloudEvent(attributes, envelope.data)
 
 
 def to_structured(envelope: Envelope) -> bytes:
-    """The envelope in CloudEvents structured content mode, JSON format (a UTF-8 JSON object).
-
-    Written by the SDK, so what goes on the wire is what any CloudEvents consumer reads; the
-    message's content type is `STRUCTURED_CONTENT_TYPE`.
-    """
+    """The envelope in CloudEvents structured mode, JSON (UTF-8), written by the SDK so any
+    CloudEvents consumer reads it; content type `STRUCTURED_CONTENT_TYPE`."""
     return JSONFormat().write(to_cloudevent(envelope))
 
 
 def parse_envelope(body: bytes) -> Envelope:
-    """A structured-mode CloudEvent (JSON) as our envelope. Raises `PoisonMessage` when the body is
-    not JSON, breaks the CloudEvents 1.0 rules, or lacks one of our attributes.
-
-    The SDK reads and validates the event; an envelope of the previous format (`correlation_id`,
-    not a CloudEvents name) is read by our own model only, so nothing in flight is lost on upgrade.
-    """
+    """A structured-mode CloudEvent (JSON, read and validated by the SDK) as our envelope; one of
+    the previous format (`correlation_id`) is read by our model only, so nothing in flight is lost.
+    Raises `PoisonMessage` for a body that is not JSON, breaks CloudEvents 1.0 or lacks our attributes."""
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -3,9 +3,8 @@
 One assignment document per appeal (`_id` = appeal id) holds the decision, its history and the
 outbox: every change and the event announcing it are one document write, the platform's one
 write pattern (`libs/common/aggregate.py`: guarded by `version`, moves applied once per event id
-in `applied`, a failed publish left to the outbox sweep). When
-every candidate has refused, the appeal waits in the regional control centre's queue
-(`needs_triage`) instead of being passed round again; the control centre names who answers.
+in `applied`, a failed publish left to the outbox sweep). When every candidate has refused, the
+appeal waits in the control centre's queue (`needs_triage`); the centre names who answers.
 """
 
 from __future__ import annotations
@@ -36,12 +35,15 @@ from services.routing.geo import same_place
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import (
     ASSIGNMENTS,
+    HIDDEN,
     Assignment,
     AssignmentStep,
     Decision,
     apply,
     check_step,
+    place_of,
     rejected,
+    resident_of,
     routed,
     starts_from,
 )
@@ -50,7 +52,6 @@ from services.routing.service import (
     EXHAUSTED,
     CompiledCatalogue,
     Move,
-    Place,
     decide,
     escalation,
     reassignment,
@@ -60,19 +61,6 @@ from services.routing.settings import RoutingSettings
 log = get_logger(__name__)
 
 Plan = Callable[[Assignment, CompiledCatalogue], Move]
-HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0, "resident": 0}
-
-
-def place_of(doc: Assignment) -> Place:
-    """The appeal's place as the routing rules take it (degrees WGS 84, address text)."""
-    return Place(doc.location.lat, doc.location.lon, doc.location.address)
-
-
-def resident_of(appeal: AppealSubmittedV1) -> str:
-    """Who the resident is, for repeat appeals: a social post's author on that network (not the
-    connector that reported it), else the appeal's author."""
-    post = appeal.source_post
-    return f"{post.network}:{post.author_handle.casefold()}" if post else appeal.author_id
 
 
 class RoutingFlows:
@@ -349,8 +337,7 @@ class RoutingFlows:
         return await cursor.skip(offset).limit(limit).to_list(limit), total
 
     async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
-        """Approve or reject a held appeal. Raises Problem 422 (a rejection without a valid
-        `reason_code`), and `waiting`'s 404 and 409."""
+        """Approve or reject a held appeal. Raises Problem 422 (no valid `reason_code`), 404/409."""
         doc = await self.waiting(appeal_id, AssignmentStep.MODERATE, "moderation")
         now = self._clock()
         event: Document | None
@@ -384,8 +371,7 @@ class RoutingFlows:
         return await self.decided(doc, AssignmentStep.MODERATE, change)
 
     async def waiting(self, appeal_id: str, step: AssignmentStep, what: str) -> Document:
-        """The stored assignment a person's `step` decides (a moderator's, the control centre's).
-        Raises Problem 404 (unknown appeal), 409 (not waiting for `what`: another status)."""
+        """The assignment a person's `step` decides. Raises Problem 404 (unknown), 409 (not waiting)."""
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
         if doc is None:
             raise Problem(404, f"no appeal {appeal_id} in routing")

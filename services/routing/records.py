@@ -14,6 +14,7 @@ from libs.common.events import (
     AppealRef,
     AppealRejectedV1,
     AppealRoutedV1,
+    AppealSubmittedV1,
     EventType,
     Location,
     OrganizationRef,
@@ -23,7 +24,7 @@ from libs.common.outbox import outbox_entry
 from libs.common.store import Document
 from services.routing.moderation import REASONS, ReasonCode
 from services.routing.schemas import AssignmentStatus, Organization, TriageKind
-from services.routing.service import FALLBACK_SLA_DAYS, CompiledCatalogue
+from services.routing.service import FALLBACK_SLA_DAYS, CompiledCatalogue, Place
 
 ASSIGNMENTS = "assignments"  # the one place that names the collection
 
@@ -205,3 +206,19 @@ def rejected(doc: Assignment, code: ReasonCode, reason: str | None, now: datetim
         "event_id": event["id"],
     }
     return fields, event, entry
+
+
+# Fields of an assignment no view shows (the outbox, dedup keys, who the resident is).
+HIDDEN = {"outbox": 0, "applied": 0, "fingerprint": 0, "author_id": 0, "resident": 0}
+
+
+def place_of(doc: Assignment) -> Place:
+    """The appeal's place as the routing rules take it (degrees WGS 84, address text)."""
+    return Place(doc.location.lat, doc.location.lon, doc.location.address)
+
+
+def resident_of(appeal: AppealSubmittedV1) -> str:
+    """Who the resident is, for repeat appeals: a social post's author on that network (not the
+    connector that reported it), else the appeal's author."""
+    post = appeal.source_post
+    return f"{post.network}:{post.author_handle.casefold()}" if post else appeal.author_id

@@ -21,10 +21,11 @@ from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
 from services.routing.classify import classifier
 from services.routing.clusters import ClusterFlows
-from services.routing.flows import HIDDEN, RoutingFlows
+from services.routing.flows import RoutingFlows
 from services.routing.moderation import ReasonCode
 from services.routing.records import (
     ASSIGNMENTS,
+    HIDDEN,
     Assignment,
     AssignmentStep,
     Decision,
