@@ -173,9 +173,14 @@ class MediaClient(InternalService):
         return stored
 
     async def meta(self, media_id: str) -> dict[str, Any] | None:
-        """The file's `MediaView` as media wrote it, or None if media has no such file."""
+        """The file's `MediaView` as media wrote it, or None if media has no such file (404, or an
+        answer that is not a file's description, e.g. the redirect an empty id meets). Raises
+        media's other 4xx as `Problem`, `Problem(503)` when media is down."""
         response = await self.request("GET", "/media/{}", media_id)
-        return None if response.status_code == 404 else dict(body_of(response))
+        if response.status_code == 404:
+            return None
+        body = body_of(response)
+        return dict(body) if isinstance(body, dict) else None
 
     async def link(self, media_id: str, variant: Variant) -> str:
         """A short-lived signed URL of one variant (404 problem if that variant does not exist)."""
