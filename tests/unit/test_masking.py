@@ -132,3 +132,29 @@ async def test_public_problem_zones_and_statistics_carry_no_personal_data() -> N
     assert zones["zones"][0] == {"area": f"Ленина 5, кв. {HIDDEN}", "topic": "roads.potholes", "count": 4}
     assert zones["hotspots"][0]["label"] == f"звоните {HIDDEN}"
     assert ranking["items"][0]["organization"] == {"id": "ip-1", "name": f"ИП {HIDDEN}"}
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("звоните 8 900 123-45-67, Иван Петров.", f"звоните {HIDDEN}, {HIDDEN}."),
+        ("Спасибо Анне Смирновой за помощь", f"Спасибо {HIDDEN} за помощь"),
+        ("Петров Иван написал", f"{HIDDEN} написал"),
+    ],
+)
+def test_a_given_name_beside_a_surname_is_a_name(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ул. Богдана Хмельницкого, 5",  # a street named after a person
+        "Памятник Александру Пушкину грязный",
+        "Фонарь на улице Ленина не горит",
+        "Администрация Демограда не отвечает",
+        "Вера в лучшее",  # a given name alone is a word too
+    ],
+)
+def test_streets_places_and_lone_names_stay(text: str) -> None:
+    assert mask_text(text) == text
