@@ -10,22 +10,12 @@ import mongomock
 import pytest
 
 from libs.common.aggregate import MAX_ATTEMPTS, Aggregate, Change, ConcurrentChange
-from libs.common.events import AppealTakenV1, Envelope, EventType
+from libs.common.events import AppealTakenV1, EventType
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.store import Document, InMemoryDatabase
+from tests.unit.bus_fakes import RecordingBus
 
 RECORDS = "records"
-
-
-class Bus:
-    def __init__(self, *, failing: bool = False) -> None:
-        self.failing = failing
-        self.published: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        if self.failing:
-            raise ConnectionError("broker down")
-        self.published.append(envelope)
 
 
 class Racing:
@@ -56,9 +46,9 @@ class RacingDb:
         return self.collection if name == RECORDS else self.inner[name]
 
 
-def setup(*, failing: bool = False, races: int = 0) -> tuple[Any, Aggregate, OutboxRelay, Bus]:
+def setup(*, failing: bool = False, races: int = 0) -> tuple[Any, Aggregate, OutboxRelay, RecordingBus]:
     db = InMemoryDatabase(mongomock.MongoClient(tz_aware=True)["aggregate"])
-    bus = Bus(failing=failing)
+    bus = RecordingBus(failing=failing)
     relay = OutboxRelay(db, [RECORDS], bus)  # type: ignore[arg-type]
     return db, Aggregate(RacingDb(db, races) if races else db, RECORDS, relay), relay, bus  # type: ignore[arg-type]
 

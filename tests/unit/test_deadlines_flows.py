@@ -37,21 +37,11 @@ from services.deadlines.handlers import handlers
 from services.deadlines.scheduled import timer_loop
 from services.deadlines.service import Policy
 from tests.infra import eventually
+from tests.unit.bus_fakes import RecordingBus
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ORG = OrganizationRef(id="org-roads", name="Дорожное хозяйство")
 POLICY = Policy(rating_window=timedelta(days=30))
-
-
-class FakeBus:
-    def __init__(self) -> None:
-        self.published: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.published.append(envelope)
-
-    def of(self, event_type: EventType) -> list[Envelope]:
-        return [e for e in self.published if e.type == event_type]
 
 
 class YieldingCursor:
@@ -113,8 +103,8 @@ def memory_db() -> Any:
 
 def replica(
     db: Any, clock: ManualClock, name: str = "r1", lease: float = 30
-) -> tuple[DeadlineFlows, FakeBus]:
-    bus = FakeBus()
+) -> tuple[DeadlineFlows, RecordingBus]:
+    bus = RecordingBus()
     flows = DeadlineFlows(db, OutboxRelay(db, [TIMERS], bus), clock, replica_id=name, lease_seconds=lease)  # type: ignore[arg-type]
     return flows, bus
 

@@ -14,7 +14,7 @@ from faststream.rabbit import RabbitBroker, TestRabbitBroker
 
 from libs.common.clock import ManualClock
 from libs.common.contracts.polls import BallotCast, PollCreate, PollStatus, VoteOutcome
-from libs.common.events import Envelope, EventType
+from libs.common.events import EventType
 from libs.common.messaging import EventConsumer
 from libs.common.outbox import OutboxRelay
 from libs.common.store import InMemoryDatabase
@@ -22,28 +22,20 @@ from libs.common.topology import Topology
 from services.polls.flows import BALLOTS, POLLS, NotFound, PollFlows
 from services.polls.handlers import handlers
 from services.polls.service import Refused
+from tests.unit.bus_fakes import RecordingBus
 from tests.unit.test_deadlines_flows import YieldingDatabase
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-class FakeBus:
-    def __init__(self) -> None:
-        self.published: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.published.append(envelope)
-
-    def of(self, event_type: EventType) -> list[Envelope]:
-        return [e for e in self.published if e.type == event_type]
 
 
 def memory_db() -> Any:
     return InMemoryDatabase(mongomock.MongoClient(tz_aware=True)["polls"])
 
 
-def replica(db: Any, clock: ManualClock, name: str = "r1", lease: float = 30) -> tuple[PollFlows, FakeBus]:
-    bus = FakeBus()
+def replica(
+    db: Any, clock: ManualClock, name: str = "r1", lease: float = 30
+) -> tuple[PollFlows, RecordingBus]:
+    bus = RecordingBus()
     relay = OutboxRelay(db, [POLLS], bus)  # type: ignore[arg-type]
     return PollFlows(db, relay, clock, replica_id=name, lease_seconds=lease, close_grace_seconds=1), bus
 
