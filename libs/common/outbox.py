@@ -63,11 +63,6 @@ class OutboxRelay:
         """Publish one document's pending events now (right after the write that added them)."""
         await self._publish(collection, doc_id)
 
-    async def publish_inserted(self, collection: str, doc: Document) -> None:
-        """`flush` for a document this process has just inserted: it holds the outbox already, so
-        nothing is read back. Same publish-then-pull; a failure is still left to the sweep."""
-        await self.publish_written(collection, doc["_id"], doc.get(OUTBOX) or [])
-
     async def publish_written(self, collection: str, doc_id: Any, entries: list[Document]) -> None:
         """`flush` for the entries this process has just written into a document's outbox (by an
         insert or an update): published and pulled without reading the document back; none, no
