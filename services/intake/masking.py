@@ -23,10 +23,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
-import pymorphy3
+from libs.common.morphology import analyzer
 
 HIDDEN = "[скрыто]"
 
@@ -64,13 +63,8 @@ _STREET_BEFORE = re.compile(
 )
 
 
-@cache
-def _morph() -> pymorphy3.MorphAnalyzer:
-    return pymorphy3.MorphAnalyzer()  # about 0.1 s and a few MB, once per process
-
-
 def _tagged(word: str, grammeme: str, known: bool) -> bool:
-    return any(grammeme in p.tag and (p.is_known or not known) for p in _morph().parse(word))
+    return any(grammeme in p.tag and (p.is_known or not known) for p in analyzer().parse(word))
 
 
 def _person(text: str, first: re.Match[str], second: re.Match[str]) -> bool:

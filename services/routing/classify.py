@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pymorphy3
-
+from libs.common.morphology import analyzer
 from libs.common.text import for_checks
 from services.routing.schemas import GazetteerPlace, PlaceKind
 from services.routing.service import CompiledCatalogue
@@ -38,16 +37,11 @@ STREET_MARKERS = frozenset(
 GENERIC_STREET_WORDS = frozenset({"улица", "проспект", "переулок", "бульвар", "шоссе"})
 
 
-@functools.cache
-def _analyzer() -> pymorphy3.MorphAnalyzer:
-    return pymorphy3.MorphAnalyzer()
-
-
 @functools.lru_cache(maxsize=65536)
 def lemmas(word: str) -> Lemmas:
     """Every normal form pymorphy3 gives the word (lower case, «ё» as «е»), and the word itself."""
     word = word.casefold().replace("ё", "е")
-    forms = {parse.normal_form.replace("ё", "е") for parse in _analyzer().parse(word)}
+    forms = {parse.normal_form.replace("ё", "е") for parse in analyzer().parse(word)}
     return frozenset(forms | {word})
 
 

@@ -1,0 +1,15 @@
+"""Russian morphology for the services that read residents' words (routing's classifier, intake's
+masker): one pymorphy3 analyzer per process, made on first use (about 0.1 s and a few MB for the
+dictionary of `pymorphy3-dicts-ru`)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pymorphy3
+
+
+@cache
+def analyzer() -> pymorphy3.MorphAnalyzer:
+    """The process's analyzer (thread-safe for reading, as pymorphy3 documents)."""
+    return pymorphy3.MorphAnalyzer()
