@@ -70,6 +70,7 @@ class ChaosRun:
                 "APPEALS_RETRY_BACKOFF_SECONDS": str(plan.retry_backoff),
                 "APPEALS_MAX_ATTEMPTS": str(plan.max_attempts),
                 "APPEALS_OUTBOX_SWEEP_SECONDS": "1",
+                "APPEALS_OUTBOX_SWEEP_GRACE_SECONDS": "2",
                 "NOTIFY_DEFERRED_POLL_SECONDS": "1",
                 # A transient channel failure is retried from notify's delivery log (issue #13
                 # item 12): on the run's time scale, not production's 30 s doubling to 30 min.

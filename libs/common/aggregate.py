@@ -179,12 +179,18 @@ class Aggregate:
         Reads the record, calls `decide(doc)` (pure; `doc` is None only with `creates`) and
         writes the change guarded by the version read and the event id; a lost race reads and
         decides again. An empty change records the event id alone. A record that already holds
-        the event id is not decided again: its pending outbox is published instead.
+        the event id is not decided again: its pending outbox is published instead. With
+        `creates` the record is usually new, so the change for no record is inserted first and
+        the record read only when one exists (one round trip instead of two).
 
         Returns the change written, or None when the event had been applied before. Raises
         `LookupError` when there is no record and not `creates`, `ConcurrentChange` after
         `MAX_ATTEMPTS` lost races, and whatever `decide` or the store raise.
         """
+        if creates:
+            change = decide(None)
+            if await self.insert(change.document(doc_id, event_id)):
+                return change
         for _ in range(MAX_ATTEMPTS):
             doc = await self.collection.find_one({"_id": doc_id})
             if doc is None and not creates:

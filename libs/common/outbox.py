@@ -5,6 +5,14 @@ into the document's `outbox` array. The relay publishes them with confirms and o
 them out. If the process dies in between, the sweep publishes them again: consumers are
 idempotent by event id, so at-least-once here is exactly-once in effect.
 
+Pulling published entries out is bookkeeping, not a guarantee, so the relay may defer it
+(`pull_delay` seconds, `APPEALS_OUTBOX_PULL_DELAY_SECONDS`): the pulls of every document
+published meanwhile go in one `bulk_write`, one store round trip instead of one per state
+change. Until then the entries stay in the document: this process's sweep skips what it has
+published, and no sweep (another replica's either) publishes an entry younger than
+`sweep_grace` seconds, which its writer is still publishing. A crash loses only pending pulls:
+the sweep publishes those entries again, which consumers absorb by event id.
+
 An entry is the envelope's JSON form; when tracing is on it also holds `_headers` (the
 `traceparent` of the span that stored it), which the relay publishes with, never as part of the
 envelope. Entries without it (written with tracing off, or before it existed) publish as before.
@@ -12,10 +20,14 @@ envelope. Entries without it (written with tracing off, or before it existed) pu
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from pymongo import UpdateOne
 
+from libs.common.clock import Clock, system_clock
 from libs.common.events import Envelope, EventType, new_event
 from libs.common.logging import get_logger
 from libs.common.messaging import EventBus
@@ -46,13 +58,34 @@ def entry_envelope(entry: Document) -> Envelope:
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, collections: list[str], bus: EventBus) -> None:
+    """Publishes outbox entries and pulls them out once confirmed (see the module's docstring).
+
+    `pull_delay`: seconds a confirmed entry may wait for its `$pull` so that several documents'
+    pulls share one round trip (0: pulled at once, one `update_one` per document);
+    `sweep_grace`: seconds after its `time` before the sweep takes an entry (0: at once)."""
+
+    def __init__(
+        self,
+        db: Database,
+        collections: list[str],
+        bus: EventBus,
+        *,
+        pull_delay: float = 0.0,
+        sweep_grace: float = 0.0,
+        clock: Clock = system_clock,
+    ) -> None:
         self._db = db
         self._collections = collections
         self._bus = bus
+        self._pull_delay = pull_delay
+        self._sweep_grace = timedelta(seconds=sweep_grace)
+        self._clock = clock
         # Documents whose events this process is publishing right now: a flush and the sweep never
         # publish the same document at once (another replica still may: consumers deduplicate).
         self._busy: set[tuple[str, Any]] = set()
+        # Published, awaiting their deferred pull: collection -> document id -> entry ids
+        self._published: dict[str, dict[Any, set[str]]] = {}
+        self._puller: asyncio.Task[None] | None = None
 
     async def ensure_indexes(self) -> None:
         """A sparse index on `outbox.id` in each collection, for the sweep's query."""
@@ -72,16 +105,75 @@ class OutboxRelay:
             await self._publish(collection, doc_id, {OUTBOX: entries})
 
     async def sweep(self) -> int:
-        """Publish every pending outbox entry in the collections; returns how many were published."""
+        """Publish every pending outbox entry in the collections older than the grace; returns how
+        many were published."""
         published = 0
+        young = self._clock() - self._sweep_grace if self._sweep_grace else None
         for name in self._collections:
             pending = await self._db[name].find({"outbox.id": {"$exists": True}}, {"_id": 1}).to_list(None)
             for found in pending:
-                published += await self._publish(name, found["_id"])
+                published += await self._publish(name, found["_id"], older_than=young)
         return published
 
-    async def _publish(self, collection: str, doc_id: Any, doc: Document | None = None) -> int:
-        """Publish, then pull, a document's pending events; read it afresh unless just written."""
+    async def pull_published(self) -> None:
+        """Pull every entry this process has published out of its document now: one unordered
+        `bulk_write` per collection. Raises what the store raises; the pulls then stay pending
+        (tried again by the next publish or `close`), and the entries stay skipped by the sweep."""
+        published, self._published = self._published, {}
+        try:
+            while published:
+                collection, docs = next(iter(published.items()))
+                pulls = [
+                    UpdateOne({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": sorted(ids)}}}})
+                    for doc_id, ids in docs.items()
+                ]
+                await self._db[collection].bulk_write(pulls, ordered=False)
+                del published[collection]
+        finally:
+            for collection, docs in published.items():  # not pulled: keep them for the next try
+                for doc_id, ids in docs.items():
+                    self._published.setdefault(collection, {}).setdefault(doc_id, set()).update(ids)
+
+    async def close(self) -> None:
+        """Stop waiting and pull what is pending now (on shutdown, before the store closes); a
+        store that fails is logged: the sweep publishes those entries again after a restart."""
+        if self._puller is not None:
+            self._puller.cancel()
+            await asyncio.gather(self._puller, return_exceptions=True)
+        try:
+            await self.pull_published()
+        except Exception as exc:
+            log.warning("outbox pulls left to the sweep", error=type(exc).__name__)
+
+    def _is_published(self, collection: str, doc_id: Any, entry_id: str) -> bool:
+        return entry_id in self._published.get(collection, {}).get(doc_id, ())
+
+    async def _pull_later(self) -> None:
+        await asyncio.sleep(self._pull_delay)
+        self._puller = None
+        try:
+            await self.pull_published()
+        except Exception as exc:
+            log.warning("outbox pulls deferred", error=type(exc).__name__)
+
+    async def _pull(self, collection: str, doc_id: Any, ids: list[str]) -> None:
+        if not self._pull_delay:
+            await self._db[collection].update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
+            return
+        self._published.setdefault(collection, {}).setdefault(doc_id, set()).update(ids)
+        if self._puller is None:
+            self._puller = asyncio.create_task(self._pull_later(), name="outbox pulls")
+
+    async def _publish(
+        self,
+        collection: str,
+        doc_id: Any,
+        doc: Document | None = None,
+        *,
+        older_than: datetime | None = None,
+    ) -> int:
+        """Publish, then pull, a document's pending events (those written before `older_than`
+        when given); read it afresh unless just written."""
         key = (collection, doc_id)
         if key in self._busy:
             return 0  # being published by this process right now; anything left, the sweep takes
@@ -89,15 +181,22 @@ class OutboxRelay:
         try:
             if doc is None:
                 doc = await self._db[collection].find_one({"_id": doc_id}, {OUTBOX: 1}) or {}
-            pending = doc.get(OUTBOX) or []
+            pending = [
+                raw
+                for raw in doc.get(OUTBOX) or []
+                if not self._is_published(collection, doc_id, raw["id"])
+                and (older_than is None or _written_at(raw) < older_than)
+            ]
             for raw in pending:
                 with continued(raw.get(ENTRY_HEADERS)):
                     await self._bus.publish(entry_envelope(raw))
             if pending:
-                ids = [raw["id"] for raw in pending]
-                await self._db[collection].update_one(
-                    {"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}}
-                )
+                await self._pull(collection, doc_id, [raw["id"] for raw in pending])
             return len(pending)
         finally:
             self._busy.discard(key)
+
+
+def _written_at(entry: Document) -> datetime:
+    """When the entry was written: its envelope's `time` (RFC 3339), aware."""
+    return datetime.fromisoformat(str(entry["time"]))

@@ -68,7 +68,13 @@ class ServiceRuntime:
         self.bus = EventBus(self.broker, self.topology, self.tracing)
         self.store: Store = open_store(settings.mongo_url, settings.database_name)
         self.db = self.store.db
-        self.relay = OutboxRelay(self.db, list(outbox_collections), self.bus)
+        self.relay = OutboxRelay(
+            self.db,
+            list(outbox_collections),
+            self.bus,
+            pull_delay=settings.outbox_pull_delay_seconds,
+            sweep_grace=settings.outbox_sweep_grace_seconds,
+        )
         self.consumer: EventConsumer | None = None
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
@@ -167,6 +173,7 @@ class ServiceRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for hook in self._shutdown:
             await hook()
+        await self.relay.close()
         await self.broker.stop()
         await self.store.close()
         self.tracing.shutdown()  # flushes the spans still queued

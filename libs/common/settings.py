@@ -12,7 +12,7 @@ import os
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -88,6 +88,10 @@ class ServiceSettings(BaseSettings):
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.5
     outbox_sweep_seconds: float = 2.0
+    # Confirmed outbox entries wait this long so that several documents' pulls share one store
+    # round trip; the sweep leaves entries younger than the grace to the process writing them.
+    outbox_pull_delay_seconds: float = Field(default=0.5, ge=0, le=10)
+    outbox_sweep_grace_seconds: float = Field(default=5.0, ge=0, le=300)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # Against slow clients (libs/common/server.py): an idle kept-alive connection closes after

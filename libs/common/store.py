@@ -20,7 +20,7 @@ import mongomock
 from bson import ObjectId
 from mongomock import helpers as mongomock_helpers
 from prometheus_client import Counter
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient, UpdateOne, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from libs.common.logging import get_logger
@@ -258,6 +258,16 @@ class InMemoryCollection:
         """Awaited first, as PyMongo's AsyncCollection.aggregate is."""
         kwargs.pop("session", None)
         return InMemoryCursor(self._collection.aggregate(_pipeline(pipeline), **kwargs))
+
+    async def bulk_write(self, requests: list[UpdateOne], *, ordered: bool = True, **_: Any) -> None:
+        """PyMongo's `UpdateOne` requests, each as `update_one` (the only kind the services send;
+        mongomock's own bulk_write rejects PyMongo 4.20's requests). Raises TypeError for others."""
+        for request in requests:
+            if not isinstance(request, UpdateOne):
+                raise TypeError(
+                    f"the in-memory store's bulk_write takes UpdateOne, not {type(request).__name__}"
+                )
+            await self.update_one(request._filter, request._doc, upsert=bool(request._upsert))
 
     def __getattr__(self, name: str) -> Any:
         if name not in _ASYNC_METHODS:

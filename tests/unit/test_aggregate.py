@@ -165,6 +165,24 @@ async def test_a_missing_record_is_an_error_unless_the_event_creates_it() -> Non
     }
 
 
+async def test_a_creating_event_on_an_existing_record_is_decided_on_that_record() -> None:
+    db, records, _, bus = setup()
+    await db[RECORDS].insert_one({"_id": "a1", "status": "routed", "version": 4, "log": []})
+    seen: list[int | None] = []
+
+    def routed_again(doc: Document | None) -> Change:
+        seen.append(None if doc is None else doc["version"])
+        return Change(set={"status": "armed"}, push={"log": "armed"}) if doc is None else taken(doc)
+
+    assert await records.apply("e1", "a1", routed_again, creates=True) is not None
+    doc = await db[RECORDS].find_one({"_id": "a1"})
+    assert seen == [None, 4]  # tried as new, then decided on the record that was there
+    assert doc["status"] == "in_work" and doc["log"] == ["taken"] and doc["version"] == 5
+    assert [e.type for e in bus.published] == [EventType.APPEAL_TAKEN]
+    assert await records.apply("e1", "a1", routed_again, creates=True) is None  # a redelivery
+    assert len(bus.published) == 1 and doc["applied"] == ["e1"]
+
+
 async def test_further_guards_and_an_unguarded_write() -> None:
     db, records, _, _ = setup()
     await db[RECORDS].insert_one({"_id": "a1", "status": "held", "version": 0})
