@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -79,6 +81,34 @@ class EventBus:
         PUBLISHED.labels(envelope.type).inc()
 
 
+class SubjectLocks:
+    """One `asyncio.Lock` per subject (the aggregate an event is about) while deliveries of it are
+    being handled in this process: two events of one appeal (say `appeal.routed` and
+    `deadline.armed`, which arrive together) are applied one after the other instead of racing
+    for the record's version guard, where the loser reads and writes again."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[asyncio.Lock, int]] = {}  # subject -> (lock, users)
+
+    @asynccontextmanager
+    async def hold(self, subject: str | None) -> AsyncIterator[None]:
+        """Hold the subject's lock for the block (no lock for an event without a subject)."""
+        if not subject:
+            yield
+            return
+        lock, users = self._held.get(subject) or (asyncio.Lock(), 0)
+        self._held[subject] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._held[subject]
+            if users == 1:
+                del self._held[subject]
+            else:
+                self._held[subject] = (lock, users - 1)
+
+
 class EventConsumer:
     """The one subscriber of a service: decodes, dispatches by event type, acks explicitly."""
 
@@ -98,6 +128,7 @@ class EventConsumer:
         self.topology = topology
         self.service = service
         self.handlers = dict(handlers)
+        self.subjects = SubjectLocks()
         self.max_attempts = max_attempts
         self.retry_backoff_seconds = retry_backoff_seconds
         self.queue = topology.consumer_queue(service)
@@ -143,10 +174,12 @@ class EventConsumer:
             if handler is None:
                 raise PoisonMessage(f"{self.service} has no handler for {envelope.type}")
             payload = decode_payload(envelope)
-            with bound_context({"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}):
-                started = time.perf_counter()
-                await handler(envelope, payload)
-                HANDLER_SECONDS.labels(self.service, event_type).observe(time.perf_counter() - started)
+            context = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
+            async with self.subjects.hold(envelope.subject):
+                with bound_context(context):
+                    started = time.perf_counter()
+                    await handler(envelope, payload)
+                    HANDLER_SECONDS.labels(self.service, event_type).observe(time.perf_counter() - started)
             MESSAGES.labels(self.service, event_type, "handled").inc()
         except PoisonMessage as exc:
             note_failure(exc, "dead_lettered")

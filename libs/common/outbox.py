@@ -110,9 +110,9 @@ class OutboxRelay:
         published = 0
         young = self._clock() - self._sweep_grace if self._sweep_grace else None
         for name in self._collections:
-            pending = await self._db[name].find({"outbox.id": {"$exists": True}}, {"_id": 1}).to_list(None)
-            for found in pending:
-                published += await self._publish(name, found["_id"], older_than=young)
+            found = await self._db[name].find({"outbox.id": {"$exists": True}}, {OUTBOX: 1}).to_list(None)
+            for doc in found:  # published from what the query read: no second read per document
+                published += await self._publish(name, doc["_id"], doc, older_than=young)
         return published
 
     async def pull_published(self) -> None:

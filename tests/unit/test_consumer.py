@@ -1,11 +1,12 @@
 """The shared consumer, in memory with FastStream's TestRabbitBroker."""
 
+import asyncio
 from datetime import UTC, datetime
 
 from faststream.rabbit import RabbitBroker, RabbitMessage, RabbitQueue, TestRabbitBroker
 
 from libs.common.events import AppealRejectedV1, Envelope, EventType, new_event
-from libs.common.messaging import EventConsumer
+from libs.common.messaging import EventConsumer, SubjectLocks
 from libs.common.topology import Topology
 
 
@@ -63,3 +64,24 @@ async def test_unhandled_type_goes_to_dead_letters() -> None:
     async with TestRabbitBroker(broker) as test_broker:
         await test_broker.publish(envelope.model_dump_json().encode(), queue=consumer.queue)
     assert "has no handler for appeal.unknown" in dead[0]["headers"]["x-dead-letter-reason"]
+
+
+async def test_deliveries_of_one_subject_are_handled_one_after_the_other() -> None:
+    locks = SubjectLocks()
+    log: list[str] = []
+    both_started = asyncio.Event()
+    started: set[str] = set()
+
+    async def handle(subject: str, name: str) -> None:
+        async with locks.hold(subject):
+            log.append(f"{name} in")
+            started.add(name)
+            if {"a1", "b1"} <= started:
+                both_started.set()  # another subject ran beside this one
+            await asyncio.sleep(0.01)
+            log.append(f"{name} out")
+
+    await asyncio.gather(handle("a", "a1"), handle("a", "a2"), handle("b", "b1"))
+    assert log.index("a1 out") < log.index("a2 in")  # the same appeal: one after the other
+    assert both_started.is_set()  # different appeals: at the same time
+    assert locks._held == {}  # nothing kept once handled
