@@ -27,6 +27,7 @@ from libs.common.events import (
     to_structured,
 )
 from libs.common.messaging import EventBus, EventConsumer, Handler, create_broker
+from libs.common.settings import QueueKind
 from libs.common.topology import Topology
 from services.media.handlers import handlers as media_handlers
 
@@ -100,10 +101,11 @@ async def channel(rabbit_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel
         yield await connection.channel(publisher_confirms=True)
 
 
+@pytest.mark.parametrize("kind", [QueueKind.CLASSIC, QueueKind.QUORUM])
 async def test_media_gets_only_the_events_that_name_files_others_get_all(
-    broker: RabbitBroker, channel: aio_pika.abc.AbstractChannel, namespace: str
+    broker: RabbitBroker, channel: aio_pika.abc.AbstractChannel, namespace: str, kind: QueueKind
 ) -> None:
-    topology = Topology(namespace)
+    topology = Topology(namespace, kind)
     types = (EventType.APPEAL_SUBMITTED, EventType.APPEAL_ANSWERED)
     # The version before the filter: media's queue bound directly, as every consumer's is.
     await declared(broker, topology, "media", dict.fromkeys(types, ignore))
