@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from libs.common.asyncapi import DEFAULT_NAMESPACE, build_spec, render_yaml
+from libs.common.topology import HintFilter
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
 
 
-def consumers() -> dict[str, list[str]]:
-    """Which event types each service consumes, read from the services' own wiring."""
+def consumers() -> tuple[dict[str, list[str]], dict[str, dict[str, HintFilter]]]:
+    """Which event types each service consumes, and which of them through a filter
+    (`EventConsumer.filters`), read from the services' own wiring (apps built, never started)."""
     from services.deadlines.app import create_app as deadlines
     from services.deadlines.settings import DeadlinesSettings
     from services.intake.app import create_app as intake
@@ -38,11 +41,15 @@ def consumers() -> dict[str, list[str]]:
         "media": media(MediaSettings(env="dev")),
         "polls": polls(PollsSettings(env="dev")),
     }
-    return {name: sorted(app.state.runtime.consumer.handlers) for name, app in apps.items()}
+    found: dict[str, Any] = {name: app.state.runtime.consumer for name, app in apps.items()}
+    return (
+        {name: sorted(consumer.handlers) for name, consumer in found.items()},
+        {name: dict(consumer.filters) for name, consumer in found.items() if consumer.filters},
+    )
 
 
 def render() -> str:
-    return render_yaml(build_spec(DEFAULT_NAMESPACE, consumers()))
+    return render_yaml(build_spec(DEFAULT_NAMESPACE, *consumers()))
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """The event catalogue as an AsyncAPI document, generated from the code by FastStream.
 
 Every registered payload becomes a message on the domain exchange (routing key = event type,
-payload = the CloudEvents envelope with that `data`); every service's queue is listed with the
-event types it is bound to.
+payload = the CloudEvents envelope with that `data`, headers = `message_headers`); every
+service's queue is listed with the event types it is bound to, and a filtered one says so.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel, create_model
 
 from libs.common.events import PAYLOADS, STRUCTURED_CONTENT_TYPE, Envelope
-from libs.common.topology import Topology
+from libs.common.topology import ROUTING_HINTS, HintFilter, Topology
 
 DESCRIPTION = """Domain events of the citizen appeals platform (namespace `{namespace}`).
 
@@ -30,6 +30,11 @@ publisher confirms and without `mandatory`; deduplicate by the event `id` (at-le
 `data` follows the model of its `type` and `dataversion`. Versions only gain optional fields; a
 breaking change is a new `dataversion`. Every exchange and queue name begins with the
 deployment's namespace: this document names those of the deployment that serves it.
+
+Headers: `correlation_id` and `appeal_id` (for logs), and routing hints such as `media_count`
+(how many files an event names) that our own queues are filtered on through headers exchanges
+bound to the topic exchange. A hint is not data: read the body; bind your queue to the topic
+exchange by event type as always.
 """
 # The namespace the committed docs/asyncapi.yaml is written for (the settings' default).
 DEFAULT_NAMESPACE = "appeals"
@@ -47,13 +52,38 @@ def envelope_of(event_type: str, version: int, payload: type[BaseModel]) -> type
     return model
 
 
-def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
+def message_headers(payload: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of the AMQP headers `EventBus.publish` sets on an event of `payload`: the
+    log headers, and each routing hint whose field the payload has (as `routing_headers` does)."""
+    properties: dict[str, Any] = {
+        "correlation_id": {"type": "string", "description": "The request's correlation id (logs)."},
+        "appeal_id": {"type": "string", "description": "The event's subject (logs)."},
+    }
+    required = sorted(properties)  # a hint may be missing on a message from an older publisher
+    for hint in ROUTING_HINTS:
+        if hint.field in payload.model_fields:
+            properties[hint.header] = {
+                "type": "integer",
+                "minimum": 0,
+                "description": f"{hint.description} Number of `data.{hint.field}`; may be absent "
+                "(an older publisher): filters then deliver the event.",
+            }
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def build_spec(
+    namespace: str,
+    consumers: Mapping[str, Iterable[str]],
+    filters: Mapping[str, Mapping[str, HintFilter]] | None = None,
+) -> Any:
     """The AsyncAPI 3.0 document as plain JSON-able data, for the deployment `namespace`.
 
-    `consumers`: service name -> the event types its queue is bound to. Publishers are declared
-    as `EventBus.publish` publishes (persistent, not mandatory), so the bindings say what the
-    code does.
+    `consumers`: service name -> the event types its queue is bound to. `filters`: service name
+    -> event type -> the filter its queue receives that type through (`EventConsumer.filters`).
+    Publishers are declared as `EventBus.publish` publishes (persistent, not mandatory), so the
+    bindings say what the code does.
     """
+    filters = filters or {}
     broker = RabbitBroker()
     topology = Topology(namespace)
     exchange = topology.events_exchange
@@ -74,13 +104,20 @@ def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
     for service, event_types in sorted(consumers.items()):
         for event_type in sorted(event_types):
             queue = RabbitQueue(topology.queue_name(service), durable=True, routing_key=event_type)
+            when = filters.get(service, {}).get(event_type)
+            description = None
+            if when is not None:
+                through = topology.filter_exchange(service, event_type).name
+                description = f"Filtered: {when.describe()}, through the headers exchange `{through}`."
 
             async def handle(body: Any) -> None:  # documentation only, never run
                 # No docstring: FastStream would publish it as every channel's description.
                 return None
 
             handle.__annotations__ = {"body": models[event_type], "return": None}
-            broker.subscriber(queue, exchange, title=f"{service} <- {event_type}")(handle)
+            broker.subscriber(queue, exchange, title=f"{service} <- {event_type}", description=description)(
+                handle
+            )
     spec = AsyncAPI(
         broker,
         title="Citizen appeals events",
@@ -90,6 +127,11 @@ def build_spec(namespace: str, consumers: Mapping[str, Iterable[str]]) -> Any:
     document = spec.to_specification().to_jsonable()
     # Every message body is a structured-mode CloudEvent (EventBus.publish's content type).
     document["defaultContentType"] = STRUCTURED_CONTENT_TYPE
+    # FastStream writes no headers schema; EventBus.publish's headers are part of what we publish.
+    messages = document.get("components", {}).get("messages", {})
+    for (event_type, version), payload in PAYLOADS.items():
+        if (message := messages.get(f"{event_type} v{version}:Message")) is not None:
+            message["headers"] = message_headers(payload)
     return document
 
 
@@ -98,7 +140,8 @@ def retarget(document: Any, namespace: str, written_for: str = DEFAULT_NAMESPACE
 
     `document` is the JSON-able form `build_spec(written_for, ...)` returned (e.g. the committed
     docs/asyncapi.yaml, loaded); returns a new document, the input is left as it was. Only names
-    of broker objects (binding `name`s) and the description change: addresses are event types.
+    of broker objects (binding `name`s, and names in backticks in descriptions) and the namespace
+    in the description change: addresses are event types.
     """
     prefix, target = f"{written_for}.", f"{namespace}."
 
@@ -110,6 +153,8 @@ def retarget(document: Any, namespace: str, written_for: str = DEFAULT_NAMESPACE
             return [walk(value) for value in node]
         if key == "name" and isinstance(node, str) and node.startswith(prefix):
             return target + node[len(prefix) :]
+        if key == "description" and isinstance(node, str):  # e.g. a filter's exchange, in backticks
+            return node.replace(f"`{prefix}", f"`{target}")
         return node
 
     moved = walk(document)

@@ -2,7 +2,8 @@
 
 - Publishing: persistent messages, publisher confirms (the call returns once the broker has the
   message), correlation_id / appeal_id carried in headers.
-- Consuming: one durable queue per service, bound to the event types it handles; explicit acks
+- Consuming: one durable queue per service, bound to the event types it handles (or, for a type
+  whose handler is `only_when` a routing hint allows, fed by a filter exchange); explicit acks
   only after the handler's effects are stored; a failing message goes through a delayed retry
   queue a bounded number of times, then to the dead-letter queue with the reason in its headers;
   a message that can never succeed (malformed, unknown version) goes there at once.
@@ -14,6 +15,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +32,7 @@ from libs.common.events import (
     to_structured,
 )
 from libs.common.logging import bound_context, get_logger
-from libs.common.topology import Topology
+from libs.common.topology import HintFilter, Topology, routing_headers
 from libs.common.tracing import TRACING_OFF, Tracing, note_event, note_failure
 
 Handler = Callable[[Envelope, Any], Awaitable[None]]
@@ -54,6 +56,25 @@ def create_broker(url: str, prefetch: int, *, connect_timeout: float | None = No
     )
 
 
+@dataclass(frozen=True)
+class Filtered:
+    """A handler RabbitMQ sends only the events `when` lets through (see `only_when`)."""
+
+    handler: Handler
+    when: HintFilter
+
+    async def __call__(self, envelope: Envelope, payload: Any) -> None:
+        await self.handler(envelope, payload)
+
+
+def only_when(when: HintFilter, handler: Handler) -> Handler:
+    """`handler`, declared to want only the events `when` lets through: `EventConsumer.declare`
+    then feeds its event type through a filter exchange (`Topology.filter_exchange`) instead of
+    binding the queue directly. The handler must still accept any event of the type (a message
+    from a publisher without the hint, or in the queue before the filter existed, arrives)."""
+    return Filtered(handler, when)
+
+
 class EventBus:
     """Publishes envelopes to the domain exchange and waits for the broker's confirm."""
 
@@ -64,8 +85,14 @@ class EventBus:
 
     async def publish(self, envelope: Envelope) -> None:
         """Publish the envelope to the domain exchange (routing key: the event type) in CloudEvents
-        structured mode, persistent, with its id as message id and a traceparent when tracing is on."""
-        headers: dict[str, Any] = {"correlation_id": envelope.correlation_id, "appeal_id": envelope.subject}
+        structured mode, persistent, with its id as message id and a traceparent when tracing is on.
+        Headers: `correlation_id`, `appeal_id` and the routing hints of its data
+        (`topology.routing_headers`, e.g. `media_count`), which filter exchanges route on."""
+        headers: dict[str, Any] = {
+            "correlation_id": envelope.correlation_id,
+            "appeal_id": envelope.subject,
+            **routing_headers(envelope.data),
+        }
         with self._tracing.publishing(envelope, self._exchange.name, headers):  # adds traceparent
             await self._broker.publish(
                 to_structured(envelope),  # CloudEvents structured mode, written by the SDK
@@ -127,7 +154,16 @@ class EventConsumer:
         self.tracing = tracing
         self.topology = topology
         self.service = service
-        self.handlers = dict(handlers)
+        # A handler wrapped by `only_when` is stored bare; its filter decides the declarations.
+        self.filters: dict[str, HintFilter] = {
+            event_type: handler.when
+            for event_type, handler in handlers.items()
+            if isinstance(handler, Filtered)
+        }
+        self.handlers: dict[str, Handler] = {
+            event_type: handler.handler if isinstance(handler, Filtered) else handler
+            for event_type, handler in handlers.items()
+        }
         self.subjects = SubjectLocks()
         self.max_attempts = max_attempts
         self.retry_backoff_seconds = retry_backoff_seconds
@@ -142,12 +178,30 @@ class EventConsumer:
         )(self.on_message)
 
     async def declare(self) -> None:
-        """Declare queues and bindings; call after connect and before start, so nothing is missed."""
+        """Declare queues and bindings; call after connect and before start, so nothing is missed.
+
+        An unfiltered event type binds the queue to the events exchange. A filtered one goes
+        through its filter exchange (`Topology.filter_exchange`); the queue's direct binding an
+        earlier version made is removed only after the filter path exists, so no event is missed
+        meanwhile (one may arrive twice: consumers are idempotent). Unbinding a binding that does
+        not exist is no error in RabbitMQ, so this is safe on every start."""
         exchange = await self.broker.declare_exchange(self.topology.events_exchange)
         dlx = await self.broker.declare_exchange(self.topology.dead_letter_exchange)
         queue = await self.broker.declare_queue(self.queue)
         for event_type in self.handlers:
-            await queue.bind(exchange, routing_key=event_type)
+            if event_type not in self.filters:
+                await queue.bind(exchange, routing_key=event_type)
+        if self.filters:
+            discard = await self.broker.declare_exchange(self.topology.discard_exchange)
+            filtered = await self.broker.declare_exchange(self.topology.filtered_exchange(self.service))
+            await queue.bind(filtered)
+            for event_type, when in sorted(self.filters.items()):
+                # Declared with its alternate exchange and bound to the events exchange on the type.
+                filter_exchange = await self.broker.declare_exchange(
+                    self.topology.filter_exchange(self.service, event_type)
+                )
+                await discard.bind(filter_exchange, arguments=when.skip_arguments)
+                await queue.unbind(exchange, routing_key=event_type)
         dlq = await self.broker.declare_queue(self.dead_letter_queue)
         await dlq.bind(dlx, routing_key=self.queue.name)
         await self.broker.declare_queue(self.retry_queue)

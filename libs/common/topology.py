@@ -1,13 +1,66 @@
-"""Names and declarations on the broker; every name carries the deployment's namespace."""
+"""Names and declarations on the broker; every name carries the deployment's namespace.
+
+Routing hints: headers the publisher derives from an event's data so that RabbitMQ can route on
+them (`ROUTING_HINTS`), and the filters a consumer declares on them (`HintFilter`). The public
+contract stays the topic exchange, routing key = event type, the body; a hint is never data, and a
+message without it (an older publisher) is delivered as if the filter let it through.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 from libs.common.settings import QueueKind
+
+
+@dataclass(frozen=True)
+class RoutingHint:
+    """A header `EventBus.publish` sets on every event whose data has the list `field`: the number
+    of items in it (an int >= 0). A routing hint for the broker, never read as data."""
+
+    header: str
+    field: str
+    description: str
+
+    def value(self, data: Mapping[str, Any]) -> int | None:
+        """The header's value for an event's `data`; None when the event has no such list."""
+        items = data.get(self.field)
+        return len(items) if isinstance(items, list) else None
+
+
+# How many files an event names (`appeal.submitted`, `appeal.answered`): a consumer that only
+# keeps files (media) is sent only the events that name some.
+MEDIA_COUNT = RoutingHint(
+    "media_count", "media_ids", "How many files (media ids) the event names; a routing hint, not data."
+)
+ROUTING_HINTS: tuple[RoutingHint, ...] = (MEDIA_COUNT,)
+
+
+def routing_headers(data: Mapping[str, Any]) -> dict[str, int]:
+    """Every hint that applies to an event's `data`, as AMQP headers ({header: int})."""
+    return {hint.header: value for hint in ROUTING_HINTS if (value := hint.value(data)) is not None}
+
+
+@dataclass(frozen=True)
+class HintFilter:
+    """A consumer's filter on one event type: deliver it unless the hint's header equals `skip`.
+    A message without the header is delivered (fail open: nothing is lost to an older publisher)."""
+
+    hint: RoutingHint
+    skip: int = 0
+
+    @property
+    def skip_arguments(self) -> dict[str, Any]:
+        """The headers-exchange binding arguments matching the messages to skip."""
+        return {"x-match": "all", self.hint.header: self.skip}
+
+    def describe(self) -> str:
+        """One sentence for the AsyncAPI document and logs."""
+        return f"only when the header `{self.hint.header}` is not {self.skip} (or absent)"
 
 
 @dataclass(frozen=True)
@@ -24,6 +77,31 @@ class Topology:
     def dead_letter_exchange(self) -> RabbitExchange:
         """The direct exchange `<namespace>.dlx` that rejected messages go to."""
         return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.DIRECT, durable=True)
+
+    @property
+    def discard_exchange(self) -> RabbitExchange:
+        """`<namespace>.discard`, a fanout exchange with no bindings: what a filter skips is routed
+        here (so it is "routed" and no alternate exchange takes it) and dropped."""
+        return RabbitExchange(f"{self.namespace}.discard", type=ExchangeType.FANOUT, durable=True)
+
+    def filtered_exchange(self, consumer: str) -> RabbitExchange:
+        """`<namespace>.<consumer>.filtered`, fanout to the consumer's queue: the alternate exchange
+        of its filter exchanges, so every message a filter does not skip reaches the queue."""
+        return RabbitExchange(f"{self.queue_name(consumer)}.filtered", type=ExchangeType.FANOUT, durable=True)
+
+    def filter_exchange(self, consumer: str, event_type: str) -> RabbitExchange:
+        """`<namespace>.<consumer>.filter.<event_type>`: a headers exchange bound to the events
+        exchange on `event_type` (exchange-to-exchange). Its one binding sends the messages to
+        skip to `discard_exchange`; the rest, matching nothing, go to its alternate exchange
+        `filtered_exchange(consumer)` (RabbitMQ's alternate exchanges), header present or not."""
+        return RabbitExchange(
+            f"{self.queue_name(consumer)}.filter.{event_type}",
+            type=ExchangeType.HEADERS,
+            durable=True,
+            arguments={"alternate-exchange": self.filtered_exchange(consumer).name},
+            bind_to=self.events_exchange,
+            routing_key=event_type,
+        )
 
     def queue_name(self, consumer: str) -> str:
         """`<namespace>.<consumer>`."""

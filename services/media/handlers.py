@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from libs.common.contracts.media import AttachedAs
 from libs.common.events import AppealAnsweredV1, AppealSubmittedV1, Envelope, EventType
-from libs.common.messaging import Handler
+from libs.common.messaging import Handler, only_when
+from libs.common.topology import MEDIA_COUNT, HintFilter
 from services.media.retention import Retention
+
+# Most appeals and answers name no files: RabbitMQ sends media only those that name some (the
+# publisher's `media_count` header; a message without it still comes). Saves a delivery per appeal.
+NAMES_FILES = HintFilter(MEDIA_COUNT, skip=0)
 
 
 def handlers(retention: Retention) -> dict[str, Handler]:
@@ -16,4 +21,8 @@ def handlers(retention: Retention) -> dict[str, Handler]:
         # The operator's attachments: never swept, removed only with the appeal.
         await retention.attach(payload.appeal_id, payload.operator_id, payload.media_ids, AttachedAs.ANSWER)
 
-    return {EventType.APPEAL_SUBMITTED: on_appeal_submitted, EventType.APPEAL_ANSWERED: on_appeal_answered}
+    # `attach` with no media ids does nothing, so a message without the hint is handled as before.
+    return {
+        EventType.APPEAL_SUBMITTED: only_when(NAMES_FILES, on_appeal_submitted),
+        EventType.APPEAL_ANSWERED: only_when(NAMES_FILES, on_appeal_answered),
+    }

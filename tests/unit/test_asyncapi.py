@@ -27,3 +27,22 @@ def test_every_event_and_every_binding_is_documented() -> None:
     assert {"specversion", "id", "type", "source", "subject", "time", "correlationid", "data"} <= set(
         submitted["properties"]
     )
+
+
+def test_a_filtered_queue_and_the_hint_header_are_documented_for_the_served_namespace() -> None:
+    from libs.common.asyncapi import build_spec, retarget
+    from services.media.handlers import NAMES_FILES
+
+    document = retarget(
+        build_spec("appeals", {"media": ["appeal.submitted"]}, {"media": {"appeal.submitted": NAMES_FILES}}),
+        "town-dev",
+    )
+    channel = document["channels"]["media <- appeal.submitted"]
+    assert channel["bindings"]["amqp"]["queue"]["name"] == "town-dev.media"
+    assert "`media_count` is not 0" in channel["description"]
+    assert "`town-dev.media.filter.appeal.submitted`" in channel["description"]
+    messages = document["components"]["messages"]
+    submitted = messages["appeal.submitted v1:Message"]["headers"]
+    assert submitted["properties"]["media_count"]["type"] == "integer"
+    assert "media_count" not in submitted["required"]  # absent on an older publisher's message
+    assert "media_count" not in messages["appeal.routed v1:Message"]["headers"]["properties"]
