@@ -25,6 +25,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from devstack.stack import SERVICES
+from libs.common.events import EventType
+from libs.common.topology import Topology
 
 INSPECT_TIMEOUT = 30.0  # any look into the broker, seconds
 
@@ -145,7 +147,16 @@ async def delete_namespace(url: str, namespace: str, services: Sequence[str] = S
                 channel = await connection.channel()  # a failed delete closes its channel
                 with suppress(Exception):
                     await channel.queue_delete(name)
-        for exchange in (f"{namespace}.events", f"{namespace}.dlx"):
+        topology = Topology(namespace)
+        filters = [  # a consumer's filter exchanges (libs/common/topology.py), for any event type
+            name
+            for service in services
+            for name in (
+                topology.filtered_exchange(service).name,
+                *(topology.filter_exchange(service, event_type).name for event_type in EventType),
+            )
+        ]
+        for exchange in (*filters, topology.discard_exchange.name, f"{namespace}.events", f"{namespace}.dlx"):
             channel = await connection.channel()
             with suppress(Exception):
                 await channel.exchange_delete(exchange)
