@@ -138,27 +138,31 @@ class CatalogueStore:
             }
         )
 
+    def _fresh(self, now: float) -> CompiledCatalogue | None:
+        """The compiled catalogue if its version was read less than `recheck_seconds` before `now`."""
+        checked_at = self._checked_at
+        if checked_at is not None and 0 <= now - checked_at < self._recheck:
+            return self._compiled
+        return None
+
     async def current(self) -> CompiledCatalogue:
         """The latest published version, compiled once per version (indexes, prepared polygons).
-        The version is read from the store at most once per `recheck_seconds`; a change this
-        process made is read at the next call. Raises RuntimeError when no catalogue was loaded."""
-        started, changes = self._monotonic(), self._own_changes
-        checked_at = self._checked_at
-        if (
-            self._compiled is not None
-            and checked_at is not None
-            and 0 <= started - checked_at < self._recheck
-        ):
+        The version is read from the store at most once per `recheck_seconds` (by one caller: the
+        others wait for its answer); a change this process made is read at the next call. Raises
+        RuntimeError when no catalogue was loaded yet."""
+        if fresh := self._fresh(self._monotonic()):
+            return fresh
+        async with self._lock:
+            started, changes = self._monotonic(), self._own_changes
+            if fresh := self._fresh(started):
+                return fresh  # read by another caller while this one waited
+            version = await self.version()
+            if self._compiled is None or self._compiled.version != version:
+                self._compiled = CompiledCatalogue(await self.snapshot())
+            # Fresh as of `started`, unless this process published a change meanwhile.
+            if self._own_changes == changes:
+                self._checked_at = started
             return self._compiled
-        version = await self.version()
-        if self._compiled is None or self._compiled.version != version:
-            async with self._lock:
-                if self._compiled is None or self._compiled.version != version:
-                    self._compiled = CompiledCatalogue(await self.snapshot())
-        # Fresh as of `started`, unless this process published a change meanwhile (read next time).
-        if self._own_changes == changes:
-            self._checked_at = started
-        return self._compiled
 
     async def info(self) -> CatalogueInfo:
         meta = await self._meta()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -195,3 +196,23 @@ async def test_with_no_recheck_interval_every_decision_reads_the_version() -> No
     assert (await other.current()).version == 1
     await ours.put(CatalogueEntity.RULES, "lamps", LAMP, "admin-1")
     assert (await other.current()).version == 2
+
+
+async def test_decisions_finding_the_version_stale_together_read_it_once() -> None:
+    db = open_store(None, f"cat-{uuid.uuid4().hex[:8]}").db
+    ticks = Ticks()
+    catalogue = CatalogueStore(db, ManualClock(), dev=True, recheck_seconds=1.0, monotonic=ticks)
+    await catalogue.load_file(DEMO_CATALOGUE)
+    await catalogue.current()
+    reads = []
+    read_version = catalogue.version
+
+    async def counted() -> int:
+        reads.append(ticks.now)
+        await asyncio.sleep(0)  # the store's round trip: the other decisions run meanwhile
+        return await read_version()
+
+    catalogue.version = counted  # type: ignore[method-assign]
+    ticks.now += 1.0
+    found = await asyncio.gather(*(catalogue.current() for _ in range(16)))
+    assert reads == [ticks.now] and {cc.version for cc in found} == {1}
