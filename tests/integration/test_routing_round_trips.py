@@ -1,10 +1,13 @@
 """Routing's `appeal.submitted` path on a real store (MongoDB wire protocol): how many commands it
-sends per appeal (issue #18), counted as the bench counts them (`appeals_store_commands_total`)."""
+sends per appeal (issue #18), counted as the bench counts them (`appeals_store_commands_total`),
+and the one lookup that answers both the duplicate filter and the repeat-after-answer check."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -69,6 +72,30 @@ async def test_a_submitted_appeal_costs_three_store_round_trips_besides_the_outb
             assert sent["insert"] == 1 and sent["find"] <= 2 and sent["update"] <= 1, sent
             assert sum(sent.values()) <= 4, sent
         assert len(bus.envelopes) == 5
+        await duplicate_and_repeat_are_told_apart(flows, store.db)
         await store.db.client.drop_database(store.db.name)
     finally:
         await store.close()
+
+
+async def duplicate_and_repeat_are_told_apart(flows: RoutingFlows, db: Any) -> None:
+    """The one `$or` lookup on the real store: an open appeal with the same text rejects the new
+    one as its repeat; an answered one of the same topic and place links it."""
+    at = datetime.now(UTC)
+    lamp = ("Не горит фонарь", "Фонарь у дома 5 на улице Ленина не горит вторую неделю")
+    answered = submitted_envelope("landscaping.street_lighting", *lamp, author="resident-1", at=at)
+    await flows.route_submitted(answered, AppealSubmittedV1.model_validate(answered.data))
+    await flows.answered(answered.subject, at + timedelta(seconds=1))
+    again = ("Снова не горит фонарь", "То горел, то нет, пришлось обратиться ещё раз")
+    repeat = submitted_envelope(
+        "landscaping.street_lighting", *again, author="resident-1", at=at + timedelta(seconds=2)
+    )
+    duplicate = submitted_envelope(
+        "landscaping.street_lighting", *again, author="resident-1", at=at + timedelta(seconds=3)
+    )
+    for envelope in (repeat, duplicate):
+        await flows.route_submitted(envelope, AppealSubmittedV1.model_validate(envelope.data))
+    linked = await db[ASSIGNMENTS].find_one({"_id": repeat.subject})
+    rejected = await db[ASSIGNMENTS].find_one({"_id": duplicate.subject})
+    assert linked["repeat_of"]["appeal_id"] == answered.subject and linked["status"] == "routed"
+    assert rejected["status"] == "rejected" and linked["number"] in rejected["rejection"]["reason"]
