@@ -19,7 +19,9 @@ DESCRIPTION = """Moderates appeals and decides which organisation answers: by to
 
 def create_app(settings: RoutingSettings, clock: Clock = system_clock) -> FastAPI:
     runtime = ServiceRuntime(settings, outbox_collections=(ASSIGNMENTS,))
-    catalogue = CatalogueStore(runtime.db, clock, dev=settings.is_dev)
+    catalogue = CatalogueStore(
+        runtime.db, clock, dev=settings.is_dev, recheck_seconds=settings.catalogue_recheck_seconds
+    )
     clusters = ClusterFlows(runtime.db, catalogue, clock, settings)
     flows = RoutingFlows(runtime.db, catalogue, runtime.relay, clock, settings, clusters)
     triage = TriageFlows(flows, catalogue, clusters)

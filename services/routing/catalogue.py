@@ -4,6 +4,8 @@ Every change (a file load that changed something, an admin's edit) takes the nex
 version, stamps the changed document with it and leaves one entry in `catalogue_changes`. A routing
 decision compiles the latest published version once and records its number in the assignment, so
 a change applies to decisions made after it; appeals already assigned keep their organisation.
+The published version is read at most once per `recheck_seconds` (a store round trip per appeal
+otherwise); this process's own changes take effect at once, another replica's within that bound.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,9 @@ KEYS = {
     CatalogueEntity.PLACES: "id",
 }
 DELETABLE = (CatalogueEntity.RULES, CatalogueEntity.PLACES)
+# How long a version read from the store is trusted (seconds; `ROUTING_CATALOGUE_RECHECK_SECONDS`):
+# other replicas' changes reach this one's decisions within it (docs/routing.md, "Versions").
+RECHECK_SECONDS = 1.0
 
 
 def read_catalogue_file(path: Path, dev: bool) -> tuple[CatalogueFile, str]:
@@ -76,12 +83,26 @@ def read_catalogue_file(path: Path, dev: bool) -> tuple[CatalogueFile, str]:
 
 
 class CatalogueStore:
-    def __init__(self, db: Database, clock: Clock, *, dev: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        dev: bool,
+        recheck_seconds: float = RECHECK_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`recheck_seconds`: how long `current` trusts the version it last read (0: read it on
+        every call); `monotonic`: the clock that interval is measured on, in seconds."""
         self._db = db
         self._clock = clock
         self._dev = dev
         self._compiled: CompiledCatalogue | None = None
         self._lock = asyncio.Lock()
+        self._recheck = recheck_seconds
+        self._monotonic = monotonic
+        self._checked_at: float | None = None  # when `_compiled` was last known to be the latest
+        self._own_changes = 0  # this process's published changes, counted
 
     async def ensure_indexes(self) -> None:
         await self._db[CatalogueEntity.RULES].create_index("topic")
@@ -117,14 +138,31 @@ class CatalogueStore:
             }
         )
 
+    def _fresh(self, now: float) -> CompiledCatalogue | None:
+        """The compiled catalogue if its version was read less than `recheck_seconds` before `now`."""
+        checked_at = self._checked_at
+        if checked_at is not None and 0 <= now - checked_at < self._recheck:
+            return self._compiled
+        return None
+
     async def current(self) -> CompiledCatalogue:
-        """The latest published version, compiled once per version (indexes, prepared polygons)."""
-        version = await self.version()
-        if self._compiled is None or self._compiled.version != version:
-            async with self._lock:
-                if self._compiled is None or self._compiled.version != version:
-                    self._compiled = CompiledCatalogue(await self.snapshot())
-        return self._compiled
+        """The latest published version, compiled once per version (indexes, prepared polygons).
+        The version is read from the store at most once per `recheck_seconds` (by one caller: the
+        others wait for its answer); a change this process made is read at the next call. Raises
+        RuntimeError when no catalogue was loaded yet."""
+        if fresh := self._fresh(self._monotonic()):
+            return fresh
+        async with self._lock:
+            started, changes = self._monotonic(), self._own_changes
+            if fresh := self._fresh(started):
+                return fresh  # read by another caller while this one waited
+            version = await self.version()
+            if self._compiled is None or self._compiled.version != version:
+                self._compiled = CompiledCatalogue(await self.snapshot())
+            # Fresh as of `started`, unless this process published a change meanwhile.
+            if self._own_changes == changes:
+                self._checked_at = started
+            return self._compiled
 
     async def info(self) -> CatalogueInfo:
         meta = await self._meta()
@@ -295,3 +333,6 @@ class CatalogueStore:
         await self._db[META].update_one(
             {"_id": META_ID}, {"$max": {"published": version}, "$set": {"updated_at": now}}
         )
+        # This process's own change: the next decision reads the version again.
+        self._own_changes += 1
+        self._checked_at = None

@@ -44,18 +44,19 @@ class ClusterFlows:
         await self._db[CLUSTERS].create_index("members")
 
     async def attach(self, appeal_id: str, inserted: Document | None = None) -> str | None:
-        """Link a routed appeal to its cluster, once; safe to repeat after a crash half-way.
-        `inserted` is the assignment as this process has just inserted it (saves reading it back)."""
-        assignments = self._db[ASSIGNMENTS]
-        doc = inserted if inserted is not None else await assignments.find_one({"_id": appeal_id})
-        if doc is None or doc.get("cluster_checked") or doc.get("status") != AssignmentStatus.ROUTED:
+        """Link a routed appeal with a point to its cluster; returns its cluster's id, None if it
+        has none. Safe to repeat, after a crash half-way too: an appeal already in a cluster is
+        left as it is, one in none is looked at again (an appeal stored later near it would have
+        linked it, so a repeat finds the same as the first time). `inserted` is the assignment as
+        this process has just inserted it (saves reading it back). Raises what the store raises."""
+        doc = inserted if inserted is not None else await self._db[ASSIGNMENTS].find_one({"_id": appeal_id})
+        if doc is None or doc.get("cluster_id") or doc.get("status") != AssignmentStatus.ROUTED:
             return doc.get("cluster_id") if doc else None
         lat, lon = (doc.get("location") or {}).get("lat"), (doc.get("location") or {}).get("lon")
-        cluster_id: str | None = None
-        if lat is not None and lon is not None:
-            cluster_id = await self._link(doc, lat, lon)
-        await assignments.update_one({"_id": appeal_id}, {"$set": {"cluster_checked": True}})
-        return cluster_id
+        if lat is None or lon is None:
+            return None
+        # No "checked" mark is written (a round trip per appeal): nothing found leaves nothing to do.
+        return await self._link(doc, lat, lon)
 
     async def _link(self, doc: Document, lat: float, lon: float) -> str | None:
         assignments, at = self._db[ASSIGNMENTS], doc["submitted_at"]

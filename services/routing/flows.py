@@ -10,7 +10,7 @@ appeal waits in the control centre's queue (`needs_triage`); the centre names wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING
 
@@ -31,7 +31,7 @@ from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
 from services.routing.classify import classifier, proposed_location
 from services.routing.clusters import ClusterFlows
-from services.routing.geo import same_place
+from services.routing.earlier import EarlierAppeals
 from services.routing.moderation import ReasonCode, Verdict, fingerprint, moderate
 from services.routing.records import (
     ASSIGNMENTS,
@@ -79,6 +79,7 @@ class RoutingFlows:
         self._settings = settings
         self._clusters = clusters
         self._assignments = Aggregate(db, ASSIGNMENTS, relay)
+        self._earlier = EarlierAppeals(db, settings)
 
     @property
     def db(self) -> Database:
@@ -125,19 +126,13 @@ class RoutingFlows:
     async def _first_decision(self, envelope: Envelope, appeal: AppealSubmittedV1) -> Document:
         now = self._clock()
         print_ = fingerprint(appeal.summary, appeal.description)
-        earlier = await self._db[ASSIGNMENTS].find_one(
-            {
-                "author_id": appeal.author_id,
-                "fingerprint": print_,
-                "status": {"$in": [AssignmentStatus.ROUTED, AssignmentStatus.HELD]},
-                "answered_at": {"$exists": False},  # after an answer it is a repeat appeal, linked
-                "submitted_at": {
-                    "$gte": appeal.submitted_at - timedelta(minutes=self._settings.spam_window_minutes)
-                },
-                "_id": {"$ne": appeal.appeal_id},
-            },
-            {"number": 1},
+        resident = resident_of(appeal)
+        # One round trip for both questions about earlier appeals (`earlier.py`); a raw post's
+        # topic is known only after classification, so its repeat lookup comes later.
+        found = await self._earlier.lookup(
+            appeal.appeal_id, appeal.author_id, print_, appeal.submitted_at, resident, appeal.topic
         )
+        earlier = found.duplicate
         repeat_of = earlier["number"] if earlier else None
         outcome = moderate(
             appeal.summary,
@@ -154,7 +149,7 @@ class RoutingFlows:
             "channel": appeal.channel,
             "location": appeal.location.model_dump(),
             "author_id": appeal.author_id,
-            "resident": resident_of(appeal),
+            "resident": resident,
             "fingerprint": print_,
             "submitted_at": appeal.submitted_at,
             "correlation_id": envelope.correlation_id,
@@ -182,7 +177,7 @@ class RoutingFlows:
             why = doc["classification"]["why"]
             doc["history"].append({"at": now, "action": "triage", "actor": "classification", "note": why})
         else:
-            apply(doc, await self.initial(doc, now, actor="routing"))
+            apply(doc, await self.initial(doc, now, actor="routing", answered=found.answered))
         check_step(AssignmentStep.DECIDE, doc)
         return doc
 
@@ -198,36 +193,24 @@ class RoutingFlows:
             doc["location"] = proposed_location(result.place, location)
         return result.confident
 
-    async def repeat_of(self, doc: Document) -> Document | None:
-        """The earlier appeal this one repeats: same resident and topic, answered within the repeat
-        window before this one was submitted, about the same place (docs/routing.md)."""
-        since = doc["submitted_at"] - timedelta(days=self._settings.repeat_window_days)
-        earlier = self._db[ASSIGNMENTS].find(
-            {
-                "resident": doc.get("resident"),
-                "topic": doc["topic"],
-                "answered_at": {"$gte": since},
-                "_id": {"$ne": doc["_id"]},
-            },
-            {"number": 1, "location": 1, "organization": 1, "answered_at": 1},
-        )
-        for candidate in await earlier.sort("answered_at", DESCENDING).limit(20).to_list(20):
-            if candidate["answered_at"] <= doc["submitted_at"] and same_place(
-                candidate.get("location") or {}, doc["location"], self._settings.repeat_radius_m
-            ):
-                return candidate
-        return None
-
     async def answered(self, appeal_id: str, at: datetime) -> None:
         """Remembered for repeat appeals: the latest answer's time (idempotent: `$max`)."""
         await self._db[ASSIGNMENTS].update_one({"_id": appeal_id}, {"$max": {"answered_at": at}})
 
-    async def initial(self, doc: Document, now: datetime, actor: str) -> Decision:
-        """The first decision; a repeat appeal goes to the organisation that answered the earlier one."""
+    async def initial(
+        self, doc: Document, now: datetime, actor: str, answered: list[Document] | None = None
+    ) -> Decision:
+        """The first decision; a repeat appeal goes to the organisation that answered the earlier
+        one. `answered`: the resident's answered appeals of the topic when already read
+        (`EarlierAppeals.lookup`), else None (read here). Raises what the store raises."""
         cc = await self._catalogue.current()
         decision = decide(cc, doc["topic"], place_of(Assignment.of(doc)), self._settings.near_border_m)
         org, rule = decision.organization, decision.rule
-        earlier = await self.repeat_of(doc) if doc.get("resident") else None
+        earlier = None
+        if doc.get("resident"):
+            if answered is None:
+                answered = await self._earlier.answered(doc)
+            earlier = self._earlier.repeat_among(answered, doc)
         if earlier is not None:
             doc["repeat_of"] = {"appeal_id": earlier["_id"], "number": earlier["number"]}
             known = cc.organizations.get((earlier.get("organization") or {}).get("id", ""))

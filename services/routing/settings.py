@@ -14,6 +14,9 @@ class RoutingSettings(ServiceSettings):
     http_port: int = 8001
     # The catalogue data file (with its GeoJSON areas beside it), loaded idempotently at start-up.
     catalogue_path: Path = DEMO_CATALOGUE
+    # Seconds a decision trusts the catalogue version last read from the store: another replica's
+    # change reaches this one's decisions within it; this replica's own changes at once.
+    catalogue_recheck_seconds: float = 1.0
     # Moderation: the same text from the same author within this window is a repeat.
     spam_window_minutes: int = 24 * 60
     min_letters: int = 8

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +74,7 @@ async def test_a_rule_change_is_a_new_version_for_new_appeals_only() -> None:
 async def test_changes_that_would_break_the_catalogue_are_refused() -> None:
     catalogue = store()
     await catalogue.load_file(DEMO_CATALOGUE)
-    cases = [
+    cases: list[tuple[CatalogueEntity, str, dict[str, Any], str]] = [
         (CatalogueEntity.RULES, "r1", {**LAMP, "organization": "ghost"}, "no organisation 'ghost'"),
         (CatalogueEntity.RULES, "r1", {**LAMP, "id": "other"}, "differs from the path"),
         (CatalogueEntity.TOPICS, "roads.new", {"name": "Новая", "category": "nope", "answer_sla_days": 10, "responsible": "municipality"}, "unknown category"),
@@ -152,3 +154,65 @@ async def test_a_changed_file_that_cannot_be_applied_keeps_the_stored_catalogue(
     assert "lamps" in {rule.id for rule in (await catalogue.current()).catalogue.rules}
     with pytest.raises(ValueError, match="atlantis"):
         await catalogue.load_file(path, force=True)  # an explicit reload says why (422 over HTTP)
+
+
+class Ticks:
+    """A monotonic clock (seconds) that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_another_replicas_change_is_read_within_the_recheck_interval_and_ours_at_once() -> None:
+    db = open_store(None, f"cat-{uuid.uuid4().hex[:8]}").db
+    ticks = Ticks()
+    ours = CatalogueStore(db, ManualClock(), dev=True, recheck_seconds=2.0, monotonic=ticks)
+    other = CatalogueStore(db, ManualClock(), dev=True, recheck_seconds=2.0, monotonic=ticks)
+    await ours.load_file(DEMO_CATALOGUE)
+    assert (await ours.current()).version == (await other.current()).version == 1
+    changed = await ours.put(CatalogueEntity.RULES, "lamps", LAMP, "admin-1")
+    assert (await ours.current()).version == changed["version"] == 2  # our own change: at once
+    ticks.now += 1.9
+    assert (await other.current()).version == 1  # the other replica trusts what it read
+    ticks.now += 0.2
+    assert (await other.current()).version == 2  # the interval is over: read again
+    assert (await ours.current()).version == 2  # read again too (2.1 s since its last read)
+    await other.delete(CatalogueEntity.RULES, "lamps", "admin-1")
+    assert "lamps" not in {rule.id for rule in (await other.current()).catalogue.rules}
+    assert "lamps" in {rule.id for rule in (await ours.current()).catalogue.rules}
+    ticks.now += 2.0
+    assert "lamps" not in {rule.id for rule in (await ours.current()).catalogue.rules}
+
+
+async def test_with_no_recheck_interval_every_decision_reads_the_version() -> None:
+    db = open_store(None, f"cat-{uuid.uuid4().hex[:8]}").db
+    ticks = Ticks()
+    ours = CatalogueStore(db, ManualClock(), dev=True, recheck_seconds=0, monotonic=ticks)
+    other = CatalogueStore(db, ManualClock(), dev=True, recheck_seconds=0, monotonic=ticks)
+    await ours.load_file(DEMO_CATALOGUE)
+    assert (await other.current()).version == 1
+    await ours.put(CatalogueEntity.RULES, "lamps", LAMP, "admin-1")
+    assert (await other.current()).version == 2
+
+
+async def test_decisions_finding_the_version_stale_together_read_it_once() -> None:
+    db = open_store(None, f"cat-{uuid.uuid4().hex[:8]}").db
+    ticks = Ticks()
+    catalogue = CatalogueStore(db, ManualClock(), dev=True, recheck_seconds=1.0, monotonic=ticks)
+    await catalogue.load_file(DEMO_CATALOGUE)
+    await catalogue.current()
+    reads = []
+    read_version = catalogue.version
+
+    async def counted() -> int:
+        reads.append(ticks.now)
+        await asyncio.sleep(0)  # the store's round trip: the other decisions run meanwhile
+        return await read_version()
+
+    catalogue.version = counted  # type: ignore[method-assign]
+    ticks.now += 1.0
+    found = await asyncio.gather(*(catalogue.current() for _ in range(16)))
+    assert reads == [ticks.now] and {cc.version for cc in found} == {1}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.unit.test_routing_flows import harness
 
 # Points in Демоград: A, B ~110 m apart, C ~220 m from A; FAR ~1.1 km away.
@@ -17,7 +19,7 @@ TEXTS = [(f"Не горит фонарь {i}", f"Фонарь номер {i} у 
 async def test_nearby_appeals_on_one_topic_form_a_cluster_and_others_do_not() -> None:
     h = await harness(cluster_radius_m=300, cluster_window_days=14)
     first = await h.submit(h.submitted(text=TEXTS[0], lat=A[0], lon=A[1]))
-    assert first["cluster_id"] is None and first["cluster_checked"]
+    assert first["cluster_id"] is None
     second = await h.submit(h.submitted(text=TEXTS[1], lat=B[0], lon=B[1]))
     assert second["cluster_id"] == f"cl-{second['_id']}"
     third = await h.submit(h.submitted(text=TEXTS[2], lat=C[0], lon=C[1], author="citizen-2"))
@@ -65,3 +67,27 @@ async def test_operators_see_their_organisations_clusters_and_the_public_sees_co
     assert hotspot["center"] == {"lat": 57.650, "lon": 43.771}
     dumped = zones.model_dump_json()
     assert "citizen-" not in dumped and "2026-0000" not in dumped  # no authors, no appeal numbers
+
+
+async def test_an_appeal_stored_but_not_linked_before_a_crash_is_linked_when_delivered_again() -> None:
+    h = await harness()
+    first = await h.submit(h.submitted(text=TEXTS[0], lat=A[0], lon=A[1]))
+    envelope = h.submitted(text=TEXTS[1], lat=B[0], lon=B[1], author="citizen-2")
+    attach = h.clusters.attach
+
+    async def crash(appeal_id: str, inserted: object = None) -> None:
+        raise ConnectionError("the process died after storing the decision")
+
+    h.clusters.attach = crash  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await h.submit(envelope)
+    h.clusters.attach = attach  # type: ignore[method-assign]
+    stored = await h.db["assignments"].find_one({"_id": envelope.subject})
+    assert stored is not None and stored["cluster_id"] is None
+    again = await h.submit(envelope)  # the broker delivers it again: decided once, linked now
+    assert again["cluster_id"] == f"cl-{again['_id']}" and len(h.bus.of("appeal.routed")) == 2
+    neighbour = await h.db["assignments"].find_one({"_id": first["_id"]})
+    assert neighbour is not None and neighbour["cluster_id"] == again["cluster_id"]
+    assert await h.clusters.attach(again["_id"]) == again["cluster_id"]  # and again: no change
+    (cluster,) = await h.db["clusters"].find({}).to_list(None)
+    assert sorted(cluster["members"]) == sorted([first["_id"], again["_id"]])

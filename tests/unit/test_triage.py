@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from libs.common.contracts.routing import TriageDecisionIn
-from libs.common.events import AppealRoutedV1, EventType, OrganizationRef, ReassignRequestedV1, new_event
+from libs.common.events import (
+    AppealRoutedV1,
+    EventType,
+    OrganizationRef,
+    ReassignRequestedV1,
+    TimerKind,
+    new_event,
+)
 from libs.common.http import Problem
 from services.deadlines import service as deadlines
 from services.deadlines.service import Policy
@@ -87,7 +94,7 @@ async def test_the_answer_deadline_never_moves_through_all_the_refusals() -> Non
     for event in routed_events(h, appeal["_id"]):  # what deadlines receives, in order
         outcome = deadlines.routed(clock, event, "c", event.routed_at, policy)
         clock = outcome.clock
-        dues.append(clock.timer("answer").due_at)  # type: ignore[union-attr]
+        dues.append(clock.timer(TimerKind.ANSWER).due_at)  # type: ignore[union-attr]
     assert len(dues) == 5  # initial, three moves, the control centre; then nothing
     assert len(set(dues)) == 1, dues  # the first routing's due date, kept by every move
 
