@@ -22,10 +22,16 @@ One policy for all of them (docs/architecture.md, "The write pattern"):
 - **Publishing**: a failed publish after a stored write is logged (`publish deferred to the
   outbox sweep`) and never raised: the write is the commitment, and the relay's periodic sweep
   publishes whatever is left in the outbox.
+- **Just inserted**: a record this process has just inserted is known as written (version 1);
+  the first event applied to it (intake's `appeal.routed` after the submit) is decided on that
+  copy instead of a read. The version guard makes this safe: if anyone wrote the record since,
+  the guarded write matches nothing and the record is read and decided again as usual.
 """
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +47,7 @@ log = get_logger(__name__)
 VERSION = "version"
 APPLIED = "applied"
 MAX_ATTEMPTS = 5
+JUST_INSERTED = 512  # copies of records inserted by this process, kept for their first event
 
 
 class ConcurrentChange(RuntimeError):
@@ -110,6 +117,7 @@ class Aggregate:
         self.name = name
         self._db = db
         self._relay = relay
+        self._just_inserted: OrderedDict[Any, Document] = OrderedDict()  # id -> the document written
 
     @property
     def collection(self) -> Any:
@@ -150,6 +158,9 @@ class Aggregate:
             await self.collection.insert_one(doc)
         except DuplicateKeyError:
             return False
+        self._just_inserted[doc["_id"]] = copy.deepcopy(doc)
+        if len(self._just_inserted) > JUST_INSERTED:
+            self._just_inserted.popitem(last=False)
         await self.publish(doc["_id"], doc.get(OUTBOX) or [])
         return True
 
@@ -191,8 +202,10 @@ class Aggregate:
             change = decide(None)
             if await self.insert(change.document(doc_id, event_id)):
                 return change
+        known = self._just_inserted.pop(doc_id, None)
         for _ in range(MAX_ATTEMPTS):
-            doc = await self.collection.find_one({"_id": doc_id})
+            doc = known or await self.collection.find_one({"_id": doc_id})
+            from_copy, known = known is not None, None  # a copy is tried once, then the record read
             if doc is None and not creates:
                 raise LookupError(f"no {self.name} record {doc_id}")
             if doc is not None and event_id in doc.get(APPLIED, []):
@@ -204,6 +217,8 @@ class Aggregate:
                     return change
                 continue  # created concurrently: decide again on top of it
             if change.empty:
+                if from_copy:  # "nothing to do" is recorded unguarded: decide it on the record
+                    continue
                 await self.mark_applied(doc_id, event_id)
                 return change
             if await self.write(doc_id, change, read=doc, event_id=event_id):

@@ -200,3 +200,77 @@ async def test_further_guards_and_an_unguarded_write() -> None:
     old = await db[RECORDS].find_one({"_id": "old"})
     assert await records.write("old", Change(set={"status": "routed"}), read=old)
     assert (await db[RECORDS].find_one({"_id": "old"}))["version"] == 1
+
+
+class CountingReads:
+    """The records collection, counting `find_one` calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.reads = inner, 0
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await self._inner.find_one(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def counting_setup() -> tuple[Any, Aggregate, CountingReads, RecordingBus]:
+    db = InMemoryDatabase(mongomock.MongoClient(tz_aware=True)["aggregate"])
+    bus, collection = RecordingBus(), CountingReads(db[RECORDS])
+
+    class Db:
+        def __getitem__(self, name: str) -> Any:
+            return collection if name == RECORDS else db[name]
+
+    relay = OutboxRelay(db, [RECORDS], bus)  # type: ignore[arg-type]
+    return db, Aggregate(Db(), RECORDS, relay), collection, bus  # type: ignore[arg-type]
+
+
+async def test_the_first_event_on_a_record_just_inserted_is_decided_without_a_read() -> None:
+    db, records, collection, _bus = counting_setup()
+    await records.insert(
+        {"_id": "a1", "status": "routed", "version": 1, "log": [], "outbox": [], "applied": []}
+    )
+    assert await records.apply("e1", "a1", taken) is not None
+    assert collection.reads == 0
+    doc = await db[RECORDS].find_one({"_id": "a1"})
+    assert doc["status"] == "in_work" and doc["version"] == 2 and doc["applied"] == ["e1"]
+    assert await records.apply("e2", "a1", taken) is not None and collection.reads == 1  # read as usual
+
+
+async def test_a_record_changed_since_its_insert_is_read_and_decided_again() -> None:
+    db, records, collection, bus = counting_setup()
+    await records.insert(
+        {"_id": "a1", "status": "routed", "version": 1, "log": [], "outbox": [], "applied": []}
+    )
+    await db[RECORDS].update_one({"_id": "a1"}, {"$inc": {"version": 1}, "$push": {"log": "other"}})
+    seen: list[list[str]] = []
+
+    def decide(doc: Document | None) -> Change:
+        assert doc is not None
+        seen.append(list(doc["log"]))
+        return taken(doc)
+
+    assert await records.apply("e1", "a1", decide) is not None
+    assert seen == [[], ["other"]] and collection.reads == 1  # the copy lost the race
+    doc = await db[RECORDS].find_one({"_id": "a1"})
+    assert doc["log"] == ["other", "taken"] and doc["version"] == 3 and len(bus.published) == 1
+
+
+async def test_nothing_to_do_is_never_decided_on_the_copy_alone() -> None:
+    db, records, collection, _ = counting_setup()
+    await records.insert(
+        {"_id": "a1", "status": "routed", "version": 1, "log": [], "outbox": [], "applied": []}
+    )
+    await db[RECORDS].update_one({"_id": "a1"}, {"$inc": {"version": 1}, "$set": {"status": "in_work"}})
+
+    def take_once(doc: Document | None) -> Change:
+        assert doc is not None
+        return taken(doc) if doc["status"] == "routed" else Change()
+
+    assert await records.apply("e1", "a1", take_once) is not None
+    assert collection.reads == 1  # an empty decision on the copy was checked on the record
+    doc = await db[RECORDS].find_one({"_id": "a1"})
+    assert doc["status"] == "in_work" and doc["log"] == [] and doc["applied"] == ["e1"]
