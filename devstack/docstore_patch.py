@@ -26,8 +26,13 @@ writes each kind of value after a first "no" and checks the query still finds it
 
 from __future__ import annotations
 
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
 
 _TAGGED_MARKS = {
@@ -42,7 +47,56 @@ _TAGGED_MARKS = {
 _tagged_written: set[tuple[str, str, str]] = set()
 _arrays_written: set[tuple[str, str, str]] = set()
 # (db, coll, kind, field) -> the engine's answer while nothing of that kind was written
-_settled: dict[tuple[str, str, str, str], bool] = {}
+_settled: dict[tuple[str, str, str, str], Any] = {}
+# documents written per (db, coll) since start, and per (db, coll, dotted path) how many of them
+# held each JSON type there ("object:<tag>" for a tagged BSON value such as a datetime)
+_docs_written: Counter[tuple[str, str]] = Counter()
+_types_written: dict[tuple[str, str, str], Counter[str]] = {}
+
+_PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_MARKER = engine_module.DocumentCodec._MARKER
+# json_type()s each expected type of the engine's comparison and sort checks accepts
+_ALLOWED = {"number": {"integer", "real"}, "string": {"text"}, "bool": {"true", "false"}}
+
+
+def _json_type(value: Any) -> str:
+    """SQLite's json_type() of a parsed JSON value; "object:<tag>" for a tagged BSON value."""
+    if isinstance(value, dict):
+        tag = value.get(_MARKER)
+        return f"object:{tag.get('type')}" if isinstance(tag, dict) else "object"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return {int: "integer", float: "real", str: "text"}.get(type(value), "unknown")
+
+
+def _note_types(db_name: str, coll_name: str, parsed: dict[str, Any], prefix: str = "") -> None:
+    # json_type(document, '$.a.b') is NULL when `a` is an array: arrays are not descended
+    for key, value in parsed.items():
+        kind = _json_type(value)
+        _types_written.setdefault((db_name, coll_name, prefix + key), Counter())[kind] += 1
+        if kind == "object":
+            _note_types(db_name, coll_name, value, prefix + key + ".")
+
+
+def _written(db_name: str, coll_name: str, field: str) -> Counter[str]:
+    return _types_written.get((db_name, coll_name, field), Counter())
+
+
+def _settle(key: tuple[str, str, str, str], spoilt: Callable[[Any], bool], compute: Callable[[], Any]) -> Any:
+    """The engine's answer for `key`, kept while `spoilt(answer)` is false: a writer records what
+    it wrote before writing, so spoilt after `compute` means the answer may already be stale."""
+    if key in _settled:
+        if not spoilt(_settled[key]):
+            return _settled[key]
+        _settled.pop(key, None)
+    answer = compute()
+    if not spoilt(answer):
+        _settled[key] = answer
+    return answer
 
 
 def _note_written(engine: SQLiteEngine, db_name: str, coll_name: str, document: Any) -> None:
@@ -50,6 +104,10 @@ def _note_written(engine: SQLiteEngine, db_name: str, coll_name: str, document: 
         if isinstance(value, (list, tuple)):
             _arrays_written.add((db_name, coll_name, field))
     payload = engine._serialize_document(document)
+    parsed = json.loads(payload)
+    if isinstance(parsed, dict):
+        _note_types(db_name, coll_name, parsed)
+    _docs_written[(db_name, coll_name)] += 1
     if '"type":"' in payload:
         for value_type, mark in _TAGGED_MARKS.items():
             if mark in payload:
@@ -88,7 +146,7 @@ def apply() -> None:
             return bool(tagged(self, db_name, coll_name, field, value_type))
         key = (db_name, coll_name, "tagged:" + value_type, field)
         if key in _settled:
-            return _settled[key]
+            return bool(_settled[key])
         answer = bool(tagged(self, db_name, coll_name, field, value_type))
         # a writer notes before it writes: noted during the scan means the answer may be stale
         if (db_name, coll_name, value_type) not in _tagged_written:
@@ -100,7 +158,7 @@ def apply() -> None:
             return bool(array(self, db_name, coll_name, field))
         key = (db_name, coll_name, "array", field)
         if key in _settled:
-            return _settled[key]
+            return bool(_settled[key])
         answer = bool(array(self, db_name, coll_name, field))
         if (db_name, coll_name, field) not in _arrays_written:
             _settled[key] = answer
@@ -122,6 +180,7 @@ def apply() -> None:
 
         return run
 
+    _apply_feature_checks()
     SQLiteEngine._validate_document_against_unique_indexes = validate_noting
     SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled
     SQLiteEngine._field_is_top_level_array_in_collection = array_settled
@@ -129,3 +188,62 @@ def apply() -> None:
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
     SQLiteEngine._platform_patched = True
+
+
+def _apply_feature_checks() -> None:
+    """Settle the checks a query plan asks of its filter and sort fields: does a path cross an
+    array, does a field hold a value of another type than the operand, do all documents hold one
+    scalar type at a sort field. Each answer is the engine's own, kept while no document with a
+    value that could change it has been written."""
+    traverses = SQLiteEngine._field_traverses_array_in_collection
+    mismatch = SQLiteEngine._field_has_comparison_type_mismatch_in_collection
+    uniform = SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection
+
+    def traverses_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
+        prefixes = engine_module.path_array_prefixes(field)
+        if not _PLAIN_PATH.fullmatch(field):
+            return bool(traverses(self, db_name, coll_name, field))
+        return bool(
+            _settle(
+                (db_name, coll_name, "traverses_array", field),
+                lambda _: any("array" in _written(db_name, coll_name, p) for p in prefixes),
+                lambda: traverses(self, db_name, coll_name, field),
+            )
+        )
+
+    def mismatch_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str, expected: str) -> bool:
+        allowed = _ALLOWED.get(expected)
+        if allowed is None or not _PLAIN_PATH.fullmatch(field):
+            return bool(mismatch(self, db_name, coll_name, field, expected))
+        return bool(
+            _settle(
+                (db_name, coll_name, "mismatch:" + expected, field),
+                # json_type() of a tagged value is 'object'; a JSON null is a mismatch too
+                lambda _: any(t.split(":")[0] not in allowed for t in _written(db_name, coll_name, field)),
+                lambda: mismatch(self, db_name, coll_name, field, expected),
+            )
+        )
+
+    def uniform_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> str | None:
+        if not _PLAIN_PATH.fullmatch(field):
+            engine_answer: str | None = uniform(self, db_name, coll_name, field)
+            return engine_answer
+
+        def spoilt(answer: str | None) -> bool:
+            # "no one type" is not kept (an emptied collection may become uniform); a type is kept
+            # while every document written since start held that type there
+            if answer not in _ALLOWED:
+                return True
+            held = sum(n for t, n in _written(db_name, coll_name, field).items() if t in _ALLOWED[answer])
+            return held != _docs_written[(db_name, coll_name)]
+
+        answer: str | None = _settle(
+            (db_name, coll_name, "uniform_sort_type", field),
+            spoilt,
+            lambda: uniform(self, db_name, coll_name, field),
+        )
+        return answer
+
+    SQLiteEngine._field_traverses_array_in_collection = traverses_settled
+    SQLiteEngine._field_has_comparison_type_mismatch_in_collection = mismatch_settled
+    SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection = uniform_settled
