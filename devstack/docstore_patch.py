@@ -26,6 +26,7 @@ writes each kind of value after a first "no" and checks the query still finds it
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections import Counter
@@ -181,6 +182,7 @@ def apply() -> None:
         return run
 
     _apply_feature_checks()
+    _apply_decode_signature_cache()
     SQLiteEngine._validate_document_against_unique_indexes = validate_noting
     SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled
     SQLiteEngine._field_is_top_level_array_in_collection = array_settled
@@ -247,3 +249,27 @@ def _apply_feature_checks() -> None:
     SQLiteEngine._field_traverses_array_in_collection = traverses_settled
     SQLiteEngine._field_has_comparison_type_mismatch_in_collection = mismatch_settled
     SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection = uniform_settled
+
+
+def _apply_decode_signature_cache() -> None:
+    """Decode a stored document as the engine does, without its `inspect.signature` per document.
+
+    `_decode_codec_payload` asks, for every document it decodes (every document of a Python
+    scan), whether the codec's `decode` takes `preserve_bson_wrappers`; that question was half of
+    a scan's time. The answer depends only on the function, so it is asked once per function."""
+    accepts: dict[Any, bool] = {}
+
+    def decode_payload(self: SQLiteEngine, payload: object, *, preserve_bson_wrappers: bool) -> Any:
+        decode = self._codec.decode
+        function = getattr(decode, "__func__", decode)
+        if function not in accepts:
+            try:
+                parameters: Any = inspect.signature(decode).parameters
+            except (TypeError, ValueError):
+                parameters = {}
+            accepts[function] = "preserve_bson_wrappers" in parameters
+        if not accepts[function]:
+            return decode(payload)
+        return decode(payload, preserve_bson_wrappers=preserve_bson_wrappers)
+
+    SQLiteEngine._decode_codec_payload = decode_payload
