@@ -1,38 +1,53 @@
-"""One performance patch of mongoeco 4.11's SQLite engine: its "does any document of this collection
-hold X at this field" checks stop scanning the whole collection after every write.
+"""The performance patch of mongoeco 4.11's SQLite engine: its planner's "does any document of
+this collection hold X at this field" checks stop scanning the whole collection after every
+write, and the scans that remain read less. Results never change.
 
-Why: before planning a query or an update, the engine asks, per filter field, whether any stored
-document holds a Decimal128, bytes or `undefined` value there, and whether the field is an array
+Why: before planning a query or an update, the engine asks, per filter and sort field, whether
+any stored document holds a Decimal128, bytes or `undefined` value there, whether the field is an
+array, whether a dotted path crosses an array, whether a field holds another type than the
+operand, whether all documents hold one scalar type at a sort field
 (`SQLiteEngine._field_contains_tagged_value_type_in_collection`,
-`_field_is_top_level_array_in_collection`). Each answer is a `json_extract` scan of every document
-of the collection, cached only until the next write to that collection. A service that writes an
-appeal and then reads or updates it pays the scan again every time: measured under `make bench`
-these two checks were a quarter of the store's CPU, and they are why each write grew with the
-number of stored appeals.
+`_field_is_top_level_array_in_collection`, `_field_traverses_array_in_collection`,
+`_field_has_comparison_type_mismatch_in_collection`,
+`_field_has_uniform_scalar_sort_type_in_collection`). Each answer is a scan of every document of
+the collection, cached only until the next write to it; a service that writes an appeal and then
+reads or updates it paid the scans again every time, growing with the stored appeals.
 
-What changes: every write path of the engine validates the written document against the unique
+Settled checks: every write path of the engine validates the written document against the unique
 indexes first (`_validate_document_against_unique_indexes(db, coll, document, ...)`, on insert,
-bulk insert, update, upsert, replace and findAndModify alike). This patch notes there, per
-collection, which tagged types and which top-level array fields any written document carried.
-While a collection has never been written a value of the kind asked about since this process
-started, the first answer of the engine's own check stays true for as long as the process runs:
-nothing written since could have changed it from "no" to "yes", and a "yes" made stale by a
-delete only sends the engine to its general (always exact) path. Once such a value is written,
-that check goes back to the engine's own scan-and-invalidate behaviour for that collection.
-Renaming or dropping a collection or database forgets every settled answer. Semantics are unchanged: the
-conformance suite (`tests/store/`) runs against the patched process, and `tests/store/test_patch.py`
-writes each kind of value after a first "no" and checks the query still finds it.
+bulk insert, update, upsert, replace and findAndModify alike). The patch notes there, per
+collection, the tagged types, the top-level array fields and the JSON type at every path of
+every written document. The engine's own first answer to a check is kept while no document
+written since this process started could have changed it (tested again at every lookup, so a
+write noted during the engine's scan spoils it); a "yes" made stale by a delete only sends the
+engine to its general (always exact) path. Once such a value is written, that check goes back to
+the engine's own scan-and-invalidate behaviour. Renaming or dropping a collection or database
+forgets every settled answer. Inserts skip the numeric `_id` scan for string and ObjectId ids.
+
+Cheaper scans: the per-document `inspect.signature` of `_decode_codec_payload` is asked once per
+codec function; a Python scan for a dotted `$exists: true` (the outbox sweep) reads only the
+documents whose head field is an embedded document or a non-empty array, then matches them with
+the engine's own filter.
+
+Proof: the conformance suite (`tests/store/`) runs against the patched process;
+`test_written_later.py` and `test_written_later_planner.py` write each kind of value after a
+first answer and check the query still gives MongoDB's result (each fails if the patch stops
+noticing), `test_exists_scan.py` holds every shape beside the sweep's candidates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
+import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from mongoeco.core.query_plan import AndCondition, ExistsCondition
 from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
 
@@ -183,6 +198,7 @@ def apply() -> None:
 
     _apply_feature_checks()
     _apply_decode_signature_cache()
+    _apply_exists_prefilter()
     SQLiteEngine._validate_document_against_unique_indexes = validate_noting
     SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled
     SQLiteEngine._field_is_top_level_array_in_collection = array_settled
@@ -273,3 +289,65 @@ def _apply_decode_signature_cache() -> None:
         return decode(payload, preserve_bson_wrappers=preserve_bson_wrappers)
 
     SQLiteEngine._decode_codec_payload = decode_payload
+
+
+def _exists_prefilter(plan: Any) -> str | None:
+    """SQL a document must satisfy to match `plan`, when the plan requires `{"a.b": {$exists:
+    true}}` (alone or in a top-level $and): `a` is an embedded document or a non-empty array.
+    None for any other plan."""
+    for clause in plan.clauses if isinstance(plan, AndCondition) else (plan,):
+        if (
+            isinstance(clause, ExistsCondition)
+            and clause.value is True
+            and _PLAIN_PATH.fullmatch(clause.field)
+        ):
+            head = clause.field.split(".")[0]
+            if head == clause.field:
+                continue
+            path = "'" + engine_module.json_path_for_field(head).replace("'", "''") + "'"
+            return f"(json_type(document, {path}) = 'object' OR json_array_length(document, {path}) > 0)"
+    return None
+
+
+def _apply_exists_prefilter() -> None:
+    """Read only the candidates of a Python scan for a dotted `$exists: true`.
+
+    `{"outbox.id": {"$exists": true}}` (every service's outbox sweep, every 2 s) crosses an array,
+    so the engine matches it in Python over every document of the collection, decoding each. A
+    document whose `outbox` is missing, a scalar or an empty array cannot match, so the scan's
+    source leaves those out in SQL; every remaining document is still matched by the engine's
+    own Python filter, in the same (storage-key index) order, so the result is unchanged."""
+    open_scan = SQLiteEngine._open_scan_documents_sync
+    load_documents = SQLiteEngine._load_documents
+    pending = threading.local()  # (db, coll, sql) for the scan this thread is opening
+
+    def open_scan_prefiltered(self: SQLiteEngine, reader: Any) -> Any:
+        semantics = reader.semantics
+        prefilter = _exists_prefilter(semantics.query_plan) if semantics.text_query is None else None
+        pending.value = None if prefilter is None else (reader.db_name, reader.coll_name, prefilter)
+        try:
+            return open_scan(self, reader)
+        finally:
+            pending.value = None
+
+    def load_candidates(self: SQLiteEngine, db_name: str, coll_name: str, prefilter: str) -> Any:
+        cursor = self._require_connection().execute(
+            f"SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ? AND {prefilter}",  # noqa: S608 - a plain path quoted as the engine quotes it
+            (db_name, coll_name),
+        )
+        try:
+            for storage_key, document in cursor:
+                yield storage_key, self._deserialize_document(document)
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed with the engine, as its own
+                cursor.close()
+
+    def load(self: SQLiteEngine, db_name: str, coll_name: str) -> Any:
+        wanted = getattr(pending, "value", None)
+        if wanted is None or wanted[:2] != (db_name, coll_name):
+            return load_documents(self, db_name, coll_name)
+        pending.value = None  # the one source of the scan being opened
+        return load_candidates(self, db_name, coll_name, wanted[2])
+
+    SQLiteEngine._open_scan_documents_sync = open_scan_prefiltered
+    SQLiteEngine._load_documents = load
