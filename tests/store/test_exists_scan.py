@@ -7,6 +7,8 @@ other shape of `a` beside them, so the result must still be MongoDB's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from libs.common.store import Database
 
 SHAPES: list[dict[str, object]] = [
@@ -23,7 +25,7 @@ SHAPES: list[dict[str, object]] = [
 ]
 
 
-async def _ids(db: Database, query: dict[str, object]) -> list[object]:
+async def _ids(db: Database, query: dict[str, object]) -> list[Any]:
     return [doc["_id"] async for doc in db["c"].find(query, {"_id": 1})]
 
 
