@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from bson import Int64
 from pymongo import ASCENDING, DESCENDING
 
@@ -91,3 +92,13 @@ async def test_an_int64_written_among_datetimes_at_a_sort_field_sorts_first(wire
 
     # BSON order: numbers before dates
     assert await _ids(db, {"_id": {"$gte": 1}}, sort=[("t", ASCENDING)]) == [3, 2, 1]
+
+
+@pytest.mark.mongoeco_departure("a comparison matches other types in BSON order once any document holds one")
+async def test_a_comparison_matches_only_values_of_the_operands_type(db: Database) -> None:
+    await db["c"].insert_many(
+        [{"_id": 1, "n": 1}, {"_id": 2, "n": 5}, {"_id": 3, "n": "9"}, {"_id": 4, "n": True}]
+    )
+
+    # type bracketing: a string or a boolean is neither greater nor smaller than a number
+    assert await _ids(db, {"n": {"$gt": 3}}) == [2]
