@@ -1,33 +1,54 @@
-"""One performance patch of mongoeco 4.11's SQLite engine: its "does any document of this collection
-hold X at this field" checks stop scanning the whole collection after every write.
+"""The performance patch of mongoeco 4.11's SQLite engine: its planner's "does any document of
+this collection hold X at this field" checks stop scanning the whole collection after every
+write, and the scans that remain read less. Results never change.
 
-Why: before planning a query or an update, the engine asks, per filter field, whether any stored
-document holds a Decimal128, bytes or `undefined` value there, and whether the field is an array
+Why: before planning a query or an update, the engine asks, per filter and sort field, whether
+any stored document holds a Decimal128, bytes or `undefined` value there, whether the field is an
+array, whether a dotted path crosses an array, whether a field holds another type than the
+operand, whether all documents hold one scalar type at a sort field
 (`SQLiteEngine._field_contains_tagged_value_type_in_collection`,
-`_field_is_top_level_array_in_collection`). Each answer is a `json_extract` scan of every document
-of the collection, cached only until the next write to that collection. A service that writes an
-appeal and then reads or updates it pays the scan again every time: measured under `make bench`
-these two checks were a quarter of the store's CPU, and they are why each write grew with the
-number of stored appeals.
+`_field_is_top_level_array_in_collection`, `_field_traverses_array_in_collection`,
+`_field_has_comparison_type_mismatch_in_collection`,
+`_field_has_uniform_scalar_sort_type_in_collection`). Each answer is a scan of every document of
+the collection, cached only until the next write to it; a service that writes an appeal and then
+reads or updates it paid the scans again every time, growing with the stored appeals.
 
-What changes: every write path of the engine validates the written document against the unique
+Settled checks: every write path of the engine validates the written document against the unique
 indexes first (`_validate_document_against_unique_indexes(db, coll, document, ...)`, on insert,
-bulk insert, update, upsert, replace and findAndModify alike). This patch notes there, per
-collection, which tagged types and which top-level array fields any written document carried.
-While a collection has never been written a value of the kind asked about since this process
-started, the first answer of the engine's own check stays true for as long as the process runs:
-nothing written since could have changed it from "no" to "yes", and a "yes" made stale by a
-delete only sends the engine to its general (always exact) path. Once such a value is written,
-that check goes back to the engine's own scan-and-invalidate behaviour for that collection.
-Renaming or dropping a collection or database forgets every settled answer. Semantics are unchanged: the
-conformance suite (`tests/store/`) runs against the patched process, and `tests/store/test_patch.py`
-writes each kind of value after a first "no" and checks the query still finds it.
+bulk insert, update, upsert, replace and findAndModify alike). The patch notes there, per
+collection, the tagged types, the top-level array fields and the JSON type at every path of
+every written document. The engine's own first answer to a check is kept while no document
+written since this process started could have changed it (tested again at every lookup, so a
+write noted during the engine's scan spoils it); a "yes" made stale by a delete only sends the
+engine to its general (always exact) path. Once such a value is written, that check goes back to
+the engine's own scan-and-invalidate behaviour. Renaming or dropping a collection or database
+forgets every settled answer. Inserts skip the numeric `_id` scan for string and ObjectId ids.
+
+Cheaper scans: the per-document `inspect.signature` of `_decode_codec_payload` is asked once per
+codec function; a Python scan for a dotted `$exists: true` (the outbox sweep) reads only the
+documents whose head field is an embedded document or a non-empty array, then matches them with
+the engine's own filter.
+
+Proof: the conformance suite (`tests/store/`) runs against the patched process;
+`test_written_later.py` and `test_written_later_planner.py` write each kind of value after a
+first answer and check the query still gives MongoDB's result (each fails if the patch stops
+noticing), `test_exists_scan.py` holds every shape beside the sweep's candidates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import json
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from mongoeco.core.query_plan import AndCondition, ExistsCondition
+from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
 
 _TAGGED_MARKS = {
@@ -42,7 +63,56 @@ _TAGGED_MARKS = {
 _tagged_written: set[tuple[str, str, str]] = set()
 _arrays_written: set[tuple[str, str, str]] = set()
 # (db, coll, kind, field) -> the engine's answer while nothing of that kind was written
-_settled: dict[tuple[str, str, str, str], bool] = {}
+_settled: dict[tuple[str, str, str, str], Any] = {}
+# documents written per (db, coll) since start, and per (db, coll, dotted path) how many of them
+# held each JSON type there ("object:<tag>" for a tagged BSON value such as a datetime)
+_docs_written: Counter[tuple[str, str]] = Counter()
+_types_written: dict[tuple[str, str, str], Counter[str]] = {}
+
+_PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_MARKER = engine_module.DocumentCodec._MARKER
+# json_type()s each expected type of the engine's comparison and sort checks accepts
+_ALLOWED = {"number": {"integer", "real"}, "string": {"text"}, "bool": {"true", "false"}}
+
+
+def _json_type(value: Any) -> str:
+    """SQLite's json_type() of a parsed JSON value; "object:<tag>" for a tagged BSON value."""
+    if isinstance(value, dict):
+        tag = value.get(_MARKER)
+        return f"object:{tag.get('type')}" if isinstance(tag, dict) else "object"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return {int: "integer", float: "real", str: "text"}.get(type(value), "unknown")
+
+
+def _note_types(db_name: str, coll_name: str, parsed: dict[str, Any], prefix: str = "") -> None:
+    # json_type(document, '$.a.b') is NULL when `a` is an array: arrays are not descended
+    for key, value in parsed.items():
+        kind = _json_type(value)
+        _types_written.setdefault((db_name, coll_name, prefix + key), Counter())[kind] += 1
+        if kind == "object":
+            _note_types(db_name, coll_name, value, prefix + key + ".")
+
+
+def _written(db_name: str, coll_name: str, field: str) -> Counter[str]:
+    return _types_written.get((db_name, coll_name, field), Counter())
+
+
+def _settle(key: tuple[str, str, str, str], spoilt: Callable[[Any], bool], compute: Callable[[], Any]) -> Any:
+    """The engine's answer for `key`, kept while `spoilt(answer)` is false: a writer records what
+    it wrote before writing, so spoilt after `compute` means the answer may already be stale."""
+    if key in _settled:
+        if not spoilt(_settled[key]):
+            return _settled[key]
+        _settled.pop(key, None)
+    answer = compute()
+    if not spoilt(answer):
+        _settled[key] = answer
+    return answer
 
 
 def _note_written(engine: SQLiteEngine, db_name: str, coll_name: str, document: Any) -> None:
@@ -50,6 +120,10 @@ def _note_written(engine: SQLiteEngine, db_name: str, coll_name: str, document: 
         if isinstance(value, (list, tuple)):
             _arrays_written.add((db_name, coll_name, field))
     payload = engine._serialize_document(document)
+    parsed = json.loads(payload)
+    if isinstance(parsed, dict):
+        _note_types(db_name, coll_name, parsed)
+    _docs_written[(db_name, coll_name)] += 1
     if '"type":"' in payload:
         for value_type, mark in _TAGGED_MARKS.items():
             if mark in payload:
@@ -88,7 +162,7 @@ def apply() -> None:
             return bool(tagged(self, db_name, coll_name, field, value_type))
         key = (db_name, coll_name, "tagged:" + value_type, field)
         if key in _settled:
-            return _settled[key]
+            return bool(_settled[key])
         answer = bool(tagged(self, db_name, coll_name, field, value_type))
         # a writer notes before it writes: noted during the scan means the answer may be stale
         if (db_name, coll_name, value_type) not in _tagged_written:
@@ -100,7 +174,7 @@ def apply() -> None:
             return bool(array(self, db_name, coll_name, field))
         key = (db_name, coll_name, "array", field)
         if key in _settled:
-            return _settled[key]
+            return bool(_settled[key])
         answer = bool(array(self, db_name, coll_name, field))
         if (db_name, coll_name, field) not in _arrays_written:
             _settled[key] = answer
@@ -122,6 +196,9 @@ def apply() -> None:
 
         return run
 
+    _apply_feature_checks()
+    _apply_decode_signature_cache()
+    _apply_exists_prefilter()
     SQLiteEngine._validate_document_against_unique_indexes = validate_noting
     SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled
     SQLiteEngine._field_is_top_level_array_in_collection = array_settled
@@ -129,3 +206,148 @@ def apply() -> None:
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
     SQLiteEngine._platform_patched = True
+
+
+def _apply_feature_checks() -> None:
+    """Settle the checks a query plan asks of its filter and sort fields: does a path cross an
+    array, does a field hold a value of another type than the operand, do all documents hold one
+    scalar type at a sort field. Each answer is the engine's own, kept while no document with a
+    value that could change it has been written."""
+    traverses = SQLiteEngine._field_traverses_array_in_collection
+    mismatch = SQLiteEngine._field_has_comparison_type_mismatch_in_collection
+    uniform = SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection
+
+    def traverses_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
+        prefixes = engine_module.path_array_prefixes(field)
+        if not _PLAIN_PATH.fullmatch(field):
+            return bool(traverses(self, db_name, coll_name, field))
+        return bool(
+            _settle(
+                (db_name, coll_name, "traverses_array", field),
+                lambda _: any("array" in _written(db_name, coll_name, p) for p in prefixes),
+                lambda: traverses(self, db_name, coll_name, field),
+            )
+        )
+
+    def mismatch_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str, expected: str) -> bool:
+        allowed = _ALLOWED.get(expected)
+        if allowed is None or not _PLAIN_PATH.fullmatch(field):
+            return bool(mismatch(self, db_name, coll_name, field, expected))
+        return bool(
+            _settle(
+                (db_name, coll_name, "mismatch:" + expected, field),
+                # json_type() of a tagged value is 'object'; a JSON null is a mismatch too
+                lambda _: any(t.split(":")[0] not in allowed for t in _written(db_name, coll_name, field)),
+                lambda: mismatch(self, db_name, coll_name, field, expected),
+            )
+        )
+
+    def uniform_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> str | None:
+        if not _PLAIN_PATH.fullmatch(field):
+            engine_answer: str | None = uniform(self, db_name, coll_name, field)
+            return engine_answer
+
+        def spoilt(answer: str | None) -> bool:
+            # "no one type" is not kept (an emptied collection may become uniform); a type is kept
+            # while every document written since start held that type there
+            if answer not in _ALLOWED:
+                return True
+            held = sum(n for t, n in _written(db_name, coll_name, field).items() if t in _ALLOWED[answer])
+            return held != _docs_written[(db_name, coll_name)]
+
+        answer: str | None = _settle(
+            (db_name, coll_name, "uniform_sort_type", field),
+            spoilt,
+            lambda: uniform(self, db_name, coll_name, field),
+        )
+        return answer
+
+    SQLiteEngine._field_traverses_array_in_collection = traverses_settled
+    SQLiteEngine._field_has_comparison_type_mismatch_in_collection = mismatch_settled
+    SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection = uniform_settled
+
+
+def _apply_decode_signature_cache() -> None:
+    """Decode a stored document as the engine does, without its `inspect.signature` per document.
+
+    `_decode_codec_payload` asks, for every document it decodes (every document of a Python
+    scan), whether the codec's `decode` takes `preserve_bson_wrappers`; that question was half of
+    a scan's time. The answer depends only on the function, so it is asked once per function."""
+    accepts: dict[Any, bool] = {}
+
+    def decode_payload(self: SQLiteEngine, payload: object, *, preserve_bson_wrappers: bool) -> Any:
+        decode = self._codec.decode
+        function = getattr(decode, "__func__", decode)
+        if function not in accepts:
+            try:
+                parameters: Any = inspect.signature(decode).parameters
+            except (TypeError, ValueError):
+                parameters = {}
+            accepts[function] = "preserve_bson_wrappers" in parameters
+        if not accepts[function]:
+            return decode(payload)
+        return decode(payload, preserve_bson_wrappers=preserve_bson_wrappers)
+
+    SQLiteEngine._decode_codec_payload = decode_payload
+
+
+def _exists_prefilter(plan: Any) -> str | None:
+    """SQL a document must satisfy to match `plan`, when the plan requires `{"a.b": {$exists:
+    true}}` (alone or in a top-level $and): `a` is an embedded document or a non-empty array.
+    None for any other plan."""
+    for clause in plan.clauses if isinstance(plan, AndCondition) else (plan,):
+        if (
+            isinstance(clause, ExistsCondition)
+            and clause.value is True
+            and _PLAIN_PATH.fullmatch(clause.field)
+        ):
+            head = clause.field.split(".")[0]
+            if head == clause.field:
+                continue
+            path = "'" + engine_module.json_path_for_field(head).replace("'", "''") + "'"
+            return f"(json_type(document, {path}) = 'object' OR json_array_length(document, {path}) > 0)"
+    return None
+
+
+def _apply_exists_prefilter() -> None:
+    """Read only the candidates of a Python scan for a dotted `$exists: true`.
+
+    `{"outbox.id": {"$exists": true}}` (every service's outbox sweep, every 2 s) crosses an array,
+    so the engine matches it in Python over every document of the collection, decoding each. A
+    document whose `outbox` is missing, a scalar or an empty array cannot match, so the scan's
+    source leaves those out in SQL; every remaining document is still matched by the engine's
+    own Python filter, in the same (storage-key index) order, so the result is unchanged."""
+    open_scan = SQLiteEngine._open_scan_documents_sync
+    load_documents = SQLiteEngine._load_documents
+    pending = threading.local()  # (db, coll, sql) for the scan this thread is opening
+
+    def open_scan_prefiltered(self: SQLiteEngine, reader: Any) -> Any:
+        semantics = reader.semantics
+        prefilter = _exists_prefilter(semantics.query_plan) if semantics.text_query is None else None
+        pending.value = None if prefilter is None else (reader.db_name, reader.coll_name, prefilter)
+        try:
+            return open_scan(self, reader)
+        finally:
+            pending.value = None
+
+    def load_candidates(self: SQLiteEngine, db_name: str, coll_name: str, prefilter: str) -> Any:
+        cursor = self._require_connection().execute(
+            f"SELECT storage_key, document FROM documents WHERE db_name = ? AND coll_name = ? AND {prefilter}",  # noqa: S608 - a plain path quoted as the engine quotes it
+            (db_name, coll_name),
+        )
+        try:
+            for storage_key, document in cursor:
+                yield storage_key, self._deserialize_document(document)
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed with the engine, as its own
+                cursor.close()
+
+    def load(self: SQLiteEngine, db_name: str, coll_name: str) -> Any:
+        wanted = getattr(pending, "value", None)
+        if wanted is None or wanted[:2] != (db_name, coll_name):
+            return load_documents(self, db_name, coll_name)
+        pending.value = None  # the one source of the scan being opened
+        return load_candidates(self, db_name, coll_name, wanted[2])
+
+    SQLiteEngine._open_scan_documents_sync = open_scan_prefiltered
+    SQLiteEngine._load_documents = load
