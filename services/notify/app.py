@@ -7,6 +7,7 @@ from libs.common.clock import Clock, system_clock
 from libs.common.logging import get_logger
 from libs.common.runtime import ServiceRuntime
 from services.notify import routes, scheduled
+from services.notify.caching import OrgCache
 from services.notify.channels import Channel, EmailChannel, FeedChannel, MailTransport, SmtpTransport
 from services.notify.delivery import DeliveryEngine
 from services.notify.flows import NotifyFlows
@@ -31,6 +32,14 @@ def create_app(
 ) -> FastAPI:
     runtime = ServiceRuntime(settings)
     guard = AddressGuard(allow_loopback=settings.loopback_targets_allowed)
+    registry = Registry(
+        runtime.db,
+        clock,
+        allow_insecure=settings.insecure_urls_allowed,
+        allow_loopback=settings.loopback_targets_allowed,
+        push_hosts=settings.push_hosts,
+        org_cache=OrgCache(settings.org_cache_seconds),
+    )
     enabled = settings.enabled_channels
     channels: list[Channel] = [FeedChannel(runtime.db)]
     if "email" in enabled:
@@ -43,7 +52,7 @@ def create_app(
         )
     vapid = VapidKeys.from_settings(settings) if "push" in enabled else None
     if vapid is not None:
-        push = WebPushChannel(runtime.db, vapid, settings, guard)
+        push = WebPushChannel(runtime.db, vapid, settings, guard, registry.subscription_removed)
         channels.append(push)
         runtime.on_shutdown(push.close)
     elif "push" in enabled:
@@ -63,13 +72,6 @@ def create_app(
         retry_backoff_seconds=settings.delivery_retry_seconds,
         retry_max_delay_seconds=settings.delivery_retry_max_seconds,
         retry_window_seconds=settings.delivery_retry_window_hours * 3600,
-    )
-    registry = Registry(
-        runtime.db,
-        clock,
-        allow_insecure=settings.insecure_urls_allowed,
-        allow_loopback=settings.loopback_targets_allowed,
-        push_hosts=settings.push_hosts,
     )
     polls = PollNotices(runtime.db, clock)
     flows = NotifyFlows(runtime.db, engine, registry, clock, residents=polls.residents)

@@ -1,16 +1,17 @@
 """The delivery log: every (notification or event) × channel × target is sent once in effect.
 
-A delivery is recorded already claimed with a lease (one `insert_many` for all of an event's
-deliveries; so two workers never send it at the same time), sent, and settled as sent or failed;
-a redelivered event finds its record and claims it (or finds it settled). Statuses move only as
-`schemas.DELIVERY_TRANSITIONS` says: every write is guarded by it. The feed has no record here:
-its item, keyed by the notification, is its own record (one `insert_many` per event). A transient failure (SMTP relay down, a webhook's
-503, a push service's 5xx) is not the event's to retry: the delivery is deferred in this log with
-its own exponential backoff (`retry_backoff_seconds` doubling up to `retry_max_delay_seconds`)
-and the event is acknowledged once that is stored. The scheduled loop sends deferred deliveries
-(quiet hours, backoff, an admin's re-queue) when their `not_before` comes; a delivery still
-failing `retry_window_seconds` (24 h) after its first failure is parked (`failed`) for an admin.
-An hour-long mail outage therefore needs no human: every e-mail of that hour goes out after it.
+A delivery is recorded already claimed with a lease (one insert for all of an event's deliveries,
+`channels.insert_new`; so two workers never send it at the same time), sent, and settled as sent
+or failed; a redelivered event finds its record and claims it (or finds it settled). Statuses move
+only as `schemas.DELIVERY_TRANSITIONS` says: every write is guarded by it. The feed has no record
+here: its item, keyed by the notification, is its own record (one insert per event). A transient
+failure (SMTP relay down, a webhook's 503, a push service's 5xx) is not the event's to retry: the
+delivery is deferred in this log with its own exponential backoff (`retry_backoff_seconds`
+doubling up to `retry_max_delay_seconds`) and the event is acknowledged once that is stored. The
+scheduled loop sends deferred deliveries (quiet hours, backoff, an admin's re-queue) when their
+`not_before` comes; a delivery still failing `retry_window_seconds` (24 h) after its first failure
+is parked (`failed`) for an admin. An hour-long mail outage therefore needs no human: every
+e-mail of that hour goes out after it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import aiosmtplib
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError, ConnectionFailure
+from pymongo.errors import ConnectionFailure
 
 from libs.common.clock import Clock
 from libs.common.logging import get_logger
@@ -33,7 +34,7 @@ from services.notify.channels import (
     FeedChannel,
     PermanentDeliveryError,
     TransientDeliveryError,
-    duplicates,
+    insert_new,
 )
 from services.notify.schemas import ChannelName, Delivery, DeliveryStatus, delivery_sources
 from services.notify.service import retry_delay
@@ -167,11 +168,8 @@ class DeliveryEngine:
                     "created_at": now,
                 }
             )
-        try:
-            await self._log.insert_many(docs, ordered=False)
-            there: set[int] = set()
-        except BulkWriteError as exc:
-            there = duplicates(exc)  # a redelivered event, or a concurrent worker: the same record
+        # Those there already: a redelivered event's, or a concurrent worker's (the same record).
+        there = await insert_new(self._log, docs)
         return {doc["_id"] for i, doc in enumerate(docs) if i not in there and doc["status"] == S.PENDING}
 
     async def _claim(self, delivery: Delivery, *, wait: bool) -> bool:

@@ -109,6 +109,14 @@ class Row:
     messages: tuple[Message, ...] = ()
     webhooks: bool = False  # the event itself to the webhooks that may see it (WEBHOOK_EVENTS)
     remember: Callable[[Any], dict[str, Any]] | None = None  # fields $set on the appeal record
+    # Its messages read of the appeal's record only the AUTHOR facts, which never change once
+    # appeal.submitted stored them: what the process remembers of them lately does (flows.py).
+    author_only: bool = False
+
+
+# What appeal.submitted alone remembers of an appeal (`_remember_submitted`) and nothing changes
+# afterwards: the author, their contact e-mail and language, the channel and the source post.
+AUTHOR = ("author_id", "contact_email", "lang", "channel", "source_post")
 
 
 def _event_id(f: Facts) -> tuple[str, ...]:
@@ -187,6 +195,7 @@ TABLE: tuple[Row, ...] = (
                 when=lambda armed: armed.timer is TimerKind.ANSWER,
             ),
         ),
+        author_only=True,
     ),
     Row(
         EventType.APPEAL_REJECTED,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -12,7 +13,7 @@ from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
 from libs.common.logging import get_logger
-from libs.common.store import Database
+from libs.common.store import Database, Document
 from services.notify.addresses import BlockedTarget
 from services.notify.channels import (
     PUSH_SUBSCRIPTIONS,
@@ -64,8 +65,17 @@ def _public_key(signer: Vapid) -> str:
 class WebPushChannel:
     name = ChannelName.PUSH
 
-    def __init__(self, db: Database, keys: VapidKeys, settings: NotifySettings, guard: AddressGuard) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: VapidKeys,
+        settings: NotifySettings,
+        guard: AddressGuard,
+        removed: Callable[[Document], None] = lambda subscription: None,
+    ) -> None:
+        """`removed` is told of each subscription this channel removes (Registry.subscription_removed)."""
         self._db = db
+        self._removed = removed
         self._guard = guard
         self._keys = keys
         self._subject = settings.vapid_subject
@@ -113,6 +123,7 @@ class WebPushChannel:
             log.info("push service answered", status=status)
             if status in GONE:
                 await self._db[PUSH_SUBSCRIPTIONS].delete_one({"_id": subscription_id})
+                self._removed(subscription)
                 raise PermanentDeliveryError("the push subscription is gone") from None
             if status == 413:  # should never happen: push_payload bounds the size; a bug if it does
                 log.error("push service: payload too large", status=status, bytes=len(data.encode()))

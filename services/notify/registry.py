@@ -1,5 +1,10 @@
 """What notify keeps about its recipients: the feed, preferences, organisations' contacts,
-push subscriptions and webhooks. Read and written through the internal HTTP API."""
+push subscriptions and webhooks. Read and written through the internal HTTP API.
+
+What the events read of an organisation (its contacts, its operators' push subscriptions, its
+webhooks and the social ones) is kept in memory for `OrgCache.ttl` seconds (caching.py); every
+write here drops what it changed at once, so the next event sees it. The API's own reads always
+go to the store."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from libs.common.contracts.notify import (
     WebhookScope,
 )
 from libs.common.store import Database, Document
+from services.notify.caching import OrgCache
 from services.notify.channels import FEED, PUSH_SUBSCRIPTIONS, WEBHOOKS
 from services.notify.messages import WEBHOOK_EVENTS
 from services.notify.schemas import FeedItem, FeedPage, PushSubscriptionView, WebhookCreated, WebhookView
@@ -49,12 +55,14 @@ class Registry:
         allow_insecure: bool,
         allow_loopback: bool = False,
         push_hosts: tuple[str, ...] = (),
+        org_cache: OrgCache | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._allow_insecure = allow_insecure
         self._allow_loopback = allow_loopback
         self._push_hosts = push_hosts
+        self.orgs = OrgCache(0) if org_cache is None else org_cache  # what events read of organisations
 
     async def ensure_indexes(self) -> None:
         feed = self._db[FEED]
@@ -116,6 +124,15 @@ class Registry:
         doc = await self._db[PREFERENCES].find_one({"_id": user_id})
         return Preferences.model_validate(doc.get("preferences", {})) if doc else Preferences()
 
+    async def preferences_of(self, user_ids: list[str]) -> dict[str, Preferences]:
+        """Several people's preferences in one read (the defaults for those who set none)."""
+        unique = list(dict.fromkeys(user_ids))
+        if not unique:
+            return {}
+        docs = await self._db[PREFERENCES].find({"_id": {"$in": unique}}).to_list()
+        stored = {doc["_id"]: Preferences.model_validate(doc.get("preferences", {})) for doc in docs}
+        return {user_id: stored.get(user_id) or Preferences() for user_id in unique}
+
     async def set_preferences(self, user_id: str, preferences: Preferences) -> Preferences:
         await self._db[PREFERENCES].update_one(
             {"_id": user_id},
@@ -125,8 +142,14 @@ class Registry:
         return preferences
 
     async def org_contacts(self, org_id: str) -> OrgContacts:
+        """The stored contacts (the API's read: never from memory)."""
         doc = await self._db[ORG_CONTACTS].find_one({"_id": org_id})
         return OrgContacts.model_validate(doc.get("contacts", {})) if doc else OrgContacts()
+
+    async def contacts_to_notify(self, org_id: str) -> OrgContacts:
+        """The contacts an event's messages go to: from memory (at most `orgs.ttl` seconds old,
+        this process's own writes seen at once). Callers must not change the model."""
+        return await self.orgs.get(("contacts", org_id), lambda: self.org_contacts(org_id))
 
     async def set_org_contacts(self, org_id: str, contacts: OrgContacts, updated_by: str) -> OrgContacts:
         await self._db[ORG_CONTACTS].update_one(
@@ -140,6 +163,7 @@ class Registry:
             },
             upsert=True,
         )
+        self.orgs.forget(("contacts", org_id))
         return contacts
 
     # -- push subscriptions -------------------------------------------------------------------
@@ -157,7 +181,7 @@ class Registry:
         _check_push_keys(body.keys.p256dh, body.keys.auth)
         sub_id = subscription_id(endpoint)
         collection = self._db[PUSH_SUBSCRIPTIONS]
-        existed = await collection.find_one({"_id": sub_id}, {"_id": 1}) is not None
+        before = await collection.find_one({"_id": sub_id}, {"org_id": 1})
         now = self._clock()
         await collection.update_one(
             {"_id": sub_id},
@@ -174,25 +198,49 @@ class Registry:
         )
         # Keep the newest few per person: browsers come and go, their subscriptions rarely say so.
         stale = await collection.find({"user_id": user_id}).sort("created_at", DESCENDING).to_list()
-        for doc in stale[MAX_SUBSCRIPTIONS_PER_USER:]:
+        dropped = stale[MAX_SUBSCRIPTIONS_PER_USER:]
+        for doc in dropped:
             await collection.delete_one({"_id": doc["_id"]})
+        # An operator's browser joins an organisation (or leaves one: another account has it now).
+        self._forget_push_of(org_id, (before or {}).get("org_id"), *(d.get("org_id") for d in dropped))
         doc = await collection.find_one({"_id": sub_id}) or {}
-        return _subscription_view(doc), not existed
+        return _subscription_view(doc), before is None
 
     async def subscriptions(self, user_id: str) -> list[PushSubscriptionView]:
         docs = await self._db[PUSH_SUBSCRIPTIONS].find({"user_id": user_id}).sort("created_at", 1).to_list()
         return [_subscription_view(doc) for doc in docs]
 
     async def unsubscribe(self, user_id: str, sub_id: str) -> bool:
-        result = await self._db[PUSH_SUBSCRIPTIONS].delete_one({"_id": sub_id, "user_id": user_id})
-        return result.deleted_count == 1
+        removed = await self._db[PUSH_SUBSCRIPTIONS].find_one_and_delete(
+            {"_id": sub_id, "user_id": user_id}, projection={"org_id": 1}
+        )
+        if removed is None:
+            return False
+        self.subscription_removed(removed)
+        return True
+
+    def subscription_removed(self, subscription: Document) -> None:
+        """A push subscription was removed by this process (its owner, or its push service said
+        it is gone): its organisation's operators' subscriptions are read again."""
+        self._forget_push_of(subscription.get("org_id"))
+
+    def _forget_push_of(self, *org_ids: str | None) -> None:
+        orgs = {org_id for org_id in org_ids if org_id}
+        if orgs:  # a citizen's own browser (no organisation) changes nothing kept in memory
+            self.orgs.forget(*(("push", org_id) for org_id in orgs))
 
     async def push_targets_of_user(self, user_id: str) -> list[Document]:
         return await self._db[PUSH_SUBSCRIPTIONS].find({"user_id": user_id}, {"user_id": 1}).to_list()
 
-    async def push_targets_of_org(self, org_id: str) -> list[Document]:
-        """Subscriptions of the organisation's operators (registered with their org_id)."""
-        return await self._db[PUSH_SUBSCRIPTIONS].find({"org_id": org_id}, {"user_id": 1}).to_list()
+    async def push_targets_of_org(self, org_id: str) -> tuple[Document, ...]:
+        """Subscriptions of the organisation's operators (registered with their org_id): `_id` and
+        `user_id`, from memory (at most `orgs.ttl` seconds old, this process's writes seen at once)."""
+
+        async def load() -> tuple[Document, ...]:
+            found = self._db[PUSH_SUBSCRIPTIONS].find({"org_id": org_id}, {"user_id": 1})
+            return tuple(await found.to_list())
+
+        return await self.orgs.get(("push", org_id), load)
 
     # -- webhooks -----------------------------------------------------------------------------
 
@@ -221,6 +269,7 @@ class Registry:
             "created_at": self._clock(),
         }
         await self._db[WEBHOOKS].insert_one(doc)
+        self.orgs.forget(_hooks_key(body.scope, body.org_id))
         return WebhookCreated.model_validate({**doc, "id": doc["_id"]})
 
     async def webhooks(self, filters: dict[str, str]) -> list[WebhookView]:
@@ -228,19 +277,43 @@ class Registry:
         return [WebhookView.model_validate({**doc, "id": doc["_id"]}) for doc in docs]
 
     async def remove_webhook(self, webhook_id: str, filters: dict[str, str]) -> bool:
-        result = await self._db[WEBHOOKS].delete_one({"_id": webhook_id, **filters})
-        return result.deleted_count == 1
+        removed = await self._db[WEBHOOKS].find_one_and_delete(
+            {"_id": webhook_id, **filters}, projection={"scope": 1, "org_id": 1}
+        )
+        if removed is None:
+            return False
+        self.orgs.forget(_hooks_key(removed.get("scope"), removed.get("org_id")))
+        return True
 
     async def webhooks_for(self, org_id: str | None, social: bool) -> list[Document]:
-        """The webhooks that may see an appeal: its organisation's, and the monitors' for social ones."""
-        scopes: list[dict[str, Any]] = []
+        """The webhooks that may see an appeal: its organisation's, then the monitors' for social
+        ones, each oldest first; from memory (at most `orgs.ttl` seconds old, this process's own
+        writes seen at once). What deciding and addressing needs only: no secret, no URL (the
+        channel reads the webhook itself when it sends)."""
+        hooks: list[Document] = []
         if org_id:
-            scopes.append({"scope": WebhookScope.ORGANIZATION, "org_id": org_id})
+            hooks += await self._hooks({"scope": WebhookScope.ORGANIZATION, "org_id": org_id})
         if social:
-            scopes.append({"scope": WebhookScope.SOCIAL})
-        if not scopes:
-            return []
-        return await self._db[WEBHOOKS].find({"$or": scopes}).sort("created_at", 1).to_list()
+            hooks += await self._hooks({"scope": WebhookScope.SOCIAL})
+        return hooks
+
+    async def _hooks(self, owner: dict[str, str]) -> tuple[Document, ...]:
+        async def load() -> tuple[Document, ...]:
+            found = self._db[WEBHOOKS].find(owner, _HOOK_FIELDS).sort("created_at", 1)
+            return tuple(await found.to_list())
+
+        return await self.orgs.get(_hooks_key(owner["scope"], owner.get("org_id")), load)
+
+
+# What planning a webhook delivery reads of a webhook (messages.webhook_wants, targets.webhooks).
+_HOOK_FIELDS = {"scope": 1, "org_id": 1, "events": 1, "monitor_id": 1, "created_by": 1}
+
+
+def _hooks_key(scope: Any, org_id: str | None) -> tuple[str, ...]:
+    """The memory's key of one owner's webhooks: an organisation's, or the social scope's."""
+    if str(scope) == WebhookScope.SOCIAL:
+        return ("hooks", WebhookScope.SOCIAL)
+    return ("hooks", WebhookScope.ORGANIZATION, str(org_id))
 
 
 def _check_push_keys(p256dh: str, auth: str) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from libs.common.settings import ServiceSettings
 
@@ -53,6 +53,10 @@ class NotifySettings(ServiceSettings):
     delivery_retry_seconds: float = 30.0
     delivery_retry_max_seconds: float = 1800.0
     delivery_retry_window_hours: float = 24.0
+    # What events read of an organisation (its contacts, its operators' push subscriptions, its
+    # webhooks) is kept in memory this long: a change made through another replica reaches this
+    # one at most this many seconds later (this replica's own changes at once). 0: always read.
+    org_cache_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> NotifySettings:

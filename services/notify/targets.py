@@ -60,8 +60,10 @@ class TargetPlanner:
                 plan.add(ChannelName.EMAIL, service.address_id(note.owner, address), {"email": address}, wait)
         if ChannelName.PUSH not in channels or not self._runs(ChannelName.PUSH):
             return plan.planned
-        for sub in await self._registry.push_targets_of_org(note.owner.removeprefix("org:")):
-            prefs = await self._registry.preferences(sub["user_id"])
+        subscriptions = await self._registry.push_targets_of_org(note.owner.removeprefix("org:"))
+        everyone = await self._registry.preferences_of([sub["user_id"] for sub in subscriptions])
+        for sub in subscriptions:
+            prefs = everyone[sub["user_id"]]
             if prefs.push:
                 push_wait = service.defer_until(ChannelName.PUSH, note.urgent, prefs.quiet_hours, now)
                 target_id = f"{sub['user_id']}:{sub['_id']}"

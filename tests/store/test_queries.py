@@ -17,7 +17,8 @@ Pins:
 - dotted paths: `organization.id` (intake queue, routing, media_visible), `location.lat`;
 - array-element matching: intake `media_ids` equality, clusters `members`, `applied`/`read_by`;
 - projections: `{"_id": 1}`, `{"status": 1}`, `{"_id": 0, "version": 0}`, HIDDEN (`outbox: 0`, ...),
-  `{"created_at": 0}`;
+  `{"created_at": 0}`; notify's webhook planning fields (a hook stored without `monitor_id` is
+  returned without it);
 - `count_documents(q, limit=1)` (existence checks), `distinct("cluster_id", filter)`.
 """
 

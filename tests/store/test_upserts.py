@@ -10,7 +10,9 @@ Pins:
   org contacts ($set upsert), feed items and the delivery log ($setOnInsert-only upsert: a replay
   changes nothing), media tombstones ($setOnInsert deleted_at upsert);
 - routing catalogue `_write` (replace_one upsert: the stored item is exactly the new one);
-- media `sweep_orphans` / `_drop_unclaimed` (conditional find_one_and_delete).
+- media `sweep_orphans` / `_drop_unclaimed` (conditional find_one_and_delete); notify
+  `unsubscribe` / `remove_webhook` (find_one_and_delete guarded by the owner, with a projection:
+  what the removed one belonged to, for the in-memory organisation data).
 """
 
 from __future__ import annotations
@@ -204,6 +206,18 @@ async def test_find_one_and_delete(db: Database) -> None:
     assert await db["media"].find_one_and_delete({"_id": "m1", **unclaimed}) is None
     assert await db["media"].find_one_and_delete({"_id": "m2", **unclaimed}) is None
     assert await db["media"].count_documents({}) == 1
+
+
+async def test_find_one_and_delete_guarded_by_the_owner_returns_the_projection(db: Database) -> None:
+    await db["push_subscriptions"].insert_one(
+        {"_id": "s1", "user_id": "op-1", "org_id": "org-1", "endpoint": "https://push.example/1"}
+    )
+    someone_else = {"_id": "s1", "user_id": "op-2"}
+    assert await db["push_subscriptions"].find_one_and_delete(someone_else, projection={"org_id": 1}) is None
+    owner = {"_id": "s1", "user_id": "op-1"}
+    gone = await db["push_subscriptions"].find_one_and_delete(owner, projection={"org_id": 1})
+    assert gone == {"_id": "s1", "org_id": "org-1"}
+    assert await db["push_subscriptions"].count_documents({}) == 0
 
 
 async def test_insert_results(db: Database) -> None:

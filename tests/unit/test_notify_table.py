@@ -1,5 +1,6 @@
 """notify's one table of who is told what (`messages.TABLE`): the handlers, the webhook offer and the
-texts follow from it; one event reads the appeal's record once; a new row is a new notification."""
+texts follow from it; one event reads the appeal's record at most once; a new row is a new
+notification."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from libs.common.clock import ManualClock
 from libs.common.contracts.notify import WebhookCreate, WebhookScope
 from libs.common.events import (
     AppealRatedV1,
+    AppealTakenV1,
     EventType,
     IncidentRespondedV1,
     SourcePost,
@@ -21,13 +23,15 @@ from libs.common.events import (
     new_event,
 )
 from services.notify.app import create_app
+from services.notify.flows import NotifyFlows
 from services.notify.handlers import handlers
-from services.notify.messages import CHANNELS, TABLE, WEBHOOK_EVENTS, Message, Row, To
+from services.notify.messages import CHANNELS, TABLE, WEBHOOK_EVENTS, Facts, Message, Row, To, compose
 from services.notify.schemas import (
     DELIVERY_TRANSITIONS,
     ChannelName,
     DeliveryStatus,
     NotificationKind,
+    Recipient,
     delivery_sources,
 )
 from services.notify.settings import NotifySettings
@@ -95,11 +99,54 @@ async def test_each_event_reads_the_appeals_record_once(notify: Notify) -> None:
     await notify.deliver(routed())  # remembered and read back in one round trip
     assert counting.calls == ["find_one_and_update"]
     counting.calls.clear()
-    await notify.deliver(armed())
-    assert counting.calls == ["find_one"]
-    counting.calls.clear()
+    await notify.deliver(armed())  # needs only the author, whom this process stored: no read
+    assert counting.calls == []
     await notify.deliver(armed(timer=TimerKind.FIRST_RESPONSE))  # tells nobody: reads nothing
     assert counting.calls == []
+    await notify.deliver(fact_event(EventType.APPEAL_TAKEN, AppealTakenV1, operator_id="op-1"))
+    assert counting.calls == ["find_one"]  # the organisation's name may have changed: read
+
+    # Another replica, which has not seen the appeal.submitted, reads the record once.
+    elsewhere = NotifyFlows(counting, flows.engine, flows.registry, notify.clock)  # type: ignore[arg-type]
+    counting.calls.clear()
+    armed_row = next(row for row in TABLE if row.event == EventType.DEADLINE_ARMED)
+    event = armed()
+    await elsewhere.carry_out(armed_row, event, decode_payload(event))
+    assert counting.calls == ["find_one"]
+    counting.calls.clear()
+    await elsewhere.carry_out(armed_row, event, decode_payload(event))  # now it remembers
+    assert counting.calls == []
+
+
+def test_a_row_marked_author_only_says_the_same_with_only_the_authors_facts() -> None:
+    """`author_only` rows skip reading the record when the process remembers the AUTHOR facts:
+    their messages must come out the same as from the whole record."""
+    author = {
+        "author_id": "citizen-1",
+        "contact_email": "citizen@example.org",
+        "lang": "en",
+        "channel": "web",
+        "source_post": None,
+    }
+    record = {
+        **author,
+        "_id": "a1",
+        "number": "2026-000123",
+        "organization": {"id": "org-9", "name": "Another name of the organisation"},
+        "timezone": "Asia/Vladivostok",
+    }
+    person = Recipient(user_id="citizen-1", email="citizen@example.org", lang="en")
+    rows = [row for row in TABLE if row.author_only]
+    assert rows and all(not row.webhooks and row.remember is None for row in rows)
+    payload = decode_payload(armed())
+    for row in rows:
+        assert all(message.to is To.AUTHOR for message in row.messages)
+        for message in row.messages:
+            made = [
+                compose(message, Facts("e1", payload, appeal, "en", NOW, person))
+                for appeal in (record, author)
+            ]
+            assert made[0] == made[1]
 
 
 async def test_a_new_row_is_a_new_notification(notify: Notify) -> None:
