@@ -43,9 +43,15 @@ class CommandCounter(monitoring.CommandListener):
     """Counts each command the driver starts (a PyMongo command listener, called synchronously on
     the driver's path: one counter increment per command)."""
 
+    def __init__(self) -> None:
+        self._by_name: dict[str, Any] = {}  # command name -> its counter (`labels` costs a lookup)
+
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         """Counts each store command by name."""
-        STORE_COMMANDS.labels(event.command_name).inc()
+        counter = self._by_name.get(event.command_name)
+        if counter is None:
+            counter = self._by_name[event.command_name] = STORE_COMMANDS.labels(event.command_name)
+        counter.inc()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Nothing to record."""
