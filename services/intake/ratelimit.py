@@ -1,11 +1,16 @@
 """Writes per caller per minute, counted in the store so every gateway replica shares the limit.
 
-One counter document per (kind of write, caller, minute): its `_id` is a sub-document, so a
-caller id containing ":" (or anything else) can never run into another caller's or kind's key.
+One counter document per (kind of write, caller, minute). Its `_id` is the JSON array
+`["<kind>", "<caller>", <minute>]` as a string: JSON quotes and escapes the caller id, so one
+containing ":" or '"' (or anything else) can never run into another caller's or kind's key. A
+string rather than a sub-document because a string `_id` is found by its key alone on every store,
+where the local store compares a sub-document `_id` with every stored one (an upsert per submit grew
+with the number of callers: 9 ms at 180 counters, 88 ms at 2,000).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from enum import StrEnum
 
@@ -58,7 +63,7 @@ class RateLimit:
         now = self._clock()
         window = int(now.timestamp() // WINDOW.total_seconds())
         counter = await self._db[RATE_LIMITS].find_one_and_update(
-            {"_id": {"kind": str(kind), "caller": caller, "window": window}},
+            {"_id": json.dumps([str(kind), caller, window], ensure_ascii=False)},
             {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": now + 2 * WINDOW}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
