@@ -106,33 +106,39 @@ class OutboxRelay:
 
     async def sweep(self) -> int:
         """Publish every pending outbox entry in the collections older than the grace; returns how
-        many were published."""
+        many were published. A document found with such an entry is read again before publishing
+        (what the query read may have been pulled since); others cost no second read."""
         published = 0
         young = self._clock() - self._sweep_grace if self._sweep_grace else None
         for name in self._collections:
             found = await self._db[name].find({"outbox.id": {"$exists": True}}, {OUTBOX: 1}).to_list(None)
-            for doc in found:  # published from what the query read: no second read per document
-                published += await self._publish(name, doc["_id"], doc, older_than=young)
+            for doc in found:
+                if self._pending(name, doc["_id"], doc, young):
+                    published += await self._publish(name, doc["_id"], older_than=young)
         return published
 
     async def pull_published(self) -> None:
         """Pull every entry this process has published out of its document now: one unordered
-        `bulk_write` per collection. Raises what the store raises; the pulls then stay pending
-        (tried again by the next publish or `close`), and the entries stay skipped by the sweep."""
-        published, self._published = self._published, {}
-        try:
-            while published:
-                collection, docs = next(iter(published.items()))
-                pulls = [
-                    UpdateOne({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": sorted(ids)}}}})
-                    for doc_id, ids in docs.items()
-                ]
-                await self._db[collection].bulk_write(pulls, ordered=False)
-                del published[collection]
-        finally:
-            for collection, docs in published.items():  # not pulled: keep them for the next try
-                for doc_id, ids in docs.items():
-                    self._published.setdefault(collection, {}).setdefault(doc_id, set()).update(ids)
+        `bulk_write` per collection. The entries stay marked as published (skipped by the sweep)
+        until their pull is stored. Raises what the store raises; the pulls then stay pending
+        (tried again by the next publish or `close`)."""
+        snapshot = {
+            name: {doc_id: set(ids) for doc_id, ids in docs.items()} for name, docs in self._published.items()
+        }
+        for collection, docs in snapshot.items():
+            pulls = [
+                UpdateOne({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": sorted(ids)}}}})
+                for doc_id, ids in docs.items()
+            ]
+            await self._db[collection].bulk_write(pulls, ordered=False)
+            marks = self._published.get(collection, {})
+            for doc_id, ids in docs.items():  # published again meanwhile? those marks stay
+                if left := marks.get(doc_id, set()) - ids:
+                    marks[doc_id] = left
+                else:
+                    marks.pop(doc_id, None)
+            if not marks:
+                self._published.pop(collection, None)
 
     async def close(self) -> None:
         """Stop waiting and pull what is pending now (on shutdown, before the store closes); a
@@ -147,6 +153,17 @@ class OutboxRelay:
 
     def _is_published(self, collection: str, doc_id: Any, entry_id: str) -> bool:
         return entry_id in self._published.get(collection, {}).get(doc_id, ())
+
+    def _pending(
+        self, collection: str, doc_id: Any, doc: Document, older_than: datetime | None
+    ) -> list[Document]:
+        """The document's entries this process has not published, written before `older_than`."""
+        return [
+            raw
+            for raw in doc.get(OUTBOX) or []
+            if not self._is_published(collection, doc_id, raw["id"])
+            and (older_than is None or _written_at(raw) < older_than)
+        ]
 
     async def _pull_later(self) -> None:
         await asyncio.sleep(self._pull_delay)
@@ -181,12 +198,7 @@ class OutboxRelay:
         try:
             if doc is None:
                 doc = await self._db[collection].find_one({"_id": doc_id}, {OUTBOX: 1}) or {}
-            pending = [
-                raw
-                for raw in doc.get(OUTBOX) or []
-                if not self._is_published(collection, doc_id, raw["id"])
-                and (older_than is None or _written_at(raw) < older_than)
-            ]
+            pending = self._pending(collection, doc_id, doc, older_than)
             for raw in pending:
                 with continued(raw.get(ENTRY_HEADERS)):
                     await self._bus.publish(entry_envelope(raw))

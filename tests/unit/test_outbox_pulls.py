@@ -4,6 +4,7 @@ again, and no sweep takes an entry its writer may still be publishing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ class CountingDb:
         self.inner = InMemoryDatabase(mongomock.MongoClient(tz_aware=True)["outbox"])
         self.calls: list[str] = []
         self.pulls_fail = False
+        self.pull_gate: asyncio.Event | None = None  # set: a bulk_write waits for it (a slow store)
 
     def __getitem__(self, name: str) -> Any:
         collection, db = self.inner[name], self
@@ -35,10 +37,19 @@ class CountingDb:
         async def down(*args: Any, **kwargs: Any) -> None:
             raise ConnectionError("store down")
 
+        async def slow(*args: Any, **kwargs: Any) -> Any:
+            assert db.pull_gate is not None
+            await db.pull_gate.wait()
+            return await collection.bulk_write(*args, **kwargs)
+
         class Counting:
             def __getattr__(self, method: str) -> Any:
                 db.calls.append(method)
-                return down if db.pulls_fail and method == "bulk_write" else getattr(collection, method)
+                if method == "bulk_write" and db.pulls_fail:
+                    return down
+                if method == "bulk_write" and db.pull_gate is not None:
+                    return slow
+                return getattr(collection, method)
 
         return Counting()
 
@@ -118,3 +129,22 @@ async def test_the_sweep_leaves_young_entries_to_their_writer() -> None:
     clock.advance(timedelta(seconds=6))
     assert await relay.sweep() == 1 and [e.id for e in bus.published] == [old["id"], young["id"]]
     assert await outboxes(db) == {"a": [], "b": []}
+
+
+async def test_an_old_entry_whose_pull_is_under_way_is_not_published_again() -> None:
+    clock = ManualClock(datetime.now(UTC))
+    db, bus = CountingDb(), RecordingBus()
+    relay = OutboxRelay(db, [THINGS], bus, pull_delay=60, sweep_grace=5, clock=clock)  # type: ignore[arg-type]
+    await write(db, relay, "a")
+    clock.advance(timedelta(seconds=10))  # a store so slow that the pull is not done after the grace
+    db.pull_gate = asyncio.Event()
+    pulling = asyncio.create_task(relay.pull_published())
+
+    async def pull_started() -> bool:
+        return "bulk_write" in db.calls
+
+    await eventually(pull_started, timeout=5, interval=0.01)
+    assert await relay.sweep() == 0 and len(bus.published) == 1  # still marked while it is pulled
+    db.pull_gate.set()
+    await pulling
+    assert await outboxes(db) == {"a": []} and await relay.sweep() == 0
