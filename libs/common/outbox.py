@@ -83,8 +83,10 @@ class OutboxRelay:
         # Documents whose events this process is publishing right now: a flush and the sweep never
         # publish the same document at once (another replica still may: consumers deduplicate).
         self._busy: set[tuple[str, Any]] = set()
-        # Published, awaiting their deferred pull: collection -> document id -> entry ids
-        self._published: dict[str, dict[Any, set[str]]] = {}
+        # Published entries (collection -> document id -> entry ids) awaiting their deferred pull,
+        # and those whose pull is under way: the sweep skips both, a pull takes only the first.
+        self._published: Marks = {}
+        self._pulling: Marks = {}
         self._puller: asyncio.Task[None] | None = None
 
     async def ensure_indexes(self) -> None:
@@ -120,25 +122,24 @@ class OutboxRelay:
     async def pull_published(self) -> None:
         """Pull every entry this process has published out of its document now: one unordered
         `bulk_write` per collection. The entries stay marked as published (skipped by the sweep)
-        until their pull is stored. Raises what the store raises; the pulls then stay pending
-        (tried again by the next publish or `close`)."""
-        snapshot = {
-            name: {doc_id: set(ids) for doc_id, ids in docs.items()} for name, docs in self._published.items()
-        }
-        for collection, docs in snapshot.items():
-            pulls = [
-                UpdateOne({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": sorted(ids)}}}})
-                for doc_id, ids in docs.items()
-            ]
-            await self._db[collection].bulk_write(pulls, ordered=False)
-            marks = self._published.get(collection, {})
-            for doc_id, ids in docs.items():  # published again meanwhile? those marks stay
-                if left := marks.get(doc_id, set()) - ids:
-                    marks[doc_id] = left
-                else:
-                    marks.pop(doc_id, None)
-            if not marks:
-                self._published.pop(collection, None)
+        until their pull is stored, and a pull under way is never sent again by the next one.
+        Raises what the store raises; the pulls not stored then wait for the next try (the next
+        publish or `close`)."""
+        batch, self._published = self._published, {}
+        _merge(self._pulling, batch)
+        try:
+            for collection in list(batch):
+                docs = batch[collection]
+                pulls = [
+                    UpdateOne({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": sorted(ids)}}}})
+                    for doc_id, ids in docs.items()
+                ]
+                await self._db[collection].bulk_write(pulls, ordered=False)
+                _remove(self._pulling, {collection: docs})
+                del batch[collection]
+        finally:  # what was not pulled waits for the next try
+            _remove(self._pulling, batch)
+            _merge(self._published, batch)
 
     async def close(self) -> None:
         """Stop waiting and pull what is pending now (on shutdown, before the store closes); a
@@ -152,7 +153,10 @@ class OutboxRelay:
             log.warning("outbox pulls left to the sweep", error=type(exc).__name__)
 
     def _is_published(self, collection: str, doc_id: Any, entry_id: str) -> bool:
-        return entry_id in self._published.get(collection, {}).get(doc_id, ())
+        return any(
+            entry_id in marks.get(collection, {}).get(doc_id, ())
+            for marks in (self._published, self._pulling)
+        )
 
     def _pending(
         self, collection: str, doc_id: Any, doc: Document, older_than: datetime | None
@@ -177,7 +181,7 @@ class OutboxRelay:
         if not self._pull_delay:
             await self._db[collection].update_one({"_id": doc_id}, {"$pull": {OUTBOX: {"id": {"$in": ids}}}})
             return
-        self._published.setdefault(collection, {}).setdefault(doc_id, set()).update(ids)
+        _merge(self._published, {collection: {doc_id: set(ids)}})
         if self._puller is None:
             self._puller = asyncio.create_task(self._pull_later(), name="outbox pulls")
 
@@ -207,6 +211,29 @@ class OutboxRelay:
             return len(pending)
         finally:
             self._busy.discard(key)
+
+
+Marks = dict[str, dict[Any, set[str]]]  # collection -> document id -> outbox entry ids
+
+
+def _merge(marks: Marks, more: Marks) -> None:
+    """Add `more`'s entry ids to `marks`."""
+    for collection, docs in more.items():
+        for doc_id, ids in docs.items():
+            marks.setdefault(collection, {}).setdefault(doc_id, set()).update(ids)
+
+
+def _remove(marks: Marks, done: Marks) -> None:
+    """Take `done`'s entry ids out of `marks`, dropping what becomes empty."""
+    for collection, docs in done.items():
+        held = marks.get(collection, {})
+        for doc_id, ids in docs.items():
+            if left := held.get(doc_id, set()) - ids:
+                held[doc_id] = left
+            else:
+                held.pop(doc_id, None)
+        if not held:
+            marks.pop(collection, None)
 
 
 def _written_at(entry: Document) -> datetime:

@@ -30,6 +30,7 @@ class CountingDb:
         self.calls: list[str] = []
         self.pulls_fail = False
         self.pull_gate: asyncio.Event | None = None  # set: a bulk_write waits for it (a slow store)
+        self.pulled: list[list[str]] = []  # the documents of each slow bulk_write
 
     def __getitem__(self, name: str) -> Any:
         collection, db = self.inner[name], self
@@ -37,10 +38,11 @@ class CountingDb:
         async def down(*args: Any, **kwargs: Any) -> None:
             raise ConnectionError("store down")
 
-        async def slow(*args: Any, **kwargs: Any) -> Any:
+        async def slow(requests: list[Any], **kwargs: Any) -> Any:
             assert db.pull_gate is not None
+            db.pulled.append(sorted(request._filter["_id"] for request in requests))
             await db.pull_gate.wait()
-            return await collection.bulk_write(*args, **kwargs)
+            return await collection.bulk_write(requests, **kwargs)
 
         class Counting:
             def __getattr__(self, method: str) -> Any:
@@ -148,3 +150,27 @@ async def test_an_old_entry_whose_pull_is_under_way_is_not_published_again() -> 
     db.pull_gate.set()
     await pulling
     assert await outboxes(db) == {"a": []} and await relay.sweep() == 0
+
+
+async def test_a_pull_under_way_is_not_sent_again_by_the_next_one() -> None:
+    db, bus = CountingDb(), RecordingBus()
+    relay = OutboxRelay(db, [THINGS], bus, pull_delay=60)  # type: ignore[arg-type]
+    db.pull_gate = asyncio.Event()
+    await write(db, relay, "a")
+    first = asyncio.create_task(relay.pull_published())
+
+    async def first_sent() -> bool:
+        return db.pulled == [["a"]]
+
+    await eventually(first_sent, timeout=5, interval=0.01)
+    await write(db, relay, "b")
+    second = asyncio.create_task(relay.pull_published())
+
+    async def second_sent() -> bool:
+        return len(db.pulled) == 2
+
+    await eventually(second_sent, timeout=5, interval=0.01)
+    assert db.pulled == [["a"], ["b"]]  # "a" only once, though still under way
+    db.pull_gate.set()
+    await asyncio.gather(first, second)
+    assert await outboxes(db) == {"a": [], "b": []} and await relay.sweep() == 0
