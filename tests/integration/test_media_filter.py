@@ -7,7 +7,6 @@ confirmed: RabbitMQ routes a message before it confirms it, so what a queue hold
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -18,10 +17,8 @@ from faststream.rabbit import RabbitBroker
 from libs.common.events import (
     AppealAnsweredV1,
     AppealRejectedV1,
-    AppealSubmittedV1,
     Envelope,
     EventType,
-    Location,
     OrganizationRef,
     new_event,
     to_structured,
@@ -30,30 +27,13 @@ from libs.common.messaging import EventBus, EventConsumer, Handler, create_broke
 from libs.common.settings import QueueKind
 from libs.common.topology import Topology
 from services.media.handlers import handlers as media_handlers
+from tests.events import submitted_event as submitted
 
 pytestmark = pytest.mark.integration
 
 
 async def ignore(envelope: Envelope, payload: object) -> None:
     """Never run: these consumers are declared, not started."""
-
-
-def submitted(media_ids: list[str]) -> Envelope:
-    appeal_id = uuid.uuid4().hex
-    payload = AppealSubmittedV1(
-        appeal_id=appeal_id,
-        number="2026-000042",
-        kind="complaint",
-        channel="web",
-        topic="roads",
-        summary="Pothole",
-        description="A deep pothole",
-        location=Location(lat=55.75, lon=37.62),
-        media_ids=media_ids,
-        author_id="author-1",
-        submitted_at=datetime.now(UTC),
-    )
-    return new_event(EventType.APPEAL_SUBMITTED, payload, source="t", subject=appeal_id, correlation_id="c")
 
 
 def answered(media_ids: list[str]) -> Envelope:

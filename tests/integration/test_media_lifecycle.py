@@ -12,10 +12,11 @@ import pytest
 from minio import Minio
 from minio.error import S3Error
 
-from libs.common.events import AppealAnsweredV1, AppealSubmittedV1, EventType, Location, OrganizationRef
+from libs.common.events import AppealAnsweredV1, EventType, OrganizationRef
 from services.media.app import create_app
 from services.media.settings import MediaSettings
 from tests import test_media_corpus as corpus
+from tests.events import appeal_submitted
 from tests.infra import eventually
 from tests.integration.conftest import S3Server
 from tests.integration.test_media_s3 import Media, drop_broker_names, media, media_settings, problem, upload
@@ -24,29 +25,13 @@ pytestmark = pytest.mark.integration
 __all__ = ["media"]  # the module-scoped fixture, used here too
 
 
-def submitted(appeal_id: str, author: str, media_ids: list[str]) -> AppealSubmittedV1:
-    return AppealSubmittedV1(
-        appeal_id=appeal_id,
-        number="2026-000042",
-        kind="complaint",
-        channel="web",
-        topic="roads",
-        summary="Pothole",
-        description="A deep pothole",
-        location=Location(lat=55.75, lon=37.62),
-        media_ids=media_ids,
-        author_id=author,
-        submitted_at=datetime.now(UTC),
-    )
-
-
 async def test_appeal_and_answer_claim_their_media_through_the_broker(media: Media) -> None:
     mine = (await upload(media, corpus.encoded("JPEG", (9, 9)), owner="author-1")).json()["id"]
     theirs = (await upload(media, corpus.encoded("JPEG", (9, 9)), owner="someone-else")).json()["id"]
     answer = (await upload(media, corpus.pdf(), owner="operator-1")).json()["id"]
     appeal_id = uuid.uuid4().hex
     await media.publish(
-        EventType.APPEAL_SUBMITTED, submitted(appeal_id, "author-1", [mine, theirs]), appeal_id
+        EventType.APPEAL_SUBMITTED, appeal_submitted([mine, theirs], appeal_id=appeal_id), appeal_id
     )
     answered = AppealAnsweredV1(
         appeal_id=appeal_id,
