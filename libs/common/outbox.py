@@ -176,6 +176,8 @@ class OutboxRelay:
             await self.pull_published()
         except Exception as exc:
             log.warning("outbox pulls deferred", error=type(exc).__name__)
+            if self._puller is None:  # tried again after the delay, also when nothing else is published
+                self._puller = asyncio.create_task(self._pull_later(), name="outbox pulls")
 
     async def _pull(self, collection: str, doc_id: Any, ids: list[str]) -> None:
         if not self._pull_delay:

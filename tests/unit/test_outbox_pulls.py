@@ -174,3 +174,23 @@ async def test_a_pull_under_way_is_not_sent_again_by_the_next_one() -> None:
     db.pull_gate.set()
     await asyncio.gather(first, second)
     assert await outboxes(db) == {"a": [], "b": []} and await relay.sweep() == 0
+
+
+async def test_a_failed_deferred_pull_is_tried_again_by_itself() -> None:
+    db, bus = CountingDb(), RecordingBus()
+    relay = OutboxRelay(db, [THINGS], bus, pull_delay=0.02)  # type: ignore[arg-type]
+    db.pulls_fail = True
+    await write(db, relay, "a")
+
+    async def tried_twice() -> bool:
+        return db.calls.count("bulk_write") >= 2
+
+    await eventually(tried_twice, timeout=5, interval=0.01)
+    db.pulls_fail = False
+
+    async def pulled() -> bool:
+        return await outboxes(db) == {"a": []}
+
+    await eventually(pulled, timeout=5, interval=0.01)
+    await relay.close()
+    assert len(bus.published) == 1
