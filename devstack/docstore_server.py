@@ -15,13 +15,15 @@ import asyncio
 import signal
 from pathlib import Path
 
-import docstore_patch  # beside this file: the server runs as a script
+import docstore_dispatch  # beside this file: the server runs as a script
+import docstore_patch
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
 
 async def serve(path: Path, host: str, port: int) -> None:
     docstore_patch.apply()
+    docstore_dispatch.apply()
     path.parent.mkdir(parents=True, exist_ok=True)
     server = AsyncMongoEcoProxyServer(engine=SQLiteEngine(str(path)), host=host, port=port)
     address = await server.start()
