@@ -22,10 +22,11 @@
       },
       onEachFeature: function (f, l) { l.bindTooltip(f.properties.name + ": " + f.properties.appeals); }
     }).addTo(map);
+    // The view first: a circle marker added to a map without one cannot be drawn (Leaflet throws).
+    if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds()); else map.setView([57.6, 43.8], 8);
     data.hotspots.forEach(function (h) {
       L.circleMarker([h.lat, h.lon], { radius: 6 + Math.min(h.appeals, 20), className: "hotspot" })
         .bindTooltip((h.topic || "") + ": " + h.appeals).addTo(map);
     });
-    if (layer.getBounds().isValid()) map.fitBounds(layer.getBounds()); else map.setView([57.6, 43.8], 8);
   });
 })();
