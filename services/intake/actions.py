@@ -27,7 +27,6 @@ from services.intake.service import (
     Capacity,
     IllegalTransition,
     actions_for,
-    awaits_first_response,
     check_capacity,
     next_status,
     timeline_entry,
@@ -93,11 +92,7 @@ class AppealWriter:
                     title="Action not allowed in the current status",
                     status_now=str(exc.current),
                     # what this caller may do now, as the appeal's view says (not every role's)
-                    allowed_actions=actions_for(
-                        str(principal.role),
-                        exc.current,
-                        may_respond=awaits_first_response(appeal),
-                    ),
+                    allowed_actions=actions_for(str(principal.role), Appeal.of(appeal)),
                 ) from exc
             if written and (current := await self._db[APPEALS].find_one({"_id": appeal_id})) is not None:
                 return current

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -119,19 +119,26 @@ ROLE_ACTIONS = {
 }
 
 
-def awaits_first_response(appeal: Mapping[str, Any]) -> bool:
-    """A social incident (stored appeal document) without its first public reply yet (issue #17)."""
-    return appeal.get("channel") == "social" and not appeal.get("first_response")
-
-
-def actions_for(role: str, status: S, *, may_respond: bool = False) -> list[str]:
-    """What this caller could do now: a hint for user interfaces (the rules still decide).
-    `may_respond`: a social incident without its first public reply yet."""
-    possible = ROLE_ACTIONS.get(role, set()) - (set() if may_respond else {Action.RESPOND})
-    legal = {action for (source, action) in TRANSITIONS if source is status}
+def actions_for(role: str, appeal: Appeal) -> list[str]:
+    """What this caller could do now with `appeal`: a hint for user interfaces (the rules still
+    decide). The lifecycle's legal steps for the caller's role, less those the appeal's own rules
+    refuse now (a rated answer, an escalation under way, a first reply given: `RULES`)."""
+    possible = ROLE_ACTIONS.get(role, set())
+    legal = {action for (source, action) in TRANSITIONS if source is appeal.status}
     if Action.RATE_LOW in legal:
         legal.add(Action.RATE)
-    return sorted(str(action) for action in possible & legal)
+    return sorted(str(action) for action in possible & legal if _allowed_now(action, appeal))
+
+
+def _allowed_now(action: Action, appeal: Appeal) -> bool:
+    check = RULES.get(action)
+    if check is None:
+        return True
+    try:
+        check(appeal)
+    except IllegalTransition:
+        return False
+    return True
 
 
 def check_first_response(appeal: Appeal) -> None:
@@ -229,6 +236,16 @@ class AppealFull(Exception):
         super().__init__(detail)
         self.status = status
         self.reason = reason
+
+
+# The rules beyond the lifecycle table that `steps` applies to an action, so that the actions
+# offered (`actions_for`) are the ones that would be accepted.
+RULES: dict[Action, Callable[[Appeal], None]] = {
+    Action.RESPOND: check_first_response,
+    Action.RATE: check_rating,
+    Action.RATE_LOW: check_rating,
+    Action.REQUEST_ESCALATION: check_escalation,
+}
 
 
 def check_capacity(appeal: Appeal, action: Action, text: str | None, capacity: Capacity) -> None:

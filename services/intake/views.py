@@ -6,9 +6,10 @@ from typing import Any
 
 from libs.common.auth import Principal, Role
 from libs.common.store import Document
-from services.intake.schemas import AppealStatus, AppealView
+from services.intake.records import Appeal
+from services.intake.schemas import AppealView
 from services.intake.security import can_see_contact
-from services.intake.service import actions_for, awaits_first_response
+from services.intake.service import actions_for
 
 SYSTEM_ROLE = "system"
 
@@ -18,9 +19,7 @@ def appeal_view(appeal: Document, principal: Principal) -> AppealView:
     if not can_see_contact(principal, appeal):
         view["contact"] = None
     view["timeline"] = [_entry(entry, appeal, principal) for entry in appeal.get("timeline", [])]
-    view["allowed_actions"] = actions_for(
-        str(principal.role), AppealStatus(appeal["status"]), may_respond=awaits_first_response(appeal)
-    )
+    view["allowed_actions"] = actions_for(str(principal.role), Appeal.of(appeal))
     return AppealView.model_validate(view)
 
 

@@ -101,17 +101,37 @@ def test_escalation_after_an_answer_or_when_overdue_only() -> None:
 
 def test_actions_offered_to_each_role() -> None:
     publication = ["make_private", "make_public"]
-    assert actions_for("citizen", S.ANSWERED) == ["comment", "escalation_request", *publication, "rating"]
-    assert actions_for("operator", S.ROUTED) == ["comment", "extend", "reassign", "take"]
-    assert actions_for("citizen", S.CLARIFICATION_REQUESTED) == [
-        "clarify",
+    answered = {"status": "answered", "answers": [{"index": 0}], "ratings": []}
+    assert actions_for("citizen", stored(**answered)) == [
         "comment",
         "escalation_request",
         *publication,
+        "rating",
     ]
-    assert actions_for("monitor", S.ROUTED) == []
-    social = actions_for("operator", S.IN_WORK, may_respond=True)
-    assert "first_response" in social and "first_response" not in actions_for("operator", S.IN_WORK)
+    assert actions_for("operator", stored(status="routed")) == ["comment", "extend", "reassign", "take"]
+    assert actions_for("citizen", stored(status="clarification_requested")) == [
+        "clarify",
+        "comment",
+        *publication,
+    ]
+    assert "escalation_request" in actions_for(
+        "citizen", stored(status="clarification_requested", overdue=True)
+    )
+    assert actions_for("monitor", stored(status="routed")) == []
+    social = actions_for("operator", stored(status="in_work", channel="social"))
+    assert "first_response" in social and "first_response" not in actions_for(
+        "operator", stored(status="in_work")
+    )
+
+
+def test_actions_the_appeal_own_rules_refuse_are_not_offered() -> None:
+    # Found by a fresh-user run: "rating" was offered after the answer had been rated (then 409).
+    rated = {"status": "answered", "answers": [{"index": 0}], "ratings": [{"answer_index": 0, "score": 5}]}
+    assert "rating" not in actions_for("citizen", stored(**rated))
+    pending = {"status": "answered", "answers": [{"index": 0}], "escalation_pending": True}
+    assert "escalation_request" not in actions_for("citizen", stored(**pending))
+    replied = {"status": "in_work", "channel": "social", "first_response": {"text": "Мы разбираемся"}}
+    assert "first_response" not in actions_for("operator", stored(**replied))
 
 
 def test_numbers_are_human_friendly() -> None:
