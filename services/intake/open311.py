@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -147,7 +147,9 @@ def service_entry(topic: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def request_entry(appeal: dict[str, Any]) -> dict[str, Any]:
+def request_entry(appeal: dict[str, Any], service_names: Mapping[str, str]) -> dict[str, Any]:
+    """An appeal as an Open311 service request (GeoReport v2 fields). `service_names`: topic code
+    -> the catalogue's name, for appeals not submitted through Open311 (which keep their own)."""
     status = AppealStatus(appeal["status"])
     location = appeal.get("location") or {}
     open311 = appeal.get("open311") or {}
@@ -156,7 +158,7 @@ def request_entry(appeal: dict[str, Any]) -> dict[str, Any]:
         "service_request_id": appeal["number"],
         "status": "closed" if status in CLOSED else "open",
         "status_notes": _public(_status_notes(appeal, status)),
-        "service_name": open311.get("service_name"),
+        "service_name": open311.get("service_name") or service_names.get(appeal["topic"]),
         "service_code": appeal["topic"],
         "description": _public(appeal["description"]),
         "agency_responsible": (appeal.get("organization") or {}).get("name"),
@@ -231,6 +233,14 @@ def open311_router(
 
     async def services() -> list[dict[str, Any]]:
         return [service_entry(topic) for topic in await upstream.topics()]
+
+    async def service_names() -> dict[str, str]:
+        """Topic code -> name; empty while routing cannot be asked (the requests are still listed,
+        `service_name` then null for appeals that did not come through Open311)."""
+        try:
+            return {entry["service_code"]: entry["service_name"] for entry in await services()}
+        except Problem:
+            return {}
 
     @router.get("/services.{fmt}", responses=open311_responses(404, 503))
     async def list_services(fmt: str) -> Response:
@@ -340,7 +350,8 @@ def open311_router(
         found = (
             await db[APPEALS].find(query).sort("created_at", DESCENDING).limit(MAX_LISTED).to_list(MAX_LISTED)
         )
-        entries = [request_entry(appeal) for appeal in found]
+        names = await service_names()
+        entries = [request_entry(appeal, names) for appeal in found]
         if status:
             wanted = set(status.split(","))
             entries = [entry for entry in entries if entry["status"] in wanted]
@@ -355,7 +366,7 @@ def open311_router(
         appeal = await db[APPEALS].find_one({"number": request_id, **listed})
         if appeal is None:
             raise Open311Error(404, f"service request {request_id} not found")
-        return render([request_entry(appeal)], fmt, "service_requests", "request")
+        return render([request_entry(appeal, await service_names())], fmt, "service_requests", "request")
 
     return router
 

@@ -92,6 +92,12 @@ async def test_public_appeal_is_listed_masked_and_a_private_one_never(gw: Gatewa
     by_number = {entry["service_request_id"]: entry for entry in open311}
     assert public["number"] in by_number and private["number"] not in by_number
     assert "Иванов" not in str(by_number[public["number"]]) and "912" not in str(by_number[public["number"]])
+    services = {
+        e["service_code"]: e["service_name"]
+        for e in (await gw.client.get("/open311/v2/services.json")).json()
+    }
+    listed = by_number[public["number"]]  # submitted through the API: named as its topic's service
+    assert listed["service_name"] and listed["service_name"] == services[listed["service_code"]]
     single = await gw.client.get(f"/open311/v2/requests/{private['number']}.json")
     assert single.status_code == 404
 
