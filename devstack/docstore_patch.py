@@ -29,6 +29,12 @@ codec function; a Python scan for a dotted `$exists: true` (the outbox sweep) re
 documents whose head field is an embedded document or a non-empty array, then matches them with
 the engine's own filter.
 
+More settled checks: `docstore_checks.py` (its docstring): a DBRef along a dotted path, an array
+at a dotted path, and the sort's per-query row check.
+
+Equality indexes: `docstore_index.py` (its docstring) adds SQLite expression indexes matching
+mongoeco's own SQL for an equality on the first field of each declared index.
+
 Proof: the conformance suite (`tests/store/`) runs against the patched process;
 `test_written_later.py` and `test_written_later_planner.py` write each kind of value after a
 first answer and check the query still gives MongoDB's result (each fails if the patch stops
@@ -47,6 +53,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import docstore_index  # beside this file: the server runs these modules as scripts
 from mongoeco.core.query_plan import AndCondition, ExistsCondition
 from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
@@ -205,6 +212,10 @@ def apply() -> None:
     SQLiteEngine._invalidate_collection_features_cache = invalidate_all
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
+    import docstore_checks  # here, not above: it imports this module's settling helpers
+
+    docstore_checks.apply()  # after the above: it wraps the array check installed there
+    docstore_index.apply()  # last: it wraps the validation installed above
     SQLiteEngine._platform_patched = True
 
 
