@@ -31,16 +31,33 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
+from datetime import datetime
 from typing import Any
 
+from docstore_patch import _settle, _written
+from mongoeco.core.query_plan import (
+    AndCondition,
+    GreaterThanCondition,
+    GreaterThanOrEqualCondition,
+    LessThanCondition,
+    LessThanOrEqualCondition,
+)
 from mongoeco.engines import sqlite as engine_module
-from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.engines.sqlite import DocumentCodec, SQLiteEngine
 
 PREFIX = "platform_eq_"
 _PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # documents written since the last ANALYZE, and the rows it analysed (-1: not analysed yet)
 _state = {"written": 0, "analysed": -1}
 _MIN_REANALYSE = 500  # documents written before statistics are refreshed at the earliest
+_RANGES = {
+    LessThanOrEqualCondition: "<=",
+    LessThanCondition: "<",
+    GreaterThanOrEqualCondition: ">=",
+    GreaterThanCondition: ">",
+}
+_DATETIME = "object:datetime"  # docstore_patch's written type of a datetime
 
 
 def expression_index(field: str) -> tuple[str, str] | None:
@@ -65,12 +82,90 @@ def _analyse(conn: sqlite3.Connection) -> None:
     _state["written"], _state["analysed"] = 0, int(rows)
 
 
+def _datetime_range(plan: Any) -> tuple[str, str, str] | None:
+    """(field, SQL operator, stored value) of a `$lt/$lte/$gt/$gte` on a plain path with a
+    datetime operand; None for any other condition."""
+    operator = _RANGES.get(type(plan))
+    if operator is None or not isinstance(plan.value, datetime) or not _PLAIN_PATH.fullmatch(plan.field):
+        return None
+    payload = DocumentCodec.encode(plan.value).get(DocumentCodec._MARKER)
+    if not isinstance(payload, dict) or payload.get(DocumentCodec._TYPE) != "datetime":
+        return None
+    return plan.field, operator, str(payload[DocumentCodec._VALUE])
+
+
+def _only_datetimes(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
+    """Does every document of the collection hold a datetime at `field`, or nothing (no null)?
+    Settled while every document written since start did (docstore_patch's written types)."""
+    path = "'" + engine_module.json_path_for_field(field).replace("'", "''") + "'"
+
+    def compute() -> bool:
+        row = (
+            self._require_connection()
+            .execute(
+                f"""
+                SELECT 1 FROM documents
+                WHERE db_name = ? AND coll_name = ? AND json_type(document, {path}) IS NOT NULL
+                  AND {engine_module.type_expression_sql(field)} != 'datetime'
+                LIMIT 1
+                """,  # noqa: S608 - a plain path quoted as the engine quotes it
+                (db_name, coll_name),
+            )
+            .fetchone()
+        )
+        return row is None
+
+    return bool(
+        _settle(
+            (db_name, coll_name, "only_datetimes", field),
+            lambda answer: not answer or any(t != _DATETIME for t in _written(db_name, coll_name, field)),
+            compute,
+        )
+    )
+
+
+def _implied_ranges(self: SQLiteEngine, db_name: str, coll_name: str, plan: Any) -> tuple[str, list[object]]:
+    """For each datetime range a top-level `plan` requires of a field where every document holds
+    a datetime or nothing: `<type> = 'datetime' AND <value> <op> ?` on the expressions of
+    mongoeco's own index of a declared field, so SQLite can seek it. ("", []) when none."""
+    terms: list[str] = []
+    params: list[object] = []
+    for clause in plan.clauses if isinstance(plan, AndCondition) else (plan,):
+        found = _datetime_range(clause)
+        if found is None or not _only_datetimes(self, db_name, coll_name, found[0]):
+            continue
+        field, operator, value = found
+        type_sql, value_sql = (
+            engine_module.type_expression_sql(field),
+            engine_module.value_expression_sql(field),
+        )
+        terms.append(f"{type_sql} = 'datetime' AND {value_sql} {operator} ?")
+        params.append(value)
+    return " AND ".join(terms), params
+
+
 def apply() -> None:
     """Wrap `SQLiteEngine._create_index_sync` (adds the expression index and analyses) and
     `_validate_document_against_unique_indexes` (every write path: counts documents written and
     re-analyses on schedule). Call once, from `docstore_patch.apply`."""
     create = SQLiteEngine._create_index_sync
     validate = SQLiteEngine._validate_document_against_unique_indexes
+    translate = SQLiteEngine._translate_query_plan_with_multikey
+    depth = threading.local()  # nesting of the translation: 0 is a whole filter
+
+    def translate_with_ranges(self: SQLiteEngine, db_name: str, coll_name: str, plan: Any) -> Any:
+        level = getattr(depth, "value", 0)
+        depth.value = level + 1
+        try:
+            sql, params = translate(self, db_name, coll_name, plan)
+        finally:
+            depth.value = level
+        if level:  # a clause may sit under a NOT: only a whole filter gains a conjunct
+            return sql, params
+        implied, implied_params = _implied_ranges(self, db_name, coll_name, plan)
+        if not implied:
+            return sql, params
+        return f"({sql}) AND {implied}", [*params, *implied_params]
 
     def create_with_expression(
         self: SQLiteEngine, db_name: str, coll_name: str, keys: Any, *a: Any, **kw: Any
@@ -94,4 +189,5 @@ def apply() -> None:
             _analyse(self._require_connection())
 
     SQLiteEngine._create_index_sync = create_with_expression
+    SQLiteEngine._translate_query_plan_with_multikey = translate_with_ranges
     SQLiteEngine._validate_document_against_unique_indexes = validate_counting

@@ -53,7 +53,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import docstore_index  # beside this file: the server runs these modules as scripts
 from mongoeco.core.query_plan import AndCondition, ExistsCondition
 from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
@@ -212,7 +211,10 @@ def apply() -> None:
     SQLiteEngine._invalidate_collection_features_cache = invalidate_all
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
-    import docstore_checks  # here, not above: it imports this module's settling helpers
+    # beside this file (the server runs these modules as scripts); imported here, not above:
+    # both import this module's settling helpers
+    import docstore_checks
+    import docstore_index
 
     docstore_checks.apply()  # after the above: it wraps the array check installed there
     docstore_index.apply()  # last: it wraps the validation installed above
