@@ -122,3 +122,18 @@ async def test_a_datetime_range_written_a_null_or_number_later_still_matches_onl
     await db["c"].update_one({"_id": 2}, {"$set": {"t": 5}})
 
     assert await _ids(db, {"t": {"$lte": NOW}}) == [1]
+
+
+async def test_a_sort_field_emptied_of_datetimes_and_filled_with_numbers_sorts_numerically(
+    db: Database,
+) -> None:
+    # "no one scalar type" at a field that held datetimes is kept after they are deleted: the
+    # store then sorts on its general path, which must still be MongoDB's order
+    await db["c"].insert_many([{"_id": 1, "v": NOW}, {"_id": 2, "v": NOW - timedelta(hours=1)}])
+    assert await _ids(db, {}, sort=[("v", ASCENDING)]) == [2, 1]
+
+    await db["c"].delete_many({})
+    await db["c"].insert_many([{"_id": 3, "v": 2}, {"_id": 4, "v": 1}, {"_id": 5, "v": 1.5}])
+
+    assert await _ids(db, {}, sort=[("v", ASCENDING)]) == [4, 5, 3]
+    assert await _ids(db, {"v": {"$gte": 1.5}}, sort=[("v", DESCENDING)]) == [3, 5]
