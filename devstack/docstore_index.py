@@ -20,10 +20,18 @@ falls back to its other paths, still exact).
 Which index serves a query is SQLite's choice, by `ANALYZE` statistics (`sqlite_stat1`): without
 them every one-column equality looks equally selective and SQLite took `status` (every assignment
 "routed") over `topic`. The patch runs `ANALYZE` when it creates an index and again each time the
-documents written since the last one reach the row count then analysed (so its cost, about 1 µs
-per index entry, stays a constant share of the writes). Statistics steer only the choice of
-access path. The row order of an unsorted query is the access path's; MongoDB does not define it
-either (see docs/store.md for the callers checked).
+documents written since the last one reach the row count then analysed (so its cost, 12 ms for
+6,000 documents and 13 indexes, stays a constant share of the writes). Statistics steer only the
+choice of access path. The row order of an unsorted query is the access path's; MongoDB does not
+define it either (see docs/store.md for the callers checked).
+
+Datetime ranges: mongoeco translates `{"next_due_at": {"$lte": t}}` to `(<BSON type bucket> < 9)
+OR (<type> = 'datetime' AND <value> <= t)`, which no index can seek. While every document of the
+collection holds a datetime or nothing at that field (settled like docstore_patch's checks: the
+engine-side SQL first, then every written document's type there), the bucket branch matches no
+row, so a whole filter (never a clause under $not/$nor/$or) that requires the range gains the
+conjunct `<type> = 'datetime' AND <value> <= t` on the expressions of mongoeco's own index of a
+declared field, and SQLite seeks that index. A null, number, string... written there ends it.
 """
 
 from __future__ import annotations
