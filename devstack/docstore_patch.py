@@ -29,6 +29,12 @@ codec function; a Python scan for a dotted `$exists: true` (the outbox sweep) re
 documents whose head field is an embedded document or a non-empty array, then matches them with
 the engine's own filter.
 
+More settled checks: `docstore_checks.py` (its docstring): a DBRef along a dotted path, an array
+at a dotted path, and the sort's per-query row check.
+
+Equality indexes: `docstore_index.py` (its docstring) adds SQLite expression indexes matching
+mongoeco's own SQL for an equality on the first field of each declared index.
+
 Proof: the conformance suite (`tests/store/`) runs against the patched process;
 `test_written_later.py` and `test_written_later_planner.py` write each kind of value after a
 first answer and check the query still gives MongoDB's result (each fails if the patch stops
@@ -205,6 +211,13 @@ def apply() -> None:
     SQLiteEngine._invalidate_collection_features_cache = invalidate_all
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
+    # beside this file (the server runs these modules as scripts); imported here, not above:
+    # both import this module's settling helpers
+    import docstore_checks
+    import docstore_index
+
+    docstore_checks.apply()  # after the above: it wraps the array check installed there
+    docstore_index.apply()  # last: it wraps the validation installed above
     SQLiteEngine._platform_patched = True
 
 
@@ -248,8 +261,15 @@ def _apply_feature_checks() -> None:
             return engine_answer
 
         def spoilt(answer: str | None) -> bool:
-            # "no one type" is not kept (an emptied collection may become uniform); a type is kept
+            # "no one type" is kept only once a document written since start held a value no
+            # scalar sort covers there (a datetime, a sub-document, an array): the engine's
+            # answer is "no" for those, and a "no" made stale by deletes only forgoes its fast
+            # path; otherwise not (an emptied collection may become uniform). A type is kept
             # while every document written since start held that type there
+            if answer is None:
+                return not any(
+                    t == "array" or t.startswith("object") for t in _written(db_name, coll_name, field)
+                )
             if answer not in _ALLOWED:
                 return True
             held = sum(n for t, n in _written(db_name, coll_name, field).items() if t in _ALLOWED[answer])

@@ -5,7 +5,8 @@ free port with its data in a temporary folder, then, at each size (documents per
 runs `--rounds` rounds of the services' operations *interleaved with writes*, as the services do
 them: insert an appeal, read it by `_id`, the aggregate's guarded `update_one` (`version`,
 `applied: {$ne}`, `$set/$inc/$push` of an outbox entry) and the outbox `$pull`, a counter's
-`find_one_and_update` upsert, routing's repeat check and cluster query, the outbox sweep's
+`find_one_and_update` upsert, routing's repeat check (`$or` of its duplicate and answered
+branches) and cluster query, the outbox sweep's
 `outbox.id` `$exists`, the deadlines' lease `$or` query, notify's feed `insert_many`.
 
 Prints, per size, each operation's median client latency (ms) and the store process's CPU per
@@ -68,9 +69,11 @@ def _appeal(i: int) -> dict[str, Any]:
 
 
 def _assignment(i: int, appeal_id: str) -> dict[str, Any]:
-    return {
+    doc = {
         "_id": appeal_id,
+        "number": f"2026-{i:07d}",
         "author_id": f"u{i % 97}",
+        "resident": f"u{i % 97}",
         "fingerprint": f"fp{i % 301}",
         "status": "routed",
         "topic": TOPICS[i % len(TOPICS)],
@@ -79,6 +82,9 @@ def _assignment(i: int, appeal_id: str) -> dict[str, Any]:
         "organization": {"id": f"org{i % 7}"},
         "cluster_id": None,
     }
+    if i % 4 == 0:  # a quarter answered, as the repeat check's second branch finds them
+        doc["answered_at"] = NOW - timedelta(minutes=i) + timedelta(hours=5)
+    return doc
 
 
 def _clock(i: int, appeal_id: str) -> dict[str, Any]:
@@ -112,6 +118,8 @@ def ensure_indexes(db: Database[Any]) -> None:
         [("author_id", ASCENDING), ("fingerprint", ASCENDING), ("submitted_at", DESCENDING)]
     )
     db.assignments.create_index([("status", ASCENDING), ("submitted_at", ASCENDING)])
+    db.assignments.create_index([("organization.id", ASCENDING), ("cluster_id", ASCENDING)])
+    db.assignments.create_index([("resident", ASCENDING), ("topic", ASCENDING), ("answered_at", DESCENDING)])
     db.assignments.create_index([("topic", ASCENDING), ("submitted_at", ASCENDING)])
     db.clocks.create_index([("next_due_at", ASCENDING)], sparse=True)
     db.clocks.create_index("assignments.received_at")
@@ -160,20 +168,31 @@ def one_round(db: Database[Any], i: int, timed: Callable[[str, Callable[[], Any]
     )
     assignment = _assignment(i, appeal["_id"])
     timed("insert assignment", lambda: db.assignments.insert_one(assignment))
-    repeat = {
+    # routing's lookup (services/routing/earlier.py): the duplicate and the answered branches
+    at = assignment["submitted_at"]
+    duplicate = {
         "author_id": assignment["author_id"],
         "fingerprint": assignment["fingerprint"],
         "status": {"$in": ["routed", "held"]},
         "answered_at": {"$exists": False},
-        "submitted_at": {"$gte": NOW - timedelta(days=1)},
+        "submitted_at": {"$gte": at - timedelta(minutes=10)},
+        "_id": {"$ne": appeal["_id"]},
     }
-    timed("find repeat", lambda: list(db.assignments.find(repeat)))
+    answered = {
+        "resident": assignment["resident"],
+        "topic": assignment["topic"],
+        "answered_at": {"$gte": at - timedelta(days=90)},
+        "_id": {"$ne": appeal["_id"]},
+    }
+    fields = {"number": 1, "location": 1, "organization": 1, "answered_at": 1, "submitted_at": 1}
+    repeat = {"$or": [duplicate, answered]}
+    timed("find repeat $or", lambda: list(db.assignments.find(repeat, fields)))
     lat, lon = assignment["location"]["lat"], assignment["location"]["lon"]
-    near = {
+    near = {  # services/routing/clusters.py
         "_id": {"$ne": appeal["_id"]},
         "topic": assignment["topic"],
         "status": "routed",
-        "submitted_at": {"$gte": NOW - timedelta(days=2), "$lte": NOW + timedelta(days=1)},
+        "submitted_at": {"$gte": at - timedelta(days=2), "$lte": at + timedelta(days=2)},
         "location.lat": {"$gte": lat - 0.003, "$lte": lat + 0.003},
         "location.lon": {"$gte": lon - 0.005, "$lte": lon + 0.005},
     }
