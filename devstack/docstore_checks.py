@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docstore_patch import _PLAIN_PATH, _settle, _written
+from docstore_patch import _PLAIN_PATH, _any_document, _settle, _written
 from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
 
@@ -45,26 +45,22 @@ def _prefixes(field: str) -> list[str]:
 def _holds_sort_unsafe(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
     """Does any document of the collection hold at `field` what the engine's sort row check
     looks for (its SQL, without the filter)? Settled while no such value is written."""
-    path = "'" + engine_module.json_path_for_field(field).replace("'", "''") + "'"
 
     def compute() -> bool:
-        row = (
-            self._require_connection()
-            .execute(
-                f"""
-                SELECT 1 FROM documents
-                WHERE db_name = ? AND coll_name = ?
-                  AND (json_type(document, {path}) = 'array'
-                       OR (json_type(document, {path}) = 'object'
-                           AND {engine_module.type_expression_sql(field)} IN (
-                               '', 'int64', 'decimal', 'decimal128', 'decimal128_public')))
-                LIMIT 1
-                """,  # noqa: S608 - a plain path quoted as the engine quotes it
-                (db_name, coll_name),
+        return bool(
+            _any_document(
+                self,
+                db_name,
+                coll_name,
+                field,
+                lambda path: (
+                    f"""json_type(document, {path}) = 'array'
+                OR (json_type(document, {path}) = 'object'
+                    AND {engine_module.type_expression_sql(field)} IN (
+                        '', 'int64', 'decimal', 'decimal128', 'decimal128_public'))"""
+                ),
             )
-            .fetchone()
         )
-        return row is not None
 
     return bool(
         _settle(

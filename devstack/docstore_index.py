@@ -43,7 +43,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from docstore_patch import _settle, _written
+from docstore_patch import _any_document, _settle, _written
 from mongoeco.core.query_plan import (
     AndCondition,
     GreaterThanCondition,
@@ -105,23 +105,18 @@ def _datetime_range(plan: Any) -> tuple[str, str, str] | None:
 def _only_datetimes(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
     """Does every document of the collection hold a datetime at `field`, or nothing (no null)?
     Settled while every document written since start did (docstore_patch's written types)."""
-    path = "'" + engine_module.json_path_for_field(field).replace("'", "''") + "'"
 
     def compute() -> bool:
-        row = (
-            self._require_connection()
-            .execute(
-                f"""
-                SELECT 1 FROM documents
-                WHERE db_name = ? AND coll_name = ? AND json_type(document, {path}) IS NOT NULL
-                  AND {engine_module.type_expression_sql(field)} != 'datetime'
-                LIMIT 1
-                """,  # noqa: S608 - a plain path quoted as the engine quotes it
-                (db_name, coll_name),
-            )
-            .fetchone()
+        return not _any_document(
+            self,
+            db_name,
+            coll_name,
+            field,
+            lambda path: (
+                f"json_type(document, {path}) IS NOT NULL"
+                f" AND {engine_module.type_expression_sql(field)} != 'datetime'"
+            ),
         )
-        return row is None
 
     return bool(
         _settle(

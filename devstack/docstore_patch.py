@@ -108,6 +108,16 @@ def _written(db_name: str, coll_name: str, field: str) -> Counter[str]:
     return _types_written.get((db_name, coll_name, field), Counter())
 
 
+def _any_document(
+    engine: SQLiteEngine, db_name: str, coll_name: str, field: str, where: Callable[[str], str]
+) -> bool:
+    """Does any document of the collection satisfy `where(path)` (SQL over `document`, given the
+    field's JSON path quoted as the engine quotes it)? One SQL scan, stopped at the first row."""
+    path = "'" + engine_module.json_path_for_field(field).replace("'", "''") + "'"
+    sql = f"SELECT 1 FROM documents WHERE db_name = ? AND coll_name = ? AND ({where(path)}) LIMIT 1"  # noqa: S608 - a quoted path
+    return engine._require_connection().execute(sql, (db_name, coll_name)).fetchone() is not None
+
+
 def _settle(key: tuple[str, str, str, str], spoilt: Callable[[Any], bool], compute: Callable[[], Any]) -> Any:
     """The engine's answer for `key`, kept while `spoilt(answer)` is false: a writer records what
     it wrote before writing, so spoilt after `compute` means the answer may already be stale."""

@@ -6,13 +6,13 @@ before the map had a view)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.browser import CHROMIUM
+from tests.e2e.test_web import browser  # noqa: F401 - the shared browser fixture
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,16 +34,8 @@ def square(area_id: str, name: str, appeals: int, lon: float) -> dict[str, objec
     }
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        await chromium.close()
-
-
 @pytest.mark.parametrize("hotspots", [0, 2])
-async def test_the_map_draws_every_zone_and_every_hotspot(browser: Browser, hotspots: int) -> None:
+async def test_the_map_draws_every_zone_and_every_hotspot(browser: Browser, hotspots: int) -> None:  # noqa: F811
     data = {
         "areas": {
             "type": "FeatureCollection",

@@ -24,6 +24,7 @@ from services.notify.app import create_app
 from services.notify.caching import OrgCache, Recent
 from services.notify.registry import Registry
 from services.notify.settings import NotifySettings
+from tests.unit.store_fakes import CountingDb
 from tests.unit.test_notify_handlers import (
     NOW,
     FakeRelay,
@@ -51,25 +52,6 @@ class Ticks:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Counting:
-    """Stands between the registry and its store: which collection was asked what."""
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self.calls: list[str] = []
-
-    def __getitem__(self, name: str) -> Any:
-        collection = self._db[name]
-        calls = self.calls
-
-        class Counted:
-            def __getattr__(self, method: str) -> Any:
-                calls.append(f"{name}.{method}")
-                return getattr(collection, method)
-
-        return Counted()
 
 
 class Hooked:
@@ -192,7 +174,7 @@ def routed_to(appeal_id: str) -> Any:
 
 
 async def test_the_organisations_data_is_read_once_per_ttl(hooked: Hooked) -> None:
-    counting = Counting(hooked.registry._db)
+    counting = CountingDb(hooked.registry._db)
     hooked.registry._db = counting  # type: ignore[assignment]
     await hooked.registry.add_webhook(hook())
     await hooked.notify.deliver(submitted())
@@ -214,7 +196,7 @@ async def test_the_organisations_data_is_read_once_per_ttl(hooked: Hooked) -> No
 
 async def test_a_ttl_of_zero_keeps_nothing(hooked: Hooked) -> None:
     hooked.registry.orgs = OrgCache(0, now=hooked.ticks)
-    counting = Counting(hooked.registry._db)
+    counting = CountingDb(hooked.registry._db)
     hooked.registry._db = counting  # type: ignore[assignment]
     await hooked.notify.deliver(submitted())
     await hooked.notify.deliver(routed())
@@ -269,7 +251,7 @@ async def test_a_citizens_push_subscription_forgets_nothing(hooked: Hooked) -> N
 async def test_the_operators_preferences_are_one_read(hooked: Hooked) -> None:
     registry = hooked.registry
     await registry.set_preferences("op-1", Preferences(push=False))
-    counting = Counting(registry._db)
+    counting = CountingDb(registry._db)
     registry._db = counting  # type: ignore[assignment]
     found = await registry.preferences_of(["op-1", "op-2", "op-1"])
     assert counting.calls == ["preferences.find"]

@@ -36,6 +36,7 @@ from services.notify.schemas import (
 )
 from services.notify.settings import NotifySettings
 from services.notify.texts import TEXTS
+from tests.unit.store_fakes import CountingDb
 from tests.unit.test_notify_handlers import (
     NOW,
     FakeRelay,
@@ -70,41 +71,22 @@ def test_webhooks_are_offered_the_tables_webhook_rows_never_the_submission() -> 
     assert EventType.APPEAL_ANSWERED in WEBHOOK_EVENTS
 
 
-class CountingRecipients:
-    """Stands between the flows and the `recipients` collection, counting calls by method."""
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self.calls: list[str] = []
-
-    def __getitem__(self, name: str) -> Any:
-        collection = self._db[name]
-        calls = self.calls
-
-        class Counted:
-            def __getattr__(self, method: str) -> Any:
-                calls.append(method)
-                return getattr(collection, method)
-
-        return Counted()
-
-
 async def test_each_event_reads_the_appeals_record_once(notify: Notify) -> None:
     flows = notify.app.state.flows
-    counting = CountingRecipients(flows._db)
+    counting = CountingDb(flows._db)
     flows._db = counting
     await notify.deliver(submitted())
-    assert counting.calls == ["update_one"]  # remembered, nothing to read
+    assert counting.calls == ["recipients.update_one"]  # remembered, nothing to read
     counting.calls.clear()
     await notify.deliver(routed())  # remembered and read back in one round trip
-    assert counting.calls == ["find_one_and_update"]
+    assert counting.calls == ["recipients.find_one_and_update"]
     counting.calls.clear()
     await notify.deliver(armed())  # needs only the author, whom this process stored: no read
     assert counting.calls == []
     await notify.deliver(armed(timer=TimerKind.FIRST_RESPONSE))  # tells nobody: reads nothing
     assert counting.calls == []
     await notify.deliver(fact_event(EventType.APPEAL_TAKEN, AppealTakenV1, operator_id="op-1"))
-    assert counting.calls == ["find_one"]  # the organisation's name may have changed: read
+    assert counting.calls == ["recipients.find_one"]  # the organisation's name may have changed: read
 
     # Another replica, which has not seen the appeal.submitted, reads the record once.
     elsewhere = NotifyFlows(counting, flows.engine, flows.registry, notify.clock)  # type: ignore[arg-type]
@@ -112,7 +94,7 @@ async def test_each_event_reads_the_appeals_record_once(notify: Notify) -> None:
     armed_row = next(row for row in TABLE if row.event == EventType.DEADLINE_ARMED)
     event = armed()
     await elsewhere.carry_out(armed_row, event, decode_payload(event))
-    assert counting.calls == ["find_one"]
+    assert counting.calls == ["recipients.find_one"]
     counting.calls.clear()
     await elsewhere.carry_out(armed_row, event, decode_payload(event))  # now it remembers
     assert counting.calls == []
