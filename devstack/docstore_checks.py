@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docstore_patch import _PLAIN_PATH, _any_document, _settle, _written
+from docstore_patch import _PLAIN_PATH, _any_document, _settle, _settled_check, _written
 from mongoeco.engines import sqlite as engine_module
 from mongoeco.engines.sqlite import SQLiteEngine
 
@@ -78,31 +78,6 @@ def apply() -> None:
     array = SQLiteEngine._field_is_top_level_array_in_collection
     sort_requires_python = SQLiteEngine._sort_requires_python
 
-    def dbref_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
-        if "." not in field or not _PLAIN_PATH.fullmatch(field):
-            return bool(dbref(self, db_name, coll_name, field))
-        return bool(
-            _settle(
-                (db_name, coll_name, "traverses_dbref", field),
-                lambda answer: (
-                    not answer
-                    and any("object:dbref" in _written(db_name, coll_name, p) for p in _prefixes(field))
-                ),
-                lambda: dbref(self, db_name, coll_name, field),
-            )
-        )
-
-    def array_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
-        if "." not in field or not _PLAIN_PATH.fullmatch(field):
-            return bool(array(self, db_name, coll_name, field))
-        return bool(
-            _settle(
-                (db_name, coll_name, "dotted_array", field),
-                lambda answer: not answer and "array" in _written(db_name, coll_name, field),
-                lambda: array(self, db_name, coll_name, field),
-            )
-        )
-
     def sort_settled(self: SQLiteEngine, db_name: str, coll_name: str, plan: Any, sort: Any) -> bool:
         fields = [field for field, _direction in sort] if sort else []
         if (
@@ -129,6 +104,22 @@ def apply() -> None:
             )
         )
 
-    SQLiteEngine._field_traverses_dbref_in_collection = dbref_settled
-    SQLiteEngine._field_is_top_level_array_in_collection = array_settled
+    def dotted(field: str) -> bool:
+        return "." in field and bool(_PLAIN_PATH.fullmatch(field))
+
+    SQLiteEngine._field_traverses_dbref_in_collection = _settled_check(
+        dbref,
+        "traverses_dbref",
+        dotted,
+        lambda answer, db, coll, field: (
+            not answer and any("object:dbref" in _written(db, coll, p) for p in _prefixes(field))
+        ),
+    )
+    # dotted fields here; top-level ones go on to docstore_patch's settled check
+    SQLiteEngine._field_is_top_level_array_in_collection = _settled_check(
+        array,
+        "dotted_array",
+        dotted,
+        lambda answer, db, coll, field: not answer and "array" in _written(db, coll, field),
+    )
     SQLiteEngine._sort_requires_python = sort_settled

@@ -131,6 +131,30 @@ def _settle(key: tuple[str, str, str, str], spoilt: Callable[[Any], bool], compu
     return answer
 
 
+def _settled_check(
+    check: Callable[..., Any],
+    kind: str,
+    eligible: Callable[..., bool],
+    spoilt: Callable[..., bool],
+) -> Callable[..., bool]:
+    """A yes/no feature check of the engine, `check(engine, db, coll, field, *extra)`, settled by
+    `_settle`: while `eligible(field, *extra)`, its answer is kept under `kind` (and the extra
+    arguments) until `spoilt(answer, db, coll, field, *extra)`; otherwise the engine answers."""
+
+    def settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str, *extra: Any) -> bool:
+        if not eligible(field, *extra):
+            return bool(check(self, db_name, coll_name, field, *extra))
+        return bool(
+            _settle(
+                (db_name, coll_name, ":".join((kind, *map(str, extra))), field),
+                lambda answer: spoilt(answer, db_name, coll_name, field, *extra),
+                lambda: check(self, db_name, coll_name, field, *extra),
+            )
+        )
+
+    return settled
+
+
 def _note_written(engine: SQLiteEngine, db_name: str, coll_name: str, document: Any) -> None:
     for field, value in document.items():
         if isinstance(value, (list, tuple)):
@@ -173,29 +197,6 @@ def apply() -> None:
             kw["scan_payload_id"] = False
         validate(self, db_name, coll_name, document, *a, **kw)
 
-    def tagged_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str, value_type: str) -> bool:
-        if value_type not in _TAGGED_MARKS or (db_name, coll_name, value_type) in _tagged_written:
-            return bool(tagged(self, db_name, coll_name, field, value_type))
-        key = (db_name, coll_name, "tagged:" + value_type, field)
-        if key in _settled:
-            return bool(_settled[key])
-        answer = bool(tagged(self, db_name, coll_name, field, value_type))
-        # a writer notes before it writes: noted during the scan means the answer may be stale
-        if (db_name, coll_name, value_type) not in _tagged_written:
-            _settled[key] = answer
-        return answer
-
-    def array_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
-        if "." in field or (db_name, coll_name, field) in _arrays_written:
-            return bool(array(self, db_name, coll_name, field))
-        key = (db_name, coll_name, "array", field)
-        if key in _settled:
-            return bool(_settled[key])
-        answer = bool(array(self, db_name, coll_name, field))
-        if (db_name, coll_name, field) not in _arrays_written:
-            _settled[key] = answer
-        return answer
-
     def invalidate_all(self: SQLiteEngine, db_name: str | None = None, coll_name: str | None = None) -> None:
         if db_name is None or coll_name is None:  # a connect or disconnect
             _settled.clear()
@@ -216,8 +217,19 @@ def apply() -> None:
     _apply_decode_signature_cache()
     _apply_exists_prefilter()
     SQLiteEngine._validate_document_against_unique_indexes = validate_noting
-    SQLiteEngine._field_contains_tagged_value_type_in_collection = tagged_settled
-    SQLiteEngine._field_is_top_level_array_in_collection = array_settled
+    # a writer notes before it writes: noted during the engine's scan means the answer may be stale
+    SQLiteEngine._field_contains_tagged_value_type_in_collection = _settled_check(
+        tagged,
+        "tagged",
+        lambda field, value_type: value_type in _TAGGED_MARKS,
+        lambda _, db, coll, field, value_type: (db, coll, value_type) in _tagged_written,
+    )
+    SQLiteEngine._field_is_top_level_array_in_collection = _settled_check(
+        array,
+        "array",
+        lambda field: "." not in field,
+        lambda _, db, coll, field: (db, coll, field) in _arrays_written,
+    )
     SQLiteEngine._invalidate_collection_features_cache = invalidate_all
     for name, change in namespace_changes.items():
         setattr(SQLiteEngine, name, forgetting(change))
@@ -239,31 +251,6 @@ def _apply_feature_checks() -> None:
     traverses = SQLiteEngine._field_traverses_array_in_collection
     mismatch = SQLiteEngine._field_has_comparison_type_mismatch_in_collection
     uniform = SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection
-
-    def traverses_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> bool:
-        prefixes = engine_module.path_array_prefixes(field)
-        if not _PLAIN_PATH.fullmatch(field):
-            return bool(traverses(self, db_name, coll_name, field))
-        return bool(
-            _settle(
-                (db_name, coll_name, "traverses_array", field),
-                lambda _: any("array" in _written(db_name, coll_name, p) for p in prefixes),
-                lambda: traverses(self, db_name, coll_name, field),
-            )
-        )
-
-    def mismatch_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str, expected: str) -> bool:
-        allowed = _ALLOWED.get(expected)
-        if allowed is None or not _PLAIN_PATH.fullmatch(field):
-            return bool(mismatch(self, db_name, coll_name, field, expected))
-        return bool(
-            _settle(
-                (db_name, coll_name, "mismatch:" + expected, field),
-                # json_type() of a tagged value is 'object'; a JSON null is a mismatch too
-                lambda _: any(t.split(":")[0] not in allowed for t in _written(db_name, coll_name, field)),
-                lambda: mismatch(self, db_name, coll_name, field, expected),
-            )
-        )
 
     def uniform_settled(self: SQLiteEngine, db_name: str, coll_name: str, field: str) -> str | None:
         if not _PLAIN_PATH.fullmatch(field):
@@ -292,8 +279,23 @@ def _apply_feature_checks() -> None:
         )
         return answer
 
-    SQLiteEngine._field_traverses_array_in_collection = traverses_settled
-    SQLiteEngine._field_has_comparison_type_mismatch_in_collection = mismatch_settled
+    SQLiteEngine._field_traverses_array_in_collection = _settled_check(
+        traverses,
+        "traverses_array",
+        lambda field: bool(_PLAIN_PATH.fullmatch(field)),
+        lambda _, db, coll, field: any(
+            "array" in _written(db, coll, p) for p in engine_module.path_array_prefixes(field)
+        ),
+    )
+    SQLiteEngine._field_has_comparison_type_mismatch_in_collection = _settled_check(
+        mismatch,
+        "mismatch",
+        lambda field, expected: expected in _ALLOWED and bool(_PLAIN_PATH.fullmatch(field)),
+        # json_type() of a tagged value is 'object'; a JSON null is a mismatch too
+        lambda _, db, coll, field, expected: any(
+            t.split(":")[0] not in _ALLOWED[expected] for t in _written(db, coll, field)
+        ),
+    )
     SQLiteEngine._field_has_uniform_scalar_sort_type_in_collection = uniform_settled
 
 
