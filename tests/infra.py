@@ -72,3 +72,14 @@ async def delete_broker_names(rabbit_url: str, prefix: str) -> int:
         for name in names["exchanges"]:
             await channel.exchange_delete(name)
     return len(names["queues"]) + len(names["exchanges"])
+
+
+class Ticks:
+    """A monotonic clock in seconds (what `time.monotonic` gives) that moves only when told to:
+    `ticks.now += 2`."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now

@@ -24,6 +24,7 @@ from services.notify.app import create_app
 from services.notify.caching import OrgCache, Recent
 from services.notify.registry import Registry
 from services.notify.settings import NotifySettings
+from tests.infra import Ticks
 from tests.unit.store_fakes import CountingDb
 from tests.unit.test_notify_handlers import (
     NOW,
@@ -42,16 +43,6 @@ def subscription_body(endpoint: str) -> PushSubscriptionIn:
     point = base64.urlsafe_b64encode(b"\x04" + bytes(range(64))).rstrip(b"=").decode()
     auth = base64.urlsafe_b64encode(bytes(16)).rstrip(b"=").decode()
     return PushSubscriptionIn.model_validate({"endpoint": endpoint, "keys": {"p256dh": point, "auth": auth}})
-
-
-class Ticks:
-    """A monotonic clock in seconds that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Hooked:

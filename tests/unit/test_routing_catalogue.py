@@ -16,6 +16,7 @@ from libs.common.http import Problem
 from libs.common.store import open_store
 from services.routing.catalogue import CatalogueStore
 from services.routing.settings import DEMO_CATALOGUE
+from tests.infra import Ticks
 from tests.unit.test_routing_flows import harness
 
 LAMP = {"topic": "landscaping.street_lighting", "area": "demograd", "organization": "dmg-landscaping"}
@@ -154,16 +155,6 @@ async def test_a_changed_file_that_cannot_be_applied_keeps_the_stored_catalogue(
     assert "lamps" in {rule.id for rule in (await catalogue.current()).catalogue.rules}
     with pytest.raises(ValueError, match="atlantis"):
         await catalogue.load_file(path, force=True)  # an explicit reload says why (422 over HTTP)
-
-
-class Ticks:
-    """A monotonic clock (seconds) that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_another_replicas_change_is_read_within_the_recheck_interval_and_ours_at_once() -> None:
