@@ -36,9 +36,20 @@ DEFAULT_PORTS = {
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now: every socket stays bound until all are chosen (one
+    at a time, the kernel may hand out the same port twice, and two services then collide)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
@@ -92,14 +103,15 @@ class LocalStack:
     @classmethod
     def ephemeral(cls, namespace: str, workdir: Path, **kwargs: object) -> LocalStack:
         """Free ports everywhere, so parallel runs never collide."""
-        ports = {name: free_port() for name in (*SERVICES, *FRONTENDS)}
+        names = (*SERVICES, *FRONTENDS)
+        *ports, s3_port, smtp_port, store_port = free_ports(len(names) + 3)
         return cls(
             namespace,
             workdir,
-            ports=ports,
-            s3_port=free_port(),
-            smtp_port=free_port(),
-            store_port=free_port(),
+            ports=dict(zip(names, ports, strict=True)),
+            s3_port=s3_port,
+            smtp_port=smtp_port,
+            store_port=store_port,
             **kwargs,  # type: ignore[arg-type]
         )
 

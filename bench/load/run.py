@@ -248,13 +248,13 @@ def main(argv: list[str] | None = None) -> None:
     workdir = ROOT / "var" / "bench" / "stack"
     shutil.rmtree(workdir, ignore_errors=True)
     sink = RegisteredSink("127.0.0.1", free_port())
+    sink.start()  # before the stack's ports are chosen, so that none of them can be the sink's
     stack = LocalStack.ephemeral(namespace, workdir, smtp=(sink.host, sink.port), frontends=())
     # Belt and braces: every appeal has its own citizen anyway.
     stack.extra_env.update({"RABBIT_URL": rabbit_url, "INTAKE_SUBMIT_RATE_PER_MINUTE": "1000000"})
     levels: list[Level] = []
     store = "(the stack did not start)"
     try:
-        sink.start()
         stack_started = time.monotonic()
         start_stack(stack, rabbit_url)
         print(f"  ready in {time.monotonic() - stack_started:.1f} s (logs: {workdir.relative_to(ROOT)}/log)")

@@ -24,6 +24,7 @@ from typing import Any, cast
 import httpx
 
 from bench.load.report import Progress, text_table
+from libs.common.aggregate import Aggregate
 from libs.common.auth import Principal, Role
 from libs.common.clock import system_clock
 from libs.common.events import (
@@ -147,8 +148,9 @@ async def run(appeals: int, levels: list[int]) -> list[list[str]]:
     upstream = InternalClients(settings, topics_transport())
     bus = CountingBus()
     relay = OutboxRelay(db, [APPEALS], cast(EventBus, bus))
-    flows = AppealFlows(db, relay, system_clock, upstream, settings.max_media_per_appeal)
-    writer = AppealWriter(db, relay, system_clock)
+    aggregate = Aggregate(db, APPEALS, relay)
+    flows = AppealFlows(db, aggregate, system_clock, upstream, settings.max_media_per_appeal)
+    writer = AppealWriter(db, aggregate, system_clock)
     limiter = SubmitRateLimit(db, system_clock, per_minute=1_000_000)
     await flows.ensure_indexes()
     await limiter.ensure_indexes()

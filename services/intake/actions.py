@@ -17,7 +17,7 @@ from libs.common.clock import Clock
 from libs.common.events import Envelope
 from libs.common.http import Problem
 from libs.common.logging import get_logger
-from libs.common.outbox import OutboxRelay, outbox_entry
+from libs.common.outbox import outbox_entry
 from libs.common.store import Database, Document
 from services.intake.records import APPEALS, SYSTEM, Appeal
 from services.intake.schemas import AppealStatus
@@ -47,10 +47,12 @@ def _changed(appeal_id: str, change: Change) -> None:
 
 class AppealWriter:
     def __init__(
-        self, db: Database, relay: OutboxRelay, clock: Clock, capacity: Capacity | None = None
+        self, db: Database, appeals: Aggregate, clock: Clock, capacity: Capacity | None = None
     ) -> None:
+        """`appeals`: the same aggregate the submit inserts through (`AppealFlows`), so the first
+        event of an appeal this process just accepted is decided on its copy (`Aggregate`)."""
         self._db = db
-        self._appeals = Aggregate(db, APPEALS, relay)
+        self._appeals = appeals
         self._clock = clock
         self._capacity = capacity or Capacity()
 

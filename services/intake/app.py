@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
+from libs.common.aggregate import Aggregate
 from libs.common.auth import TokenVerifier
 from libs.common.clock import Clock, system_clock
 from libs.common.http import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -50,9 +51,11 @@ def create_app(
     # them only as its `Upstream` (topics, a file's metadata).
     clients = InternalClients(settings, upstream_transport)
     runtime.on_shutdown(clients.close)
+    # One aggregate for the submit and the later changes: see AppealWriter.
+    appeals = Aggregate(runtime.db, APPEALS, runtime.relay)
     flows = AppealFlows(
         runtime.db,
-        runtime.relay,
+        appeals,
         clock,
         clients,
         settings.max_media_per_appeal,
@@ -63,7 +66,7 @@ def create_app(
         max_comment_chars=settings.max_comment_chars_per_appeal,
         max_timeline_entries=settings.max_timeline_entries,
     )
-    writer = AppealWriter(runtime.db, runtime.relay, clock, capacity)
+    writer = AppealWriter(runtime.db, appeals, clock, capacity)
     limiter = RateLimit(
         runtime.db,
         clock,

@@ -17,7 +17,7 @@ from libs.common.contacts import InvalidEmail, normalized_email
 from libs.common.events import AppealSubmittedV1, EventType, SourcePost
 from libs.common.http import Problem
 from libs.common.logging import get_logger
-from libs.common.outbox import OutboxRelay, outbox_entry
+from libs.common.outbox import outbox_entry
 from libs.common.store import Database, Document
 from services.intake.records import APPEALS as APPEALS  # owned by records; re-exported for media_routes
 from services.intake.schemas import AppealCreate, AppealStatus, QueueFilter
@@ -42,7 +42,7 @@ class AppealFlows:
     def __init__(
         self,
         db: Database,
-        relay: OutboxRelay,
+        appeals: Aggregate,
         clock: Clock,
         upstream: Upstream,
         max_media: int,
@@ -51,7 +51,7 @@ class AppealFlows:
     ) -> None:
         self._db = db
         self._smtputf8 = smtputf8
-        self._appeals = Aggregate(db, APPEALS, relay)
+        self._appeals = appeals
         self._clock = clock
         self._upstream = upstream
         self._max_media = max_media
