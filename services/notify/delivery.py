@@ -12,11 +12,19 @@ scheduled loop sends deferred deliveries (quiet hours, backoff, an admin's re-qu
 `not_before` comes; a delivery still failing `retry_window_seconds` (24 h) after its first failure
 is parked (`failed`) for an admin. An hour-long mail outage therefore needs no human: every
 e-mail of that hour goes out after it.
+
+A lease names its holder (`lease_owner`, one token per engine, so per process). A worker that
+finds its own lease on a delivery it is not working on takes it back at once instead of waiting
+for the lease to end: its earlier attempt failed before sending (the store died after recording
+the delivery but before answering, and the event came back). One it sent but could not record
+`sent` is recorded, never sent again. Another process's lease is still waited out: that process
+may be sending.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -72,6 +80,10 @@ class DeliveryEngine:
         self._backoff = retry_backoff_seconds
         self._max_delay = retry_max_delay_seconds
         self._window = timedelta(seconds=retry_window_seconds)
+        self._owner = secrets.token_hex(8)  # this engine's name on its leases
+        self._working: set[str] = set()  # deliveries a call of this engine is handling now
+        self._sending: set[str] = set()  # being sent or settled (outlives a cancelled call)
+        self._sent: set[str] = set()  # accepted by the channel, `sent` not recorded (store away)
 
     def runs(self, channel: ChannelName) -> bool:
         return channel in self._channels
@@ -96,16 +108,22 @@ class DeliveryEngine:
         others = [
             (d, wait) for d, wait in planned if d.channel is not ChannelName.FEED and self.runs(d.channel)
         ]
-        recorded = await self._record(others)
-        failures: list[DeliveryFailed] = []
-        for delivery, not_before in others:
-            if not_before is not None:
-                continue  # recorded deferred (or found recorded): the scheduled loop sends it
-            try:
-                if delivery.id in recorded or await self._claim(delivery, wait=True):
-                    await self._send_to_the_end(delivery)
-            except DeliveryFailed as exc:
-                failures.append(exc)
+        ids = {delivery.id for delivery, _ in others} - self._working  # none of another call's
+        self._working |= ids
+        try:
+            recorded = await self._record(others)
+            failures: list[DeliveryFailed] = []
+            for delivery, not_before in others:
+                if not_before is not None:
+                    continue  # recorded deferred (or found recorded): the scheduled loop sends it
+                try:
+                    mine = delivery.id in ids
+                    if delivery.id in recorded or await self._claim(delivery, wait=True, mine=mine):
+                        await self._send_to_the_end(delivery)
+                except DeliveryFailed as exc:
+                    failures.append(exc)
+        finally:
+            self._working -= ids
         if failures:
             raise failures[0]
 
@@ -122,7 +140,7 @@ class DeliveryEngine:
             if not self.runs(delivery.channel):
                 await self._settle_failed(delivery.id, "the channel is switched off", S.UNDELIVERABLE)
                 continue
-            if not await self._claim(delivery, wait=False):
+            if delivery.id in self._working or not await self._claim(delivery, wait=False, mine=False):
                 continue
             tried += 1
             await self._send_to_the_end(delivery)  # a failure defers it again, or parks it
@@ -139,7 +157,7 @@ class DeliveryEngine:
             {"_id": delivery_id, "status": {"$in": [S.FAILED, S.UNDELIVERABLE]}},
             {
                 "$set": {"status": S.DEFERRED, "not_before": self._clock(), "attempts": 0},
-                "$unset": {"lease_until": "", "first_failed_at": ""},
+                "$unset": {"lease_until": "", "lease_owner": "", "first_failed_at": ""},
             },
         )
         return result.matched_count == 1
@@ -164,6 +182,7 @@ class DeliveryEngine:
                     "status": S.DEFERRED if waits else S.PENDING,
                     "not_before": not_before,
                     "lease_until": None if waits else lease,
+                    "lease_owner": None if waits else self._owner,
                     "attempts": 0 if waits else 1,
                     "created_at": now,
                 }
@@ -172,18 +191,27 @@ class DeliveryEngine:
         there = await insert_new(self._log, docs)
         return {doc["_id"] for i, doc in enumerate(docs) if i not in there and doc["status"] == S.PENDING}
 
-    async def _claim(self, delivery: Delivery, *, wait: bool) -> bool:
-        """Take the delivery for this worker. False once it is sent, undeliverable or deferred."""
+    async def _claim(self, delivery: Delivery, *, wait: bool, mine: bool) -> bool:
+        """Take the delivery for this worker. False once it is sent, undeliverable or deferred.
+        `mine`: the caller is the one call of this engine handling it, so a lease of this engine's
+        own that is not being sent is left from a failed attempt and taken back at once (the
+        module's docstring); one this engine sent is recorded `sent` instead."""
+        if delivery.id in self._sent:
+            await self._record_sent(delivery)
+            return False
         give_up = time.monotonic() + self._lease
         while True:
             # Leases coordinate processes, so they use the wall clock; `not_before` is domain time.
             now = datetime.now(UTC)
+            free: list[Document] = [{"lease_until": None}, {"lease_until": {"$lte": now}}]
+            if mine and delivery.id not in self._sending:
+                free.append({"lease_owner": self._owner})  # an attempt of ours that failed before sending
             claimed = await self._log.find_one_and_update(
                 {
                     "_id": delivery.id,
                     "status": {"$in": delivery_sources(S.PENDING)},
                     "$and": [
-                        {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]},
+                        {"$or": free},
                         {"$or": [{"not_before": None}, {"not_before": {"$lte": self._clock()}}]},
                     ],
                 },
@@ -191,6 +219,7 @@ class DeliveryEngine:
                     "$set": {
                         "status": S.PENDING,
                         "lease_until": now + timedelta(seconds=self._lease),
+                        "lease_owner": self._owner,
                     },
                     "$inc": {"attempts": 1},
                 },
@@ -220,6 +249,13 @@ class DeliveryEngine:
         await asyncio.shield(self._send(delivery))
 
     async def _send(self, delivery: Delivery) -> None:
+        self._sending.add(delivery.id)
+        try:
+            await self._send_and_settle(delivery)
+        finally:
+            self._sending.discard(delivery.id)
+
+    async def _send_and_settle(self, delivery: Delivery) -> None:
         channel = self._channels[delivery.channel]
         try:
             # Bounded by the lease, so no second worker can take over while this send still runs.
@@ -240,15 +276,17 @@ class DeliveryEngine:
         of the store sent an e-mail twice): retried until the lease ends, since after it another
         worker may take the delivery over. Raises ConnectionFailure when the store stays away."""
         give_up = time.monotonic() + self._lease
+        self._sent.add(delivery.id)  # until it is recorded: never sent again by this process
         while True:
             try:
                 await self._log.update_one(
                     {"_id": delivery.id, "status": {"$in": delivery_sources(S.SENT)}},
                     {
                         "$set": {"status": S.SENT, "sent_at": self._clock()},
-                        "$unset": {"lease_until": "", "error": ""},
+                        "$unset": {"lease_until": "", "lease_owner": "", "error": ""},
                     },
                 )
+                self._sent.discard(delivery.id)
                 return
             except ConnectionFailure as exc:
                 if time.monotonic() > give_up:
@@ -262,7 +300,7 @@ class DeliveryEngine:
             {"_id": delivery_id, "status": {"$in": delivery_sources(status)}},
             {
                 "$set": {"status": status, "error": error, "failed_at": self._clock()},
-                "$unset": {"lease_until": ""},
+                "$unset": {"lease_until": "", "lease_owner": ""},
             },
         )
 
@@ -288,7 +326,7 @@ class DeliveryEngine:
                     "error": error,
                     "first_failed_at": first,
                 },
-                "$unset": {"lease_until": ""},
+                "$unset": {"lease_until": "", "lease_owner": ""},
             },
         )
         log.warning(
