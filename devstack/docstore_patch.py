@@ -336,9 +336,16 @@ def _exists_prefilter(plan: Any) -> str | None:
             head = clause.field.split(".")[0]
             if head == clause.field:
                 continue
-            path = "'" + engine_module.json_path_for_field(head).replace("'", "''") + "'"
-            return f"(json_type(document, {path}) = 'object' OR json_array_length(document, {path}) > 0)"
+            return holds_something(head)
     return None
+
+
+def holds_something(head: str) -> str:
+    """SQL true when the document's `head` (a plain field name) is an embedded document or a
+    non-empty array: `_exists_prefilter`'s condition, and the WHERE of docstore_index's partial
+    index that lets SQLite seek it (the same text, so SQLite sees the query implies it)."""
+    path = "'" + engine_module.json_path_for_field(head).replace("'", "''") + "'"
+    return f"(json_type(document, {path}) = 'object' OR json_array_length(document, {path}) > 0)"
 
 
 def _apply_exists_prefilter() -> None:

@@ -52,3 +52,27 @@ async def test_every_write_is_delivered_and_the_change_log_compacted(store: DocS
 
         await eventually(caught_up, timeout=10, interval=0.05)
         assert things.count_documents({}) == 29 and things.find_one({"_id": 0}) == {"_id": 0, "seen": True}
+
+
+def test_the_outbox_sweep_seeks_the_documents_holding_entries(store: DocStore) -> None:
+    """The sweep's candidates (`{"outbox.id": {"$exists": true}}`, every 2 s in every service) come
+    from a partial index of the documents whose `outbox` holds something, made when the services
+    declare their `outbox.id` index (devstack/docstore_index.py): SQLite's plan for the patch's
+    query, built from that index's own condition, reads the index instead of every document."""
+    with MongoClient(store.url) as client:
+        appeals = client["sweep"]["appeals"]
+        appeals.create_index("outbox.id", sparse=True)
+        appeals.insert_many([{"_id": n, "outbox": [{"id": f"e{n}"}] if n == 7 else []} for n in range(50)])
+    with sqlite3.connect(f"file:{store.path}?mode=ro", uri=True) as connection:
+        (name, sql), *others = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql LIKE '%) WHERE %$.outbox%'"
+        ).fetchall()
+        assert not others
+        condition = sql.split(" WHERE ", 1)[1]
+        query = f"SELECT storage_key FROM documents WHERE db_name = ? AND coll_name = ? AND {condition}"  # noqa: S608
+        plan = " ".join(
+            row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {query}", ("sweep", "appeals"))
+        )
+        assert name in plan, plan
+        holding = connection.execute(query, ("sweep", "appeals")).fetchall()
+    assert len(holding) == 1 and "7" in holding[0][0]
