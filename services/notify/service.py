@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from libs.common.contracts.notify import QuietHours
 from services.notify.addresses import BlockedTarget, canonical_host, check_host
+from services.notify.grammar import Phrase
 from services.notify.schemas import AudienceKind, ChannelName, Notification, NotificationKind
 from services.notify.texts import TEXTS, TIMER_LABELS, UNKNOWN_ORGANIZATION
 
@@ -110,6 +111,7 @@ def build(
     lang = pick_lang(lang)
     title, body = TEXTS[kind][lang]
     key = notification_key(appeal_id, kind, *key_parts)
+    fields = {name: Phrase(value) for name, value in fields.items()}  # `{organization:accs}`
     text = body.format(number=number, **fields).strip()
     return Notification(
         id=notification_id(key),

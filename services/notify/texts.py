@@ -1,7 +1,8 @@
 """What each notification says, in Russian (first) and English.
 
 (title, body) per kind and language; fields are filled with str.format, which never re-expands
-what it inserts. Long user text (an answer, a question) is not here: it travels as `detail`.
+what it inserts. A Russian text that needs a name in another case asks for it by a format spec,
+`{organization:accs}` after «в» (services/notify/grammar.py); the name is stored nominative. Long user text (an answer, a question) is not here: it travels as `detail`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
     K.REGISTERED: {
         "ru": (
             "Обращение № {number} зарегистрировано",
-            "Обращение № {number} зарегистрировано и направлено в {organization}. "
+            "Обращение № {number} зарегистрировано и направлено в {organization:accs}. "
             "Ответ будет дан до {due_date}.",
         ),
         "en": (
@@ -28,7 +29,7 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
     K.TRANSFERRED: {
         "ru": (
             "Обращение № {number} передано в другую организацию",
-            "Обращение № {number} передано для рассмотрения в {organization}.",
+            "Обращение № {number} передано для рассмотрения в {organization:accs}.",
         ),
         "en": (
             "Appeal No. {number} transferred",
@@ -105,7 +106,7 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
     K.NEW_APPEAL: {
         "ru": (
             "Новое обращение № {number}",
-            "Обращение № {number} (тема {topic}) направлено в {organization}. Примите его в работу.",
+            "Обращение № {number} (тема {topic}) направлено в {organization:accs}. Примите его в работу.",
         ),
         "en": (
             "New appeal No. {number}",

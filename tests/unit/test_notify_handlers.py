@@ -336,7 +336,7 @@ async def test_new_appeal_reaches_the_organisation_and_a_transfer_the_citizen(no
     parent = OrganizationRef(id="org-2", name="Администрация города")
     await notify.deliver(routed(RoutingReason.ESCALATION, parent))
     [item] = await notify.feed()
-    assert item["kind"] == "transferred" and "Администрация города" in item["body"]
+    assert item["kind"] == "transferred" and "в Администрацию города." in item["body"]
 
 
 async def test_overdue_alerts_the_supervisor_even_at_night(notify: Notify) -> None:

@@ -43,7 +43,7 @@ def test_registered_in_russian() -> None:
     assert note.kind is NotificationKind.REGISTERED
     assert note.title == "Обращение № 2026-000123 зарегистрировано"
     assert note.body == (
-        "Обращение № 2026-000123 зарегистрировано и направлено в Управа района Хамовники. "
+        "Обращение № 2026-000123 зарегистрировано и направлено в Управу района Хамовники. "
         "Ответ будет дан до 12.03.2026."
     )
     assert note.key == "a1:registered"
