@@ -1,5 +1,5 @@
 """Russian morphology for the services that read residents' words (routing's classifier, intake's
-masker): one pymorphy3 analyzer per process, made on first use (about 0.1 s and a few MB for the
+masker) and write Russian (notify's names in the right case): one pymorphy3 analyzer per process, made on first use (about 0.1 s and a few MB for the
 dictionary of `pymorphy3-dicts-ru`)."""
 
 from __future__ import annotations

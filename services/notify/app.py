@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from libs.common.clock import Clock, system_clock
 from libs.common.logging import get_logger
 from libs.common.runtime import ServiceRuntime
-from services.notify import routes, scheduled
+from services.notify import grammar, routes, scheduled
 from services.notify.caching import OrgCache
 from services.notify.channels import Channel, EmailChannel, FeedChannel, MailTransport, SmtpTransport
 from services.notify.delivery import DeliveryEngine
@@ -78,6 +78,7 @@ def create_app(
     runtime.consume(handlers(flows))
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(polls.ensure_indexes)
+    runtime.on_startup(grammar.load)
     for loop in scheduled.loops(engine, settings.deferred_poll_seconds):
         runtime.background(loop)
     app = runtime.create_app(
