@@ -136,10 +136,14 @@ def _public(text: Any) -> str | None:
 
 
 def service_entry(topic: dict[str, Any]) -> dict[str, Any]:
+    """An Open311 GeoReport v2 service of a catalogue topic; the description names the answer
+    deadline (minutes for the demo's short-deadline topics, else calendar days)."""
+    minutes = topic.get("answer_sla_minutes")
+    due = f"{minutes} мин." if minutes else f"{topic['answer_sla_days']} дн."
     return {
         "service_code": topic["code"],
         "service_name": topic["name"],
-        "description": f"{topic.get('category', '')}: {topic['name']}. Срок ответа — {topic['answer_sla_days']} дн.",
+        "description": f"{topic.get('category', '')}: {topic['name']}. Срок ответа — {due}",
         "metadata": False,
         "type": "realtime",
         "keywords": topic["code"].replace(".", ","),

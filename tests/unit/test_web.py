@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from services.web.citizen_routes import appeal_body, topic_groups
 from services.web.gateway import GatewayError
 from services.web.pages import field_errors, safe_next
 from services.web.session import Session, SessionCodec
+from tests.unit import web_fakes
 from tests.unit.web_fakes import DEV_TOKEN, TOPICS, FakeWorld, client_for, csrf_of, dev_sign_in, web, world
 
 __all__ = ["web", "world"]  # fixtures
@@ -204,3 +206,20 @@ async def test_photos_come_through_the_web_and_the_signed_link_stays_on_the_serv
     assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
     assert photo.content.startswith(b"\xff\xd8")
     assert "Signature" not in str(photo.headers)
+
+
+async def test_a_short_deadline_topic_shows_its_minutes(
+    web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    short = {
+        **TOPICS[0],
+        "code": "dev.short_sla",
+        "name": "Демо",
+        "answer_sla_days": 1,
+        "answer_sla_minutes": 2,
+    }
+    monkeypatch.setattr(web_fakes, "TOPICS", [*TOPICS, short])
+    await dev_sign_in(web)
+    form = (await web.get("/appeals/new")).text
+    assert "Демо (ответ за 2 мин.)" in form
+    assert "Ямы (ответ за 30 дн.)" in form
