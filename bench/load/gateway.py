@@ -48,32 +48,54 @@ async def submit(
     stop_at = time.monotonic() + deadline_seconds
 
     async def caller() -> None:
-        for headers, body in work:
+        for appeal in work:
             if time.monotonic() > stop_at:
                 batch.errors["not sent: time limit"] = batch.errors.get("not sent: time limit", 0) + 1
                 continue
-            sent = time.monotonic()
-            try:
-                response = await client.post("/api/v1/appeals", headers=headers, json=body)
-            except httpx.HTTPError as exc:
-                key = type(exc).__name__
-                batch.errors[key] = batch.errors.get(key, 0) + 1
-                progress.advance()
-                continue
-            answered = time.monotonic()
-            if response.status_code == 201:
-                batch.numbers.append(response.json()["number"])
-                batch.accepted_at.append(answered)
-                batch.latencies.append(answered - sent)
-            else:
-                key = str(response.status_code)
-                batch.errors[key] = batch.errors.get(key, 0) + 1
+            await _post(client, appeal, batch)
             progress.advance()
 
     batch.started = time.monotonic()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     batch.finished = time.monotonic()
     return batch
+
+
+async def submit_paced(
+    client: httpx.AsyncClient, appeals: list[Submission], per_second: float, label: str
+) -> Batch:
+    """POST the appeals at a steady `per_second`, each at its time whatever the answers to the ones
+    before (an open loop: a slow answer does not slow the arrivals, as with real residents)."""
+    batch = Batch()
+    progress = Progress(label, len(appeals))
+
+    async def one(index: int, appeal: Submission) -> None:
+        await asyncio.sleep(max(0.0, batch.started + index / per_second - time.monotonic()))
+        await _post(client, appeal, batch)
+        progress.advance()
+
+    batch.started = time.monotonic()
+    await asyncio.gather(*(one(index, appeal) for index, appeal in enumerate(appeals)))
+    batch.finished = time.monotonic()
+    return batch
+
+
+async def _post(client: httpx.AsyncClient, appeal: Submission, batch: Batch) -> None:
+    """POST one appeal; its number, answer time and latency go into `batch`, a failure into its errors."""
+    headers, body = appeal
+    sent = time.monotonic()
+    try:
+        response = await client.post("/api/v1/appeals", headers=headers, json=body)
+    except httpx.HTTPError as exc:
+        batch.errors[type(exc).__name__] = batch.errors.get(type(exc).__name__, 0) + 1
+        return
+    answered = time.monotonic()
+    if response.status_code == 201:
+        batch.numbers.append(response.json()["number"])
+        batch.accepted_at.append(answered)
+        batch.latencies.append(answered - sent)
+    else:
+        batch.errors[str(response.status_code)] = batch.errors.get(str(response.status_code), 0) + 1
 
 
 async def wait_for_mail(

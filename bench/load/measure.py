@@ -20,6 +20,7 @@ import httpx
 
 from bench.load import profile
 from bench.load.gateway import Batch, Counters, service_counters, submit, wait_for_mail
+from bench.load.latency import Latency
 from bench.load.report import ms, percentile, rate
 from bench.load.system import cpu_seconds, rabbitmq_pid, rss_mib
 from devstack.appeals import Citizens, RegisteredSink
@@ -42,6 +43,7 @@ class Level:
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)  # process → (RSS, peak) MiB after
     preload_seconds: float = 0.0
     preloaded: int = 0
+    latency: Latency | None = None  # the latency targets' measurements after the sample
 
     @property
     def accepted(self) -> int:

@@ -42,6 +42,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from bench.load.broker import BrokerResult, raw_broker
+from bench.load.latency import measure_latency
 from bench.load.measure import ROOT, Level, measure, preload, summary_line
 from bench.load.report import markdown_table, rate, text_table
 from bench.load.tables import tables
@@ -65,6 +66,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample", type=int, default=60, help="appeals submitted per measurement")
     parser.add_argument("--concurrency", type=int, default=16, help="callers submitting at once")
     parser.add_argument("--preload-concurrency", type=int, default=16, help="callers while pre-loading")
+    parser.add_argument(
+        "--latency-callers", type=int, default=32, help="callers at once for the accept latency target"
+    )
+    parser.add_argument(
+        "--latency-sample",
+        type=int,
+        default=40,
+        help="appeals sent at half the end-to-end rate for the end-to-end latency target (0: skip both)",
+    )
     parser.add_argument("--raw-messages", type=int, default=20_000, help="messages of the raw broker test")
     parser.add_argument("--raw-inflight", type=int, default=256, help="publishes awaiting a confirm at once")
     parser.add_argument(
@@ -82,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.levels = sorted({int(part) for part in args.levels.split(",") if part.strip()})
     args.profile = [name.strip() for name in args.profile.split(",") if name.strip()]
-    if min(args.base, args.sample, args.concurrency, args.preload_concurrency) < 1:
+    if min(args.base, args.sample, args.concurrency, args.preload_concurrency, args.latency_callers) < 1:
         parser.error("--base, --sample and the concurrencies must be positive")
     if not args.levels or min(args.levels) < 1:
         parser.error("--levels must be positive multiples, e.g. 1,10,100")
@@ -126,7 +136,8 @@ def start_stack(stack: LocalStack, rabbit_url: str, attempts: int = 3) -> None:
 
 
 async def run_levels(stack: LocalStack, sink: RegisteredSink, args: argparse.Namespace) -> list[Level]:
-    limits = httpx.Limits(max_connections=max(args.concurrency, args.preload_concurrency) + 4)
+    callers = max(args.concurrency, args.preload_concurrency, args.latency_callers)
+    limits = httpx.Limits(max_connections=2 * callers + 4)  # room for the paced appeals in flight
     async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=60, limits=limits) as client:
         # Not the demo's minute-long SLA topics (dev.*): their deadlines would fall due while the
         # bench runs and add escalations and warnings that real catalogues never cause.
@@ -154,8 +165,10 @@ async def run_levels(stack: LocalStack, sink: RegisteredSink, args: argparse.Nam
             level = await measure(client, citizens, sink, stack, multiple, stored, args)
             level.preloaded, level.preload_seconds = preloaded, preload_seconds
             stored += level.accepted
-            levels.append(level)
             print(summary_line(level), flush=True)
+            level.latency = await measure_latency(client, citizens, sink, level.e2e_rate, args)
+            stored += level.latency.accepted if level.latency else 0
+            levels.append(level)
     return levels
 
 

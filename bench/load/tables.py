@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.load.broker import BrokerResult
+from bench.load.latency import Latency
 from bench.load.measure import Level
 from bench.load.report import ms, percentile, rate
 from devstack.stack import SERVICES
@@ -48,6 +49,23 @@ def latency(which: str, q: float) -> Callable[[Level], str]:
     return read
 
 
+def latency_targets() -> list[Measure]:
+    """The latency targets' rows (bench/load/latency.py): "—" where they were not measured."""
+
+    def read(value: Callable[[Latency], str]) -> Callable[[Level], str]:
+        return lambda level: value(level.latency) if level.latency is not None else "—"
+
+    def paced_e2e(q: float) -> Callable[[Latency], str]:
+        return lambda lt: ms(percentile(lt.paced_e2e, q))
+
+    return [
+        Measure("accept p99 ms, 32 callers at once", read(lambda lt: ms(percentile(lt.burst.latencies, 99)))),
+        Measure("paced at half the end-to-end rate, appeals/s", read(lambda lt: rate(lt.per_second))),
+        Measure("paced: accept p99 ms", read(lambda lt: ms(percentile(lt.paced.latencies, 99)))),
+        *(Measure(f"paced: end to end p{q} ms", read(paced_e2e(q))) for q in (50, 99)),
+    ]
+
+
 class Ceilings:
     """The two ceilings of a level, given the raw broker result (None: not measured)."""
 
@@ -76,6 +94,7 @@ def summary(ceilings: Ceilings) -> list[Measure]:
         Measure("end to end/s", lambda level: rate(level.e2e_rate)),
         *(Measure(f"end to end p{q} ms", latency("e2e", q)) for q in (50, 95, 99)),
         Measure("not ok", lambda level: level.errors),
+        *latency_targets(),
         Measure("events published per appeal", lambda lv: number(lv.per_appeal(lv.counted("published")))),
         Measure("deliveries handled per appeal", lambda lv: number(lv.per_appeal(lv.counted("handled")))),
         Measure(
