@@ -60,6 +60,7 @@ def create_app(
         clients,
         settings.max_media_per_appeal,
         smtputf8=settings.mail_smtputf8,
+        number_block=settings.number_block,
     )
     capacity = Capacity(
         max_comments=settings.max_comments_per_appeal,

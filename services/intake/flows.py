@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from libs.common.aggregate import Aggregate
@@ -19,13 +19,13 @@ from libs.common.http import Problem
 from libs.common.logging import get_logger
 from libs.common.outbox import outbox_entry
 from libs.common.store import Database, Document
+from services.intake.numbers import AppealNumbers
 from services.intake.records import APPEALS as APPEALS  # owned by records; re-exported for media_routes
 from services.intake.schemas import AppealCreate, AppealStatus, QueueFilter
 from services.intake.security import can_see
 from services.intake.service import (
     OPEN,
     Action,
-    appeal_number,
     idempotency_scope,
     request_fingerprint,
     timeline_entry,
@@ -34,7 +34,6 @@ from services.intake.upstream import Upstream
 
 log = get_logger(__name__)
 
-COUNTERS = "counters"
 SUBMITTED_FIELDS = ("kind", "channel", "topic", "summary", "description", "location", "media_ids", "lang")
 
 
@@ -48,8 +47,11 @@ class AppealFlows:
         max_media: int,
         *,
         smtputf8: bool = False,
+        number_block: int = 1,
     ) -> None:
+        """`number_block`: appeal numbers reserved per store round trip (`AppealNumbers`)."""
         self._db = db
+        self._numbers = AppealNumbers(db, number_block)
         self._smtputf8 = smtputf8
         self._appeals = appeals
         self._clock = clock
@@ -106,7 +108,7 @@ class AppealFlows:
             request = {**request, "contact": {**contact, "email": email}}
         now = self._clock()
         appeal_id = uuid.uuid4().hex
-        number = await self._next_number(now.year)
+        number = await self._numbers.next(now.year)
         author = author_id or principal.sub
         submitted = AppealSubmittedV1(
             appeal_id=appeal_id,
@@ -210,13 +212,6 @@ class AppealFlows:
                 raise Problem(
                     422, f"file {media_id} is already attached to another appeal", reason="already_attached"
                 )
-
-    async def _next_number(self, year: int) -> str:
-        counter = await self._db[COUNTERS].find_one_and_update(
-            {"_id": f"appeal-{year}"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        assert counter is not None  # upsert with ReturnDocument.AFTER always returns the document
-        return appeal_number(year, int(counter["seq"]))
 
     # -- read -----------------------------------------------------------------------------
 

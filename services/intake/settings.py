@@ -27,6 +27,8 @@ class IntakeSettings(ServiceSettings):
     # The gateway's cap on one upload; the media service applies its own per-type limits.
     max_upload_bytes: int = 50 * 1024 * 1024
     max_media_per_appeal: int = 10
+    # Appeal numbers reserved per store round trip (services/intake/numbers.py); 1: one per appeal.
+    number_block: int = Field(default=10, ge=1, le=1000)
     topics_cache_seconds: float = 60.0
     max_json_bytes: int = 256 * 1024
     # Writes per caller per minute (429 with Retry-After), counted in the store (ratelimit.py).
