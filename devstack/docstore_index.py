@@ -107,8 +107,13 @@ def expression_index(field: str) -> tuple[str, str] | None:
     return name, sql
 
 
-ID_INDEX = expression_index("_id")
-assert ID_INDEX is not None
+def _id_index() -> tuple[str, str]:
+    index = expression_index("_id")
+    assert index is not None  # `_id` is a plain path
+    return index
+
+
+ID_INDEX = _id_index()
 
 
 def _create_missing(conn: sqlite3.Connection, wanted: list[tuple[str, str]]) -> None:
