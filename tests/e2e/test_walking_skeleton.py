@@ -67,7 +67,8 @@ async def test_appeal_travels_through_all_services(gateway: httpx.AsyncClient, m
         m for m in messages if appeal["number"] in str(m["Subject"]) + m.get_body(("plain",)).get_content()
     )
     text = email.get_body(("plain",)).get_content()
-    assert record["organization"]["name"] in text
+    assert record["organization"]["name"] == "Администрация города Демоград"
+    assert "направлено в Администрацию города Демоград." in text  # the name declined after «в»
     assert email["To"] == "resident@example.org"
 
     async def in_feed() -> list | None:

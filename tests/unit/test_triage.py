@@ -137,4 +137,4 @@ async def test_no_transfer_message_naming_the_same_organisation(notify: Notify) 
     assert await notify.feed() == []
     await notify.deliver(routed_event("reassignment", ROADS, CC))
     [item] = await notify.feed()
-    assert item["kind"] == "transferred" and "Дорожная служба" in item["body"]
+    assert item["kind"] == "transferred" and "в Дорожную службу." in item["body"]
