@@ -1,4 +1,5 @@
-"""Events as the tests build them: a valid `appeal.submitted` with only what a test cares about."""
+"""Events as the tests build them: a valid `appeal.submitted` with only what a test cares about;
+and the delivery notify records for one of them, the author's "registered" e-mail."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from libs.common.events import AppealSubmittedV1, Envelope, EventType, Location, new_event
+from services.notify.schemas import ChannelName, Delivery
 
 
 def appeal_submitted(
@@ -32,4 +34,19 @@ def submitted_event(media_ids: list[str], **fields: str) -> Envelope:
     payload = appeal_submitted(media_ids, **fields)
     return new_event(
         EventType.APPEAL_SUBMITTED, payload, source="t", subject=payload.appeal_id, correlation_id="c"
+    )
+
+
+def registered_email(appeal_id: str) -> Delivery:
+    """The 'registered' e-mail of one appeal to its author, as notify records it."""
+    return Delivery(
+        id=f"{appeal_id}:registered:email:citizen",
+        key=f"{appeal_id}:registered",
+        channel=ChannelName.EMAIL,
+        target_id="citizen",
+        target={"email": "resident@example.org"},
+        appeal_id=appeal_id,
+        event_type="deadline.armed",
+        kind="registered",
+        content={},
     )

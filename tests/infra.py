@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -83,3 +84,17 @@ class Ticks:
 
     def __call__(self) -> float:
         return self.now
+
+
+def store_commands() -> Counter[str]:
+    """Store commands this process's PyMongo clients have sent so far, by command name, as the
+    bench counts round trips (`appeals_store_commands_total`, libs/common/store.py); subtract two
+    readings for what a step sent."""
+    from libs.common.store import STORE_COMMANDS
+
+    sent: Counter[str] = Counter()
+    for metric in STORE_COMMANDS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                sent[sample.labels["command"]] += int(sample.value)
+    return sent

@@ -28,6 +28,7 @@ from libs.common.clock import system_clock
 from libs.common.store import open_store
 from services.notify.delivery import DeliveryEngine
 from services.notify.schemas import ChannelName, Delivery
+from tests.events import registered_email
 
 pytestmark = pytest.mark.e2e
 
@@ -88,21 +89,6 @@ async def test_rabbitmq_restart_mid_stream(chaos: ChaosRun) -> None:
 
 async def test_every_appeal_still_there_once_at_the_end(chaos: ChaosRun) -> None:
     judge(await chaos.final_check())
-
-
-def registered_email(appeal_id: str) -> Delivery:
-    """The 'registered' e-mail of one appeal to its author, as notify records it."""
-    return Delivery(
-        id=f"{appeal_id}:registered:email:citizen",
-        key=f"{appeal_id}:registered",
-        channel=ChannelName.EMAIL,
-        target_id="citizen",
-        target={"email": "resident@example.org"},
-        appeal_id=appeal_id,
-        event_type="deadline.armed",
-        kind="registered",
-        content={},
-    )
 
 
 class _SlowQuitSmtp:

@@ -17,7 +17,7 @@ from libs.common.auth import Principal, Role
 from libs.common.clock import system_clock
 from libs.common.events import AppealRoutedV1, Envelope, EventType, OrganizationRef, new_event
 from libs.common.outbox import OutboxRelay
-from libs.common.store import STORE_COMMANDS, open_store
+from libs.common.store import open_store
 from services.intake import steps
 from services.intake.actions import AppealWriter
 from services.intake.flows import AppealFlows
@@ -25,27 +25,12 @@ from services.intake.gateway.clients import InternalClients
 from services.intake.records import APPEALS
 from services.intake.schemas import AppealCreate, AppealStatus
 from services.intake.settings import IntakeSettings
+from tests.infra import store_commands
+from tests.unit.bus_fakes import RecordingBus
 
 pytestmark = pytest.mark.integration
 
 TOPIC = "landscaping.street_lighting"
-
-
-class Published:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.envelopes.append(envelope)
-
-
-def commands() -> Counter[str]:
-    sent: Counter[str] = Counter()
-    for metric in STORE_COMMANDS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total"):
-                sent[sample.labels["command"]] += int(sample.value)
-    return sent
 
 
 def routed(appeal: dict[str, str]) -> Envelope:
@@ -73,7 +58,7 @@ async def test_routed_after_this_process_accepted_the_appeal_is_one_update_witho
     settings = IntakeSettings(env="dev")
     upstream = InternalClients(settings, topics)
     try:
-        relay = OutboxRelay(store.db, [APPEALS], Published())  # type: ignore[arg-type]
+        relay = OutboxRelay(store.db, [APPEALS], RecordingBus())  # type: ignore[arg-type]
         appeals = Aggregate(store.db, APPEALS, relay)  # what services/intake/app.py gives both
         flows = AppealFlows(store.db, appeals, system_clock, upstream, settings.max_media_per_appeal)
         writer = AppealWriter(store.db, appeals, system_clock)
@@ -87,9 +72,9 @@ async def test_routed_after_this_process_accepted_the_appeal_is_one_update_witho
             contact={"email": "citizen@example.org"},
         )
         appeal, _ = await flows.submit(Principal(sub="citizen-1", role=Role.CITIZEN), body, None, "t")
-        before = commands()
+        before = store_commands()
         await writer.apply(routed(appeal), steps.routed(AppealRoutedV1.model_validate(routed(appeal).data)))
-        sent = commands() - before
+        sent = store_commands() - before
         assert sent == Counter({"update": 1}), sent
         stored = await store.db[APPEALS].find_one({"_id": appeal["_id"]})
         assert stored is not None and stored["status"] == AppealStatus.ROUTED
@@ -100,9 +85,9 @@ async def test_routed_after_this_process_accepted_the_appeal_is_one_update_witho
         other, _ = await flows.submit(Principal(sub="citizen-2", role=Role.CITIZEN), body, None, "t")
         await store.db[APPEALS].update_one({"_id": other["_id"]}, {"$inc": {"version": 1}})
         event = routed(other)
-        before = commands()
+        before = store_commands()
         await writer.apply(event, steps.routed(AppealRoutedV1.model_validate(event.data)))
-        sent = commands() - before
+        sent = store_commands() - before
         assert sent["find"] == 1 and sent["update"] == 2, sent
         stored = await store.db[APPEALS].find_one({"_id": other["_id"]})
         assert stored is not None and stored["status"] == AppealStatus.ROUTED

@@ -5,7 +5,6 @@ and the one lookup that answers both the duplicate filter and the repeat-after-a
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,33 +12,18 @@ import pytest
 
 from devstack.appeals import submitted_envelope
 from libs.common.clock import system_clock
-from libs.common.events import AppealSubmittedV1, Envelope
+from libs.common.events import AppealSubmittedV1
 from libs.common.outbox import OutboxRelay
-from libs.common.store import STORE_COMMANDS, open_store
+from libs.common.store import open_store
 from services.routing.catalogue import CatalogueStore
 from services.routing.clusters import ClusterFlows
 from services.routing.flows import RoutingFlows
 from services.routing.records import ASSIGNMENTS
 from services.routing.settings import RoutingSettings
+from tests.infra import store_commands
+from tests.unit.bus_fakes import RecordingBus
 
 pytestmark = pytest.mark.integration
-
-
-class Published:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def publish(self, envelope: Envelope) -> None:
-        self.envelopes.append(envelope)
-
-
-def commands() -> Counter[str]:
-    sent: Counter[str] = Counter()
-    for metric in STORE_COMMANDS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total"):
-                sent[sample.labels["command"]] += int(sample.value)
-    return sent
 
 
 async def test_a_submitted_appeal_costs_three_store_round_trips_besides_the_outbox(mongo_url: str) -> None:
@@ -49,7 +33,7 @@ async def test_a_submitted_appeal_costs_three_store_round_trips_besides_the_outb
         catalogue = CatalogueStore(store.db, system_clock, dev=True, recheck_seconds=60)
         await catalogue.load_file(settings.catalogue_path)
         clusters = ClusterFlows(store.db, catalogue, system_clock, settings)
-        bus = Published()
+        bus = RecordingBus()
         relay = OutboxRelay(store.db, [ASSIGNMENTS], bus)  # type: ignore[arg-type]
         flows = RoutingFlows(store.db, catalogue, relay, system_clock, settings, clusters)
         await flows.ensure_indexes()
@@ -64,14 +48,14 @@ async def test_a_submitted_appeal_costs_three_store_round_trips_besides_the_outb
                 lon=43.77,
                 author=f"citizen-{uuid.uuid4().hex[:8]}",
             )
-            before = commands()
+            before = store_commands()
             await flows.route_submitted(envelope, AppealSubmittedV1.model_validate(envelope.data))
-            sent = commands() - before
+            sent = store_commands() - before
             # The repeat lookups (one query), the insert with its event, the cluster search; and
             # the outbox's pull after publishing (libs/common/outbox.py), the one update.
             assert sent["insert"] == 1 and sent["find"] <= 2 and sent["update"] <= 1, sent
             assert sum(sent.values()) <= 4, sent
-        assert len(bus.envelopes) == 5
+        assert len(bus.published) == 5
         await duplicate_and_repeat_are_told_apart(flows, store.db)
         await store.db.client.drop_database(store.db.name)
     finally:

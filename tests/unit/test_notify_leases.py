@@ -15,20 +15,7 @@ from libs.common.clock import system_clock
 from libs.common.store import open_store
 from services.notify.delivery import DELIVERIES, DeliveryEngine
 from services.notify.schemas import ChannelName, Delivery
-
-
-def registered_email(appeal_id: str) -> Delivery:
-    return Delivery(
-        id=f"{appeal_id}:registered:email:citizen",
-        key=f"{appeal_id}:registered",
-        channel=ChannelName.EMAIL,
-        target_id="citizen",
-        target={"email": "resident@example.org"},
-        appeal_id=appeal_id,
-        event_type="deadline.armed",
-        kind="registered",
-        content={},
-    )
+from tests.events import registered_email
 
 
 class Smtp:
