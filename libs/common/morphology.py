@@ -1,6 +1,6 @@
 """Russian morphology for the services that read residents' words (routing's classifier, intake's
-masker) and write Russian (notify's names in the right case): one pymorphy3 analyzer per process, made on first use (about 0.1 s and a few MB for the
-dictionary of `pymorphy3-dicts-ru`)."""
+masker) and write Russian (notify's names in the right case): one pymorphy3 analyzer per process,
+made on first use (0.1-0.5 s and about 25 MB for the dictionary of `pymorphy3-dicts-ru`)."""
 
 from __future__ import annotations
 
