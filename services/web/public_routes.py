@@ -5,6 +5,7 @@ widget's page (the snippet to embed)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ log = get_logger(__name__)
 # What the gateway's public list holds: appeals past moderation (docs/api.md#public-appeals).
 PUBLIC_STATUSES = ("routed", "in_work", "clarification_requested", "answered", "rereview", "closed")
 PUBLIC_PAGE = 20
+APPEAL_NUMBER = re.compile(r"\d{4}-\d{6,}")  # services/intake/service.appeal_number
 
 
 def day_bound(value: str | None, end: bool = False) -> str | None:
@@ -141,6 +143,28 @@ def public_router(settings: WebSettings) -> APIRouter:
             query=query,
             offset=max(offset, 0),
             page_size=PUBLIC_PAGE,
+        )
+
+    @router.get("/public-appeals/{number}")
+    async def public_appeal(request: Request, number: str) -> Response:
+        """One public appeal's own page (no sign-in), what a shared link opens: 404 unless the
+        appeal is public and past moderation (the gateway's `/public/appeals/{number}`)."""
+        if not APPEAL_NUMBER.fullmatch(number):
+            return render(request, "error.html", 404, message="not_found")
+        gateway = gateway_of(request)
+        try:
+            appeal = await gateway.call("GET", f"/public/appeals/{number}")
+        except GatewayError as exc:
+            if exc.status != 404:
+                raise
+            return render(request, "error.html", 404, message="not_found")
+        areas, topics = await asyncio.gather(areas_of(request), _or_none(gateway.cached("/topics")))
+        return render(
+            request,
+            "public_appeal.html",
+            a=appeal,
+            area_names={area["id"]: area["name"] for area in areas},
+            topic_names={t.get("code"): t.get("name") for t in topics or []},
         )
 
     @router.get("/map/areas.json")

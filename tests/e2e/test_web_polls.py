@@ -146,9 +146,21 @@ async def test_an_appeal_made_public_from_its_page_is_listed_masked_until_made_p
     await expect(card).to_contain_text("[скрыто]")
     await expect(card).not_to_contain_text("912")
     await visit(listed, "public-appeals")
+    # the card's heading opens the appeal's own page, the link a resident can share
+    await card.get_by_role("link", name=f"№ {appeal['number']}").click()
+    await expect(listed.get_by_role("heading", level=1)).to_contain_text(summary)
+    await expect(listed.locator(".public-appeal")).to_contain_text("[скрыто]")
+    await expect(listed.locator(".public-appeal")).not_to_contain_text("912")
+    await visit(listed, "public-appeal")
+    await expect(page.locator("#public-page")).to_have_attribute(
+        "href", f"/public-appeals/{appeal['number']}"
+    )
 
     await page.get_by_role("button", name="Снять с публикации").click()
     await expect(page.locator(".flash")).to_have_text("Обращение снято с публикации")
-    await listed.reload()
+    gone = await listed.reload()  # the appeal's own page: gone with the publication
+    assert gone is not None and gone.status == 404
+    await expect(listed.locator("main")).not_to_contain_text(summary)
+    await listed.goto(f"{web}/public-appeals?topic=landscaping.street_lighting")
     await expect(listed.locator(".card", has_text=appeal["number"])).to_have_count(0)
     assert page.csp_errors == [] and listed.csp_errors == []  # type: ignore[attr-defined]

@@ -223,3 +223,32 @@ async def test_a_short_deadline_topic_shows_its_minutes(
     form = (await web.get("/appeals/new")).text
     assert "Демо (ответ за 2 мин.)" in form
     assert "Ямы (ответ за 30 дн.)" in form
+
+
+async def test_a_public_appeal_has_a_page_of_its_own(web: httpx.AsyncClient, world: FakeWorld) -> None:
+    world.public_appeals["2026-000042"] = {
+        "number": "2026-000042",
+        "kind": "complaint",
+        "topic": "roads.potholes",
+        "status": "answered",
+        "organization": "Дорожная служба",
+        "area_id": None,
+        "summary": "Яма у дома 5",
+        "description": "Глубокая яма. Звоните: [скрыто]",
+        "address": "ул. Садовая, 5",
+        "lat": 57.65,
+        "lon": 43.77,
+        "created_at": "2026-11-30T10:00:00Z",
+        "answers": [{"text": "Яму заделали.", "at": "2026-11-30T12:00:00Z"}],
+    }
+    page = await web.get("/public-appeals/2026-000042")  # no sign-in
+    assert page.status_code == 200
+    for shown in ("№ 2026-000042 · Яма у дома 5", "Ямы", "Дорожная служба", "[скрыто]", "Яму заделали."):
+        assert shown in page.text
+    assert 'href="/public-appeals"' in page.text
+
+    missing = await web.get("/public-appeals/2026-000043")  # not public (or no such appeal)
+    assert missing.status_code == 404
+    asked = len(world.paths)
+    malformed = await web.get("/public-appeals/not-a-number")
+    assert malformed.status_code == 404 and len(world.paths) == asked  # never sent to the gateway

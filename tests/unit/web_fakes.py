@@ -55,6 +55,8 @@ class FakeWorld:
         self.codes: dict[str, dict[str, str]] = {}
         self.appeal_requests: list[dict[str, Any]] = []
         self.submit_status = 201
+        self.public_appeals: dict[str, dict[str, Any]] = {}  # number -> the gateway's PublicAppeal
+        self.paths: list[str] = []  # every gateway path asked, in order
         self.id_token_nonce: str | None = None  # None: echo the nonce the client sent
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -64,6 +66,12 @@ class FakeWorld:
         if url.host == "files.test":  # the object store behind a signed link
             return httpx.Response(200, content=b"\xff\xd8jpeg", headers={"content-type": "image/jpeg"})
         path = url.path.removeprefix("/api/v1")
+        self.paths.append(path)
+        if path.startswith("/public/appeals/"):
+            found = self.public_appeals.get(path.removeprefix("/public/appeals/"))
+            if found is None:
+                return httpx.Response(404, json={"status": 404, "detail": "no public appeal"})
+            return httpx.Response(200, json=found)
         if path.startswith("/media/") and request.method == "GET":
             if url.params.get("variant") == "thumb":  # copies not made (yet): media says 404
                 return httpx.Response(404, json={"status": 404, "detail": "variant missing"})
