@@ -100,6 +100,20 @@ class Gateway:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def ready(self, service_url: str, within: float = 0.0) -> str:
+        """What a service's `/ready` answers (its HTTP status, or why none): at once, or the first
+        200 within `within` seconds, else the last answer (a probe that once took longer than its
+        bound on a loaded machine is not a service that stopped serving)."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                answer = str((await self.client.get(f"{service_url}/ready", timeout=5)).status_code)
+            except httpx.HTTPError as exc:
+                answer = type(exc).__name__
+            if answer == "200" or time.monotonic() >= deadline:
+                return answer
+            await asyncio.sleep(0.5)
+
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, retried on transport errors, 429 and 5xx until `patience` runs out."""
         response, _ = await self._call(method, path, **kwargs)

@@ -15,13 +15,17 @@ valid event its handler can never succeed with (dead-lettered after the bounded 
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from devstack.broker import DeadLetter
+from devstack.broker import DeadLetter, drain_dead_letters
 from libs.common.events import (
     AppealTakenV1,
     DeadlineArmedV1,
@@ -175,3 +179,22 @@ def judge_dead_letters(expected: list[Poison], letters: list[DeadLetter]) -> lis
                 f"{item.service}: {item.label} parked at attempt {letter.attempt} with {letter.reason!r}"
             )
     return problems + [f"unexpected dead letter {letter}" for letter in by_id.values()]
+
+
+def dead_letter_reasons(letters: list[DeadLetter]) -> str:
+    """ "3× notify: gave up after 5 attempts, 1× routing: ..." (the first words of each reason)."""
+    counts = Counter(f"{letter.service}: {letter.reason.split(':')[0][:60]}" for letter in letters)
+    return ", ".join(f"{count}× {what}" for what, count in counts.most_common())
+
+
+async def collect_dead_letters(
+    rabbit_url: str, namespace: str, services: Sequence[str], count: int, timeout: float
+) -> list[DeadLetter]:
+    """Drain the services' dead-letter queues until `count` letters arrived or `timeout` seconds
+    passed; returns what arrived."""
+    letters: list[DeadLetter] = []
+    deadline = time.monotonic() + timeout
+    while len(letters) < count and time.monotonic() < deadline:
+        letters += await drain_dead_letters(rabbit_url, namespace, services)
+        await asyncio.sleep(0.5)
+    return letters

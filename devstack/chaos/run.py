@@ -18,24 +18,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
-
-from devstack.broker import DeadLetter, delete_namespace, depths, drain_dead_letters, publish_raw, queue_names
+from devstack.broker import delete_namespace, depths, drain_dead_letters, publish_raw, queue_names
 from devstack.chaos.checks import Verdict, Verifier
 from devstack.chaos.client import Gateway, Stream, Submission
 from devstack.chaos.plan import FAULT_TITLES, FULL, LIGHT, SERVICES, Plan, Row, report, submissions_json
-from devstack.chaos.poison import judge_dead_letters, poisons
+from devstack.chaos.poison import collect_dead_letters, dead_letter_reasons, judge_dead_letters, poisons
 from devstack.chaos.polls import PollProbe
 from devstack.chaos.restart import BrokerBusy, BrokerRestart, broker_restartable, wait_broker
 from devstack.databases import drop_databases
 from devstack.mailsink import MailSink, free_port
 from devstack.stack import SERVICES as ALL_SERVICES
 from devstack.stack import LocalStack
-
-
-def _reasons(letters: list[DeadLetter]) -> str:
-    counts = Counter(f"{letter.service}: {letter.reason.split(':')[0][:60]}" for letter in letters)
-    return ", ".join(f"{count}× {what}" for what, count in counts.most_common())
 
 
 class ChaosRun:
@@ -225,7 +218,7 @@ class ChaosRun:
             self.log("  broker stopped")
             stopped = time.monotonic()
             await asyncio.sleep(self.plan.broker_outage / 2)
-            ready = await self.ready("intake")
+            ready = await self.gateway.ready(self.stack.url("intake"))
             await asyncio.sleep(self.plan.broker_outage / 2)
             during = sum(1 for sub in stream.accepted() if (sub.accepted_at or 0) >= stopped)
         self.log("  broker answers again")
@@ -267,24 +260,6 @@ class ChaosRun:
         await asyncio.to_thread(store.start)
         self.log("  store restarted")
 
-    async def ready(self, name: str) -> str:
-        """What the service's `/ready` answers right now (its HTTP status, or why none)."""
-        try:
-            response = await self.gateway.client.get(f"{self.stack.url(name)}/ready", timeout=5)
-        except httpx.HTTPError as exc:
-            return type(exc).__name__
-        return str(response.status_code)
-
-    async def ready_within(self, name: str, timeout: float) -> str:
-        """`/ready`'s answer once it is 200, or the last one after `timeout` seconds: a probe that
-        once took longer than its bound on a loaded machine is not a service that stopped serving."""
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = await self.ready(name)
-            if answer == "200" or time.monotonic() > deadline:
-                return answer
-            await asyncio.sleep(0.5)
-
     async def requeue_parked(self) -> None:
         """What an admin does after the outage: re-queue the deliveries that ran out of retries."""
         admin = await self.gateway.bearer(f"{self.namespace}-admin", role="admin")
@@ -320,7 +295,7 @@ class ChaosRun:
         letters = await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
         row.dead_lettered = len(letters)
         if letters:
-            row.notes.append(f"dead letters: {_reasons(letters)}")
+            row.notes.append(f"dead letters: {dead_letter_reasons(letters)}")
         verdicts = await self.verifier.verdicts(subs, FULL)
         self.verdicts += verdicts
         row.lost = sum(1 for verdict in verdicts if verdict.lost)
@@ -364,7 +339,9 @@ class ChaosRun:
         finally:
             subs = await stream.stop()
             self.subs += subs
-        letters = await self._wait_dead_letters(len(expected))
+        letters = await collect_dead_letters(
+            self.rabbit_url, self.namespace, SERVICES, len(expected), self.plan.settle_timeout
+        )
         row.recovery = time.monotonic() - started
         row.problems += judge_dead_letters(expected, letters)
         for name, pid in pids.items():
@@ -372,7 +349,8 @@ class ChaosRun:
             if process is None or process.pid != pid or process.poll() is not None:
                 row.problems.append(f"{name} did not keep running")
         for name in SERVICES:
-            if (ready := await self.ready_within(name, self.plan.settle_timeout / 4)) != "200":
+            ready = await self.gateway.ready(self.stack.url(name), within=self.plan.settle_timeout / 4)
+            if ready != "200":
                 row.problems.append(f"{name} is not ready after the poison ({ready})")
         await self.conclude(row, subs)
         if row.dead_lettered:
@@ -384,15 +362,6 @@ class ChaosRun:
         )
         return row
 
-    async def _wait_dead_letters(self, count: int) -> list[DeadLetter]:
-        """Collect dead letters until `count` arrived or the bounded wait ends."""
-        letters: list[DeadLetter] = []
-        deadline = time.monotonic() + self.plan.settle_timeout
-        while len(letters) < count and time.monotonic() < deadline:
-            letters += await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
-            await asyncio.sleep(0.5)
-        return letters
-
     # -- the end ------------------------------------------------------------------------------------
 
     async def final_check(self) -> Row:
@@ -403,7 +372,7 @@ class ChaosRun:
         letters = await drain_dead_letters(self.rabbit_url, self.namespace, SERVICES)
         row.dead_lettered = len(letters)
         if letters:
-            row.problems.append(f"late dead letters: {_reasons(letters)}")
+            row.problems.append(f"late dead letters: {dead_letter_reasons(letters)}")
         verdicts = await self.verifier.verdicts(self.subs, FULL)
         row.lost = sum(1 for verdict in verdicts if verdict.lost)
         row.duplicated = sum(1 for verdict in verdicts if verdict.duplicated)
