@@ -36,6 +36,7 @@ DEFAULT_PORTS = {
 
 
 def free_port() -> int:
+    """A loopback port nobody listens on now (`free_ports` for several that must differ)."""
     return free_ports(1)[0]
 
 

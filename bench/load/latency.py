@@ -26,6 +26,8 @@ CAP_SECONDS = 3600.0
 
 @dataclass
 class Latency:
+    """One level's latency measurements (the module's docstring)."""
+
     callers: int
     burst: Batch  # the many callers' submissions (accept latency)
     per_second: float  # the paced rate: half the level's end-to-end rate
@@ -34,6 +36,7 @@ class Latency:
 
     @property
     def accepted(self) -> int:
+        """Appeals both measurements stored (they count as stored for the next level)."""
         return len(self.burst.numbers) + len(self.paced.numbers)
 
 

@@ -46,6 +46,9 @@ def _changed(appeal_id: str, change: Change) -> None:
 
 
 class AppealWriter:
+    """Every change of a stored appeal: people's actions (`act`), other services' decisions
+    (`apply`) and recorded facts (`record`), each one guarded write (the module's docstring)."""
+
     def __init__(
         self, db: Database, appeals: Aggregate, clock: Clock, capacity: Capacity | None = None
     ) -> None:

@@ -38,6 +38,10 @@ SUBMITTED_FIELDS = ("kind", "channel", "topic", "summary", "description", "locat
 
 
 class AppealFlows:
+    """The appeal's life up to acceptance and its reads: checks of a new appeal (topic, files,
+    contact), the number, the insert with its `appeal.submitted`, idempotent replays, and the views
+    a principal may read."""
+
     def __init__(
         self,
         db: Database,

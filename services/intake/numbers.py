@@ -19,6 +19,9 @@ COUNTERS = "counters"
 
 
 class AppealNumbers:
+    """One process's appeal numbers: a block reserved at a time, handed out in order (the module's
+    docstring)."""
+
     def __init__(self, db: Database, block: int = 1) -> None:
         """`block`: numbers reserved per store round trip (1: one round trip per appeal)."""
         if block < 1:

@@ -10,6 +10,8 @@ from libs.common.settings import DEV_SECRET, ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
+    """The gateway's settings (`INTAKE_*`; README's configuration table)."""
+
     service_name: ClassVar[str] = "intake"
 
     http_port: int = 8000

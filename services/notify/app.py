@@ -30,6 +30,9 @@ def create_app(
     transport: MailTransport | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
+    """notify's app: its consumer (the table in messages.py), the channels, the delivery engine
+    and its scheduled loop, the internal API. `transport` and `webhook_transport` let tests send
+    e-mails and webhooks in-process."""
     runtime = ServiceRuntime(settings)
     guard = AddressGuard(allow_loopback=settings.loopback_targets_allowed)
     registry = Registry(

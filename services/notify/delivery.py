@@ -61,6 +61,9 @@ class DeliveryFailed(Exception):
 
 
 class DeliveryEngine:
+    """The delivery log and the channels behind it: records, claims, sends and settles every
+    delivery once in effect (the module's docstring); `lease_seconds` bounds one send."""
+
     def __init__(
         self,
         db: Database,
@@ -86,9 +89,11 @@ class DeliveryEngine:
         self._sent: set[str] = set()  # accepted by the channel, `sent` not recorded (store away)
 
     def runs(self, channel: ChannelName) -> bool:
+        """Whether this process has the channel (a channel off by settings is not built)."""
         return channel in self._channels
 
     async def ensure_indexes(self) -> None:
+        """The scheduled loop's due query and the admin's list of failed deliveries."""
         await self._log.create_index([("status", ASCENDING), ("not_before", ASCENDING)])
         await self._log.create_index([("status", ASCENDING), ("failed_at", DESCENDING)])
 
@@ -128,6 +133,7 @@ class DeliveryEngine:
             raise failures[0]
 
     async def deliver(self, delivery: Delivery, not_before: datetime | None = None) -> None:
+        """`dispatch` of one delivery (now, or deferred to `not_before`); raises as `dispatch`."""
         await self.dispatch([(delivery, not_before)])
 
     async def run_due(self, batch: int = 100) -> int:
@@ -147,6 +153,7 @@ class DeliveryEngine:
         return tried
 
     async def failed(self, limit: int, offset: int) -> tuple[list[Document], int]:
+        """(a page of the failed and undeliverable deliveries, newest failure first; their total)."""
         query = {"status": {"$in": [S.FAILED, S.UNDELIVERABLE]}}
         cursor = self._log.find(query).sort([("failed_at", DESCENDING), ("_id", ASCENDING)])
         return await cursor.skip(offset).limit(limit).to_list(), await self._log.count_documents(query)

@@ -77,6 +77,7 @@ def map_data(areas: Any, zones: Any) -> dict[str, Any]:
 
 
 def public_router(settings: WebSettings) -> APIRouter:
+    """The pages anyone can open (the module's docstring); none needs a session."""
     router = APIRouter(tags=["public"])
 
     @router.get("/")
