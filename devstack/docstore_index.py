@@ -25,7 +25,8 @@ collection (a guarded `update_one` 2.8 ms at 15 appeals, 7.1 ms at 3,000).
 Dotted `$exists` (the outbox sweep, `{"outbox.id": {"$exists": true}}`, every 2 s in every
 service): docstore_patch reads only the documents whose `outbox` holds something, but finding
 them read every document's JSON (1.6 ms at 15, 6.5 ms at 3,000). For a declared index on a
-dotted path the patch adds a partial index of the documents whose head field holds something
+dotted path declared sparse (only the documents having it) the patch adds a partial index of the
+documents whose head field holds something
 (`platform_some_<hash>`, its WHERE the prefilter's own SQL), so SQLite reads only those few.
 
 Which index serves a query is SQLite's choice, by `ANALYZE` statistics (`sqlite_stat1`): without
@@ -226,15 +227,25 @@ def apply() -> None:
             _create_missing(self._require_connection(), [ID_INDEX])
 
     def create_with_expression(
-        self: SQLiteEngine, db_name: str, coll_name: str, keys: Any, *a: Any, **kw: Any
+        self: SQLiteEngine,
+        db_name: str,
+        coll_name: str,
+        keys: Any,
+        unique: bool,
+        name: Any,
+        sparse: bool,
+        *a: Any,
     ) -> str:
-        name: str = create(self, db_name, coll_name, keys, *a, **kw)
+        created: str = create(self, db_name, coll_name, keys, unique, name, sparse, *a)
         first = keys[0] if keys else None
         if first and first[1] in (1, -1):
-            wanted = [index for make in (expression_index, holding_index) if (index := make(first[0]))]
+            # the partial index only for a sparse one: an index of the documents having the field,
+            # as the sweep's `outbox.id` (every document has an `organization`: no use there)
+            makes = (expression_index, holding_index) if sparse else (expression_index,)
+            wanted = [index for make in makes if (index := make(first[0]))]
             with self._lock:
                 _create_missing(self._require_connection(), wanted)
-        return name
+        return created
 
     def validate_counting(self: SQLiteEngine, *a: Any, **kw: Any) -> None:
         validate(self, *a, **kw)
