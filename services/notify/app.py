@@ -77,7 +77,14 @@ def create_app(
         retry_window_seconds=settings.delivery_retry_window_hours * 3600,
     )
     polls = PollNotices(runtime.db, clock)
-    flows = NotifyFlows(runtime.db, engine, registry, clock, residents=polls.residents)
+    flows = NotifyFlows(
+        runtime.db,
+        engine,
+        registry,
+        clock,
+        residents=polls.residents,
+        region_timezone=settings.region_timezone,
+    )
     runtime.consume(handlers(flows))
     runtime.on_startup(flows.ensure_indexes)
     runtime.on_startup(polls.ensure_indexes)

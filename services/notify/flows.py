@@ -42,8 +42,11 @@ class NotifyFlows:
         registry: Registry,
         clock: Clock,
         residents: Residents | None = None,
+        region_timezone: str = "UTC",
     ) -> None:
+        """`region_timezone`: the zone of times in messages that concern no appeal (polls)."""
         self._db = db
+        self._region_timezone = region_timezone
         self.engine = engine
         self.registry = registry
         self._clock = clock
@@ -76,7 +79,13 @@ class NotifyFlows:
             known = remembered or await self._record(appeal_id)
         org_id = _org_id(getattr(payload, "organization", None)) or getattr(payload, "organization_id", None)
         org_id = org_id or _org_id(known.get("organization"))
-        facts = {"event_id": envelope.id, "payload": payload, "appeal": known, "now": self._clock()}
+        facts = {
+            "event_id": envelope.id,
+            "payload": payload,
+            "appeal": known,
+            "now": self._clock(),
+            "region_timezone": self._region_timezone,
+        }
         planned: list[Planned] = []
         contacts: OrgContacts | None = None
         unknown: RecipientUnknown | None = None

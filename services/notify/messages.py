@@ -70,6 +70,7 @@ class Facts:
     lang: str
     now: datetime
     person: Recipient | None = None
+    region_timezone: str = "UTC"  # for times of no appeal (a poll's)
 
     @property
     def org_name(self) -> str:
@@ -78,7 +79,8 @@ class Facts:
 
     @property
     def timezone(self) -> str:
-        return str(self.appeal.get("timezone") or "UTC")
+        """The appeal's organisation's zone (appeal.routed), else the region's."""
+        return str(self.appeal.get("timezone") or self.region_timezone)
 
 
 Fields = Callable[[Facts], Mapping[str, str]]
@@ -168,7 +170,7 @@ def _poll_title(f: Facts) -> dict[str, str]:
 
 
 def _poll_opened(f: Facts) -> dict[str, str]:
-    return {"title": f.payload.title, "closes": format_moment(f.payload.closes_at), "ballots": ""}
+    return {"title": f.payload.title, "closes": format_moment(f.payload.closes_at, f.timezone), "ballots": ""}
 
 
 def _poll_ballots(f: Facts) -> dict[str, str]:

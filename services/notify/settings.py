@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -57,9 +58,16 @@ class NotifySettings(ServiceSettings):
     # webhooks) is kept in memory this long: a change made through another replica reaches this
     # one at most this many seconds later (this replica's own changes at once). 0: always read.
     org_cache_seconds: float = Field(default=30.0, ge=0)
+    # The region's time zone: times in messages that concern no appeal (a poll's closing time),
+    # as the website shows them. An appeal's messages use its organisation's zone.
+    region_timezone: str = Field(default="Europe/Moscow", max_length=64)
 
     @model_validator(mode="after")
     def _check(self) -> NotifySettings:
+        try:
+            ZoneInfo(self.region_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"NOTIFY_REGION_TIMEZONE: unknown time zone {self.region_timezone!r}") from None
         if self.smtp_starttls and self.smtp_use_tls:
             raise ValueError("choose smtp_starttls (upgrade) or smtp_use_tls (implicit TLS), not both")
         unknown = self.enabled_channels - set(KNOWN_CHANNELS)

@@ -90,6 +90,7 @@ async def test_opted_in_residents_of_the_area_and_the_organisation_are_told_once
     await notify.deliver(opened)  # a redelivery
     [item] = await notify.feed("near")
     assert item["kind"] == "poll_opened" and "Скамейки на набережной" in item["title"]
+    assert "до 08.12.2026 12:00" in item["body"]  # 09:00 UTC, in the region's zone as the web shows it
     assert await notify.feed("far") == []
     assert [str(m["To"]) for m in relay.sent] == ["near@example.org"]
     assert "обращени" not in relay.sent[0].get_body(("plain",)).get_content().lower()  # not an appeal's mail
