@@ -24,7 +24,7 @@ from services.notify.schemas import AudienceKind, ChannelName, Notification, Rec
 from services.notify.schemas import NotificationKind as K
 from services.notify.service import (
     build,
-    format_date,
+    format_due,
     format_moment,
     is_urgent_warning,
     org_owner,
@@ -192,7 +192,7 @@ TABLE: tuple[Row, ...] = (
                 To.AUTHOR,
                 lambda f: {
                     "organization": f.payload.organization.name,
-                    "due_date": format_date(f.payload.due_at, f.payload.timezone),
+                    "due_date": format_due(f.payload.due_at, f.payload.timezone),
                 },
                 when=lambda armed: armed.timer is TimerKind.ANSWER,
             ),

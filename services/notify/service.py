@@ -65,9 +65,12 @@ def subscription_id(endpoint: str) -> str:
     return hashlib.sha256(endpoint.encode()).hexdigest()[:32]
 
 
-def format_date(moment: datetime, timezone: str = "UTC") -> str:
-    """The date as the organisation counts it: deadlines end at 23:59:59 in its time zone."""
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%d.%m.%Y")
+def format_due(moment: datetime, timezone: str = "UTC") -> str:
+    """A deadline as the organisation counts it, in its time zone: the date alone when it ends the
+    day (calendar-day deadlines end at 23:59:59, services/deadlines/dates.py), else the date and
+    the time (the demo's minute-long deadlines, a due date moved by a pause)."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return local.strftime("%d.%m.%Y" if (local.hour, local.minute) == (23, 59) else "%d.%m.%Y %H:%M")
 
 
 def format_moment(moment: datetime, timezone: str = "UTC") -> str:

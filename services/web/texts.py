@@ -106,6 +106,15 @@ def local_time(value: Any, with_time: bool = True) -> str:
     return moment.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
 
 
+def local_due(value: Any) -> str:
+    """A deadline in the region's time zone: the date alone when it ends the day (calendar-day
+    deadlines end at 23:59:59), else the date and the time (the demo's minute-long deadlines)."""
+    if not value:
+        return ""
+    moment = parse_time(value).astimezone(DISPLAY_ZONE)
+    return local_time(value, with_time=(moment.hour, moment.minute) != (23, 59))
+
+
 def template_globals(settings: WebSettings) -> dict[str, Any]:
     return {
         "STATUS": STATUS,
@@ -116,6 +125,7 @@ def template_globals(settings: WebSettings) -> dict[str, Any]:
         "QUESTION_KINDS": QUESTION_KINDS,
         "deadline_class": deadline_class,
         "local_time": local_time,
+        "local_due": local_due,
         "settings_public": {
             "tile_url": settings.tile_url or "",
             "tile_attribution": settings.tile_attribution,

@@ -30,6 +30,7 @@ def armed(org_name: str = "Управа района Хамовники") -> Dea
         timer=TimerKind.ANSWER,
         due_at=datetime(2026, 3, 12, 20, 59, 59, tzinfo=UTC),
         organization=OrganizationRef(id="org-1", name=org_name),
+        timezone="Europe/Moscow",  # the end of 12 March there
         armed_at=NOW,
     )
 

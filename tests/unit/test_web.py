@@ -13,6 +13,7 @@ from services.web.citizen_routes import appeal_body, topic_groups
 from services.web.gateway import GatewayError
 from services.web.pages import field_errors, safe_next
 from services.web.session import Session, SessionCodec
+from services.web.texts import local_due
 from tests.unit import web_fakes
 from tests.unit.web_fakes import DEV_TOKEN, TOPICS, FakeWorld, client_for, csrf_of, dev_sign_in, web, world
 
@@ -252,3 +253,9 @@ async def test_a_public_appeal_has_a_page_of_its_own(web: httpx.AsyncClient, wor
     asked = len(world.paths)
     malformed = await web.get("/public-appeals/not-a-number")
     assert malformed.status_code == 404 and len(world.paths) == asked  # never sent to the gateway
+
+
+def test_a_deadline_shows_its_time_only_when_it_does_not_end_the_day() -> None:
+    assert local_due("2026-12-20T20:59:59Z") == "20.12.2026"  # 23:59:59 in Moscow: the day is the deadline
+    assert local_due("2026-11-30T19:26:05Z") == "30.11.2026 22:26"  # the demo's one-minute deadline
+    assert local_due(None) == ""
