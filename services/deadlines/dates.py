@@ -15,6 +15,19 @@ def answer_due_at(start: datetime, sla_days: int, timezone: str) -> datetime:
     return datetime.combine(last_day, END_OF_DAY, tzinfo=zone).astimezone(UTC)
 
 
+def nearest_end_of_day(moment: datetime, not_before: datetime, timezone: str) -> datetime:
+    """The end (23:59:59) of a day in the zone nearest to `moment`, never before `not_before`: a
+    calendar-day deadline moved by a pause of any length still ends a day (a 2-second pause
+    across midnight does not make it 00:00:01 of the next day, nor add a day)."""
+    zone = ZoneInfo(timezone)
+    local = moment.astimezone(zone)
+    after = datetime.combine(local.date(), END_OF_DAY, tzinfo=zone)  # this day's end, at or after it
+    before = datetime.combine(local.date() - timedelta(days=1), END_OF_DAY, tzinfo=zone)
+    if moment - before < after - moment and before >= not_before:
+        return before.astimezone(UTC)
+    return after.astimezone(UTC)
+
+
 def first_response_due_at(start: datetime, sla_hours: int) -> datetime:
     """Hours are elapsed time: a DST change does not stretch a 4-hour first response."""
     return start.astimezone(UTC) + timedelta(hours=sla_hours)

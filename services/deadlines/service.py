@@ -23,6 +23,7 @@ from services.deadlines.dates import (
     answer_due_at,
     extended_due_at,
     first_response_due_at,
+    nearest_end_of_day,
     warning_times,
 )
 from services.deadlines.schemas import (
@@ -215,6 +216,8 @@ def clarified(clock: AppealClock, at: datetime, now: datetime, policy: Policy) -
         return Outcome(clock, note="the answer clock was not paused")
     _stop_pause(clock, answer, at)
     due = at + timedelta(seconds=answer.remaining_seconds or 0.0)
+    if not clock.answer_sla_minutes:  # calendar days: still the end of a day (docs/deadlines.md)
+        due = nearest_end_of_day(due, at, clock.timezone)
     answer.state, answer.due_at, answer.remaining_seconds, answer.last_resumed_at = (
         TimerState.ARMED,
         due,

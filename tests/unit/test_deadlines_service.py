@@ -88,9 +88,37 @@ def test_pause_keeps_the_remaining_time_and_resume_moves_the_deadline() -> None:
     assert next_due_at(paused) is None  # a paused clock never fires
     resumed_at = T0 + timedelta(days=7, hours=3)
     outcome = service.clarified(paused, resumed_at, resumed_at, POLICY)
-    assert answer(outcome.clock).due_at == resumed_at + remaining
-    assert outcome.events[0][1].due_at == resumed_at + remaining  # type: ignore[attr-defined]
+    # 5 days 3 hours later, to the nearest end of a day: 5 days more
+    assert resumed_at + remaining == DUE_10_DAYS_MSK + timedelta(days=5, hours=3)
+    assert answer(outcome.clock).due_at == DUE_10_DAYS_MSK + timedelta(days=5)
+    assert outcome.events[0][1].due_at == DUE_10_DAYS_MSK + timedelta(days=5)  # type: ignore[attr-defined]
     assert outcome.clock.current.paused_seconds == timedelta(days=5, hours=3).total_seconds()
+
+
+@pytest.mark.parametrize(
+    ("pause", "days_more"),
+    [(timedelta(seconds=2), 0), (timedelta(hours=11), 0), (timedelta(hours=13), 1), (timedelta(days=3), 3)],
+)
+def test_a_calendar_day_deadline_resumed_still_ends_a_day(pause: timedelta, days_more: int) -> None:
+    paused = service.clarification_requested(armed(), T0).clock
+    resumed = service.clarified(paused, T0 + pause, T0 + pause, POLICY)
+    assert answer(resumed.clock).due_at == DUE_10_DAYS_MSK + timedelta(days=days_more)
+
+
+def test_a_minute_deadline_resumed_keeps_the_exact_time_left() -> None:
+    paused = service.clarification_requested(armed(answer_sla_minutes=5), T0 + timedelta(minutes=1)).clock
+    resumed = service.clarified(paused, T0 + timedelta(minutes=3), T0 + timedelta(minutes=3), POLICY)
+    assert answer(resumed.clock).due_at == T0 + timedelta(minutes=7)
+
+
+def test_a_resumed_deadline_never_ends_before_the_resume() -> None:
+    # one second was left; the citizen answered three days and ten hours later: the deadline is the
+    # end of that day, not the end of the day before (already past)
+    nearly = DUE_10_DAYS_MSK - timedelta(seconds=1)
+    paused = service.clarification_requested(armed(), nearly).clock
+    at = nearly + timedelta(days=3, hours=10)
+    resumed = service.clarified(paused, at, at, POLICY)
+    assert answer(resumed.clock).due_at == DUE_10_DAYS_MSK + timedelta(days=4)
 
 
 def test_a_stale_clarification_request_cannot_pause_the_clock_forever() -> None:
