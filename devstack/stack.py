@@ -188,6 +188,7 @@ class LocalStack:
             **{f"INTAKE_{name.upper()}_URL": self.url(name) for name in SERVICES if name != "intake"},
             "WEB_GATEWAY_URL": self.url("intake"),
             "WEB_PUBLIC_URL": self.url("web"),
+            "NOTIFY_APP_URL": self.url("web"),  # e-mails and push link to the appeal's (poll's) page
             **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in self.ports.items()},
         }
         return {**env, **self.extra_env}

@@ -167,8 +167,14 @@ TEXTS: dict[K, dict[str, tuple[str, str]]] = {
         ),
     },
     K.POLL_RESULTS: {
-        "ru": ("Итоги голосования: {title}", "Голосование «{title}» завершено. Бюллетеней: {ballots}."),
-        "en": ("Poll results: {title}", "The poll “{title}” has closed. Ballots cast: {ballots}."),
+        "ru": (
+            "Итоги голосования: {title}",
+            "Голосование «{title}» завершено. Бюллетеней: {ballots}. Итоги — на странице голосования.",
+        ),
+        "en": (
+            "Poll results: {title}",
+            "The poll “{title}” has closed. Ballots cast: {ballots}. The results are on the poll's page.",
+        ),
     },
     K.POLL_CANCELLED: {
         "ru": (
