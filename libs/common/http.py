@@ -168,9 +168,10 @@ SECURITY_HEADERS = (
     (b"cross-origin-resource-policy", b"same-origin"),
 )
 # The API answers JSON, never pages: nothing may be loaded or framed from it. The interactive
-# docs (/docs, /redoc) load Swagger UI's scripts and keep FastAPI's defaults.
+# docs (/docs, /redoc, their scripts under /docs/static) run Swagger UI and keep FastAPI's defaults.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
+DOCS_STATIC = "/docs/static"  # the docs' own scripts and styles (libs/common/runtime.py)
 NO_STORE = (b"cache-control", b"no-store")
 AUTH_HEADERS = (b"authorization", INTERNAL_TOKEN_HEADER.lower().encode())
 

@@ -15,9 +15,11 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import Gauge
 
 from libs.common.http import (
+    DOCS_STATIC,
     CorrelationMiddleware,
     ReadyCheck,
     SecurityHeadersMiddleware,
@@ -204,7 +206,11 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+        # The interactive docs (/docs, /redoc) with Swagger UI's and ReDoc's scripts served by the
+        # service itself (fastapi-offline), not a CDN: they work on a network without internet.
+        app = FastAPIOffline(
+            title=title, description=description, version="1.0.0", lifespan=lifespan, static_url=DOCS_STATIC
+        )
         install_problem_handlers(app)
         app.add_middleware(CorrelationMiddleware)
         app.add_middleware(SecurityHeadersMiddleware)

@@ -74,3 +74,20 @@ async def test_the_media_types_declared_are_the_ones_sent() -> None:
             declared = schema["paths"][path]["get"]["responses"]["200"]["content"]
             sent = response.headers["content-type"].split(";")[0]
             assert [media.split(";")[0] for media in declared] == [sent], path
+
+
+async def test_the_interactive_docs_need_no_internet() -> None:
+    """/docs and /redoc load Swagger UI and ReDoc from the service itself (fastapi-offline), so
+    they work on a closed network; their pages keep no API CSP that would block the scripts."""
+    app = create_app(IntakeSettings(env="dev"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        docs, redoc = await client.get("/docs"), await client.get("/redoc")
+        assert docs.status_code == redoc.status_code == 200
+        for page in (docs, redoc):
+            assert "cdn.jsdelivr.net" not in page.text and "unpkg.com" not in page.text
+            assert "default-src 'none'" not in page.headers.get("content-security-policy", "")
+        assert "/docs/static/swagger-ui-bundle.js" in docs.text and "/openapi.json" in docs.text
+        assert "/docs/static/redoc.standalone.js" in redoc.text
+        script = await client.get("/docs/static/swagger-ui-bundle.js")
+        assert script.status_code == 200 and "SwaggerUIBundle" in script.text
+        assert (await client.get("/docs/static/swagger-ui.css")).status_code == 200
