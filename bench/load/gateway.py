@@ -14,6 +14,7 @@ from bench.load.report import Progress
 from devstack.appeals import RegisteredSink, Submission
 from devstack.metrics import MESSAGES, PUBLISHED, STORE_COMMANDS, counter, scrape, total
 
+CAP_SECONDS = 3600.0  # no single wait of the bench lasts longer, whatever happens
 # Commands that are no round trip of the work: readiness probes and session clean-up.
 NOT_WORK = frozenset({"ping", "endSessions"})
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import profile
-from bench.load.gateway import Batch, Counters, service_counters, submit, wait_for_mail
+from bench.load.gateway import CAP_SECONDS, Batch, Counters, service_counters, submit, wait_for_mail
 from bench.load.latency import Latency
 from bench.load.report import ms, percentile, rate
 from bench.load.system import cpu_seconds, rabbitmq_pid, rss_mib
@@ -27,7 +27,6 @@ from devstack.appeals import Citizens, RegisteredSink
 from devstack.stack import SERVICES, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
-CAP_SECONDS = 3600.0  # no single wait of the bench lasts longer, whatever happens
 
 
 @dataclass

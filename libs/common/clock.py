@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 Clock = Callable[[], datetime]
+
+# Calendar-day deadlines end at this local time of their last day (services/deadlines/dates.py).
+END_OF_DAY = time(23, 59, 59)
+
+
+def ends_a_day(local: datetime) -> bool:
+    """Whether a due moment, in the zone it is shown in, is a day's end (23:59): notify's e-mails
+    and the website then show its date alone, else the date and the time."""
+    return (local.hour, local.minute) == (END_OF_DAY.hour, END_OF_DAY.minute)
 
 
 def system_clock() -> datetime:

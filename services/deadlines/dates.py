@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-END_OF_DAY = time(23, 59, 59)
+from libs.common.clock import END_OF_DAY
 
 
 def answer_due_at(start: datetime, sla_days: int, timezone: str) -> datetime:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from libs.common.clock import ends_a_day
 from libs.common.contracts.notify import QuietHours
 from services.notify.addresses import BlockedTarget, canonical_host, check_host
 from services.notify.grammar import Phrase
@@ -70,7 +71,7 @@ def format_due(moment: datetime, timezone: str = "UTC") -> str:
     day (calendar-day deadlines end at 23:59:59, services/deadlines/dates.py), else the date and
     the time (the demo's minute-long deadlines, a due date moved by a pause)."""
     local = moment.astimezone(ZoneInfo(timezone))
-    return local.strftime("%d.%m.%Y" if (local.hour, local.minute) == (23, 59) else "%d.%m.%Y %H:%M")
+    return local.strftime("%d.%m.%Y" if ends_a_day(local) else "%d.%m.%Y %H:%M")
 
 
 def format_moment(moment: datetime, timezone: str = "UTC") -> str:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from libs.common.clock import ends_a_day
 from services.web.i18n import N_
 from services.web.settings import WebSettings
 
@@ -111,8 +112,7 @@ def local_due(value: Any) -> str:
     deadlines end at 23:59:59), else the date and the time (the demo's minute-long deadlines)."""
     if not value:
         return ""
-    moment = parse_time(value).astimezone(DISPLAY_ZONE)
-    return local_time(value, with_time=(moment.hour, moment.minute) != (23, 59))
+    return local_time(value, with_time=not ends_a_day(parse_time(value).astimezone(DISPLAY_ZONE)))
 
 
 def template_globals(settings: WebSettings) -> dict[str, Any]:

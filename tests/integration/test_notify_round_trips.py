@@ -5,17 +5,18 @@ deadline's deadline.armed, as the bench sends them (issue #18)."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from libs.common.clock import ManualClock
 from libs.common.events import Envelope, decode_payload
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
+from tests.infra import store_commands
 from tests.unit.test_notify_caching import routed_to
 from tests.unit.test_notify_handlers import NOW, FakeRelay, armed, submitted
 
@@ -24,19 +25,9 @@ pytestmark = pytest.mark.integration
 PER_APPEAL = 8  # the issue's target; it was 12
 
 
-def commands() -> dict[str, float]:
-    """Store commands this process has sent so far, by command name."""
-    counted: dict[str, float] = {}
-    for metric in REGISTRY.collect():
-        if metric.name == "appeals_store_commands":
-            for sample in metric.samples:
-                if sample.name.endswith("_total"):
-                    counted[sample.labels["command"]] = sample.value
-    return counted
-
-
-def since(before: dict[str, float]) -> dict[str, float]:
-    return {name: n - before.get(name, 0) for name, n in commands().items() if n != before.get(name, 0)}
+def since(before: Counter[str]) -> Counter[str]:
+    """Store commands sent since the reading `before` (tests/infra.store_commands), by name."""
+    return store_commands() - before
 
 
 @dataclass
@@ -83,7 +74,7 @@ async def test_an_appeal_costs_notify_at_most_eight_round_trips(replicas: list[R
 
     counted = []
     for event in appeal("a1"):
-        before = commands()
+        before = store_commands()
         await here.deliver(event)
         counted.append(since(before))
     submitted_, routed_, armed_ = counted
@@ -102,7 +93,7 @@ async def test_another_replica_reads_the_record_it_did_not_store(replicas: list[
     submitted_, routed_, armed_ = appeal("a2")
     await here.deliver(submitted_)
     await here.deliver(routed_)
-    before = commands()
+    before = store_commands()
     await there.deliver(armed_)
     assert since(before) == {"find": 3, "insert": 2, "update": 1}  # the record read once
     assert [m["To"] for m in there.relay.sent] == ["citizen@example.org"]
