@@ -46,7 +46,7 @@ def registered_email(appeal_id: str) -> Delivery:
         target_id="citizen",
         target={"email": "resident@example.org"},
         appeal_id=appeal_id,
-        event_type="deadline.armed",
+        event_type="appeal.routed",
         kind="registered",
         content={},
     )

@@ -49,7 +49,7 @@ class Result:
     delivered: int = 0
     duplicates: int = 0  # appeals with more than one "registered" e-mail
     republished: int = 0  # events the outbox relay published more than once
-    lost: int = 0  # notify: deadline.armed dead-lettered (the recipient was on another replica)
+    lost: int = 0  # notify: appeal.routed dead-lettered (the recipient was on another replica)
     latencies: list[float] = field(default_factory=list)
     spread: dict[str, list[int]] = field(default_factory=dict)  # service → handled per replica
     routes_ok: bool = True
@@ -173,9 +173,9 @@ def foreign_processes(stack: LocalStack) -> list[int]:
 
 
 async def notify_lost(client: httpx.AsyncClient, stack: LocalStack) -> int:
-    """`deadline.armed` messages notify dead-lettered (the recipient was on another replica)."""
+    """`appeal.routed` messages notify dead-lettered (the recipient was on another replica)."""
     per_replica = await replica_counts(client, stack, "notify")
-    return int(sum(counts.get(("deadline.armed", "dead_lettered"), 0.0) for counts in per_replica.values()))
+    return int(sum(counts.get(("appeal.routed", "dead_lettered"), 0.0) for counts in per_replica.values()))
 
 
 async def wait_for(
@@ -203,7 +203,7 @@ def print_table(results: Sequence[Result], store: str) -> None:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     print(
-        "2 mails: appeals with two registered e-mails; lost: deadline.armed dead-lettered by notify "
+        "2 mails: appeals with two registered e-mails; lost: appeal.routed dead-lettered by notify "
         "(no recipient on that replica);\nre-pub: events the outbox relay published twice (flush and "
         "sweep raced): absorbed only where a service's replicas share a store;\nothers: Python "
         "processes of other runs on this machine (services, tests, benches): not 0, the cores were shared"

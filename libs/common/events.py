@@ -189,6 +189,10 @@ class AppealRoutedV1(BaseModel):
     # A repeat appeal: the same resident, topic and place within the repeat period after an answer
     # to this earlier appeal; it went to the organisation that answered that one.
     repeat_of: AppealRef | None = None
+    # The appeal's first routing only: when its answer is due (libs.common.clock.answer_due_at),
+    # the date the citizen is told at once; deadlines arms the answer timer with it. Later moves
+    # leave it None: whether they keep the deadline is deadlines' to say (deadline.armed).
+    answer_due_at: datetime | None = None
 
 
 class AppealRejectedV1(BaseModel):

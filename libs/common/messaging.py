@@ -67,6 +67,24 @@ class Filtered:
         await self.handler(envelope, payload)
 
 
+@dataclass(frozen=True)
+class Retired:
+    """A handler of an event type the service no longer subscribes to (see `retired`)."""
+
+    handler: Handler
+
+    async def __call__(self, envelope: Envelope, payload: Any) -> None:
+        await self.handler(envelope, payload)
+
+
+def retired(handler: Handler) -> Handler:
+    """`handler`, for an event type the service stopped subscribing to: `EventConsumer.declare`
+    removes the queue's binding an earlier version made, and events of the type already in the
+    queue (or retried) are still handled by it rather than dead-lettered. Drop it once no
+    deployment can hold such events."""
+    return Retired(handler)
+
+
 def only_when(when: HintFilter, handler: Handler) -> Handler:
     """`handler`, declared to want only the events `when` lets through: `EventConsumer.declare`
     then feeds its event type through a filter exchange (`Topology.filter_exchange`) instead of
@@ -160,9 +178,15 @@ class EventConsumer:
             for event_type, handler in handlers.items()
             if isinstance(handler, Filtered)
         }
-        self.handlers: dict[str, Handler] = {
+        self.handlers: dict[str, Handler] = {  # the event types its queue is bound to
             event_type: handler.handler if isinstance(handler, Filtered) else handler
             for event_type, handler in handlers.items()
+            if not isinstance(handler, Retired)
+        }
+        self.retired: dict[str, Handler] = {
+            event_type: handler.handler
+            for event_type, handler in handlers.items()
+            if isinstance(handler, Retired)
         }
         self.subjects = SubjectLocks()
         self.max_attempts = max_attempts
@@ -183,8 +207,9 @@ class EventConsumer:
         An unfiltered event type binds the queue to the events exchange. A filtered one goes
         through its filter exchange (`Topology.filter_exchange`); the queue's direct binding an
         earlier version made is removed only after the filter path exists, so no event is missed
-        meanwhile (one may arrive twice: consumers are idempotent). Unbinding a binding that does
-        not exist is no error in RabbitMQ, so this is safe on every start."""
+        meanwhile (one may arrive twice: consumers are idempotent). A retired event type's binding
+        is removed. Unbinding a binding that does not exist is no error in RabbitMQ, so this is
+        safe on every start."""
         exchange = await self.broker.declare_exchange(self.topology.events_exchange)
         dlx = await self.broker.declare_exchange(self.topology.dead_letter_exchange)
         queue = await self.broker.declare_queue(self.queue)
@@ -202,6 +227,8 @@ class EventConsumer:
                 )
                 await discard.bind(filter_exchange, arguments=when.skip_arguments)
                 await queue.unbind(exchange, routing_key=event_type)
+        for event_type in self.retired:
+            await queue.unbind(exchange, routing_key=event_type)
         dlq = await self.broker.declare_queue(self.dead_letter_queue)
         await dlq.bind(dlx, routing_key=self.queue.name)
         await self.broker.declare_queue(self.retry_queue)
@@ -224,7 +251,7 @@ class EventConsumer:
             envelope = parse_envelope(msg.body)
             event_type = envelope.type
             note_event(envelope)
-            handler = self.handlers.get(envelope.type)
+            handler = self.handlers.get(envelope.type) or self.retired.get(envelope.type)
             if handler is None:
                 raise PoisonMessage(f"{self.service} has no handler for {envelope.type}")
             payload = decode_payload(envelope)

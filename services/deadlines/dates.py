@@ -1,4 +1,5 @@
-"""Deadline arithmetic: calendar days in the organisation's time zone, DST-safe. Pure."""
+"""Deadline arithmetic: calendar days in the organisation's time zone, DST-safe. Pure. The first
+answer deadline's rule, which routing announces too, is `libs.common.clock.answer_due_at`."""
 
 from __future__ import annotations
 
@@ -6,13 +7,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from libs.common.clock import END_OF_DAY
-
-
-def answer_due_at(start: datetime, sla_days: int, timezone: str) -> datetime:
-    """Calendar days in the organisation's time zone: due at the end of the last day."""
-    zone = ZoneInfo(timezone)
-    last_day = start.astimezone(zone).date() + timedelta(days=sla_days)
-    return datetime.combine(last_day, END_OF_DAY, tzinfo=zone).astimezone(UTC)
 
 
 def nearest_end_of_day(moment: datetime, not_before: datetime, timezone: str) -> datetime:

@@ -7,10 +7,11 @@ Every step takes the appeal's record (or None), the event and the times, and ret
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from libs.common.clock import answer_due_at
 from libs.common.events import (
     AppealRoutedV1,
     DeadlineArmedV1,
@@ -20,7 +21,6 @@ from libs.common.events import (
     TimerKind,
 )
 from services.deadlines.dates import (
-    answer_due_at,
     extended_due_at,
     first_response_due_at,
     nearest_end_of_day,
@@ -62,9 +62,7 @@ def _unchanged(clock: AppealClock, note: str) -> Outcome:
 
 
 def _answer_due(clock: AppealClock, start: datetime) -> datetime:
-    if clock.answer_sla_minutes:  # dev/demo topics: minutes, not calendar days
-        return start.astimezone(UTC) + timedelta(minutes=clock.answer_sla_minutes)
-    return answer_due_at(start, clock.answer_sla_days, clock.timezone)
+    return answer_due_at(start, clock.answer_sla_days, clock.timezone, clock.answer_sla_minutes)
 
 
 def _armed_event(clock: AppealClock, timer: Timer, now: datetime) -> tuple[EventType, BaseModel]:
@@ -148,7 +146,9 @@ def routed(
         for timer in clock.timers.values():
             _end(timer, TimerState.CANCELLED, event.routed_at)
     clock.assignments.append(_assignment(event))
-    events = [_arm(clock, TimerKind.ANSWER, _answer_due(clock, event.routed_at), now, policy)]
+    # The first routing announced its due date (the same rule): the citizen's e-mail states it.
+    due = event.answer_due_at or _answer_due(clock, event.routed_at)
+    events = [_arm(clock, TimerKind.ANSWER, due, now, policy)]
     if event.first_response_sla_hours and not responded:
         due = first_response_due_at(event.routed_at, event.first_response_sla_hours)
         events.append(_arm(clock, TimerKind.FIRST_RESPONSE, due, now, policy))

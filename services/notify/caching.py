@@ -6,8 +6,6 @@ store each time (docs/notify.md, "What notify keeps in memory").
   from the moment its read began; a write this process makes drops the entries it touches at once,
   so a webhook registered here is used for the very next event. A write made through another
   replica is seen at most `ttl` seconds later.
-- `Recent`: a bounded memory of facts that never change once stored (what `appeal.submitted`
-  remembered of an appeal's author): no expiry needed, the oldest are forgotten first.
 """
 
 from __future__ import annotations
@@ -16,12 +14,11 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar, cast
+from typing import TypeVar, cast
 
 from prometheus_client import Counter
 
 T = TypeVar("T")
-V = TypeVar("V")
 
 Seconds = Callable[[], float]  # a monotonic clock in seconds (time.monotonic; tests move their own)
 
@@ -102,31 +99,3 @@ def _retrieved(read: asyncio.Future[T]) -> None:
     """A failed read whose callers were all cancelled: its error is theirs, not the loop's to log."""
     if not read.cancelled():
         read.exception()
-
-
-class Recent(Generic[V]):
-    """At most `size` values by key, the least recently used forgotten first. For facts that do not
-    change once stored, so a value here is never stale."""
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._values: OrderedDict[Hashable, V] = OrderedDict()
-        self._hit, self._miss = CACHE_READS.labels(name, "hit"), CACHE_READS.labels(name, "miss")
-
-    def get(self, key: Hashable) -> V | None:
-        value = self._values.get(key)
-        if value is None:
-            self._miss.inc()
-            return None
-        self._hit.inc()
-        self._values.move_to_end(key)
-        return value
-
-    def put(self, key: Hashable, value: V) -> None:
-        self._values[key] = value
-        self._values.move_to_end(key)
-        while len(self._values) > self._size:
-            self._values.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._values)

@@ -1,6 +1,5 @@
 """Use cases: carry out the table of `messages.py` for one event. Remember what notify needs
-about the appeal, read the appeal's record once (or not at all for a row that needs only its
-author, whom this process remembered lately), make each message of the event's row for its
+about the appeal, read the appeal's record once, make each message of the event's row for its
 recipients on their channels, at a time they accept, and hand the deliveries to the engine."""
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from libs.common.contracts.notify import OrgContacts
 from libs.common.events import Envelope
 from libs.common.logging import get_logger
 from libs.common.store import Database, Document
-from services.notify.caching import Recent
 from services.notify.delivery import DeliveryEngine, Planned
-from services.notify.messages import AUTHOR, CHANNELS, Facts, Row, To, compose
+from services.notify.messages import CHANNELS, Facts, Row, To, compose
 from services.notify.registry import Registry
 from services.notify.schemas import Recipient
 from services.notify.targets import TargetPlanner
@@ -27,7 +25,6 @@ log = get_logger(__name__)
 RECIPIENTS = "recipients"  # per appeal: its author, their contact and language, its organisation
 
 Residents = Callable[[list[str]], AsyncIterator[Recipient]]  # poll area ids → subscribed residents
-RECENT_AUTHORS = 4096  # appeals whose author this process remembers (a few hundred bytes each)
 
 
 class RecipientUnknown(Exception):
@@ -52,9 +49,6 @@ class NotifyFlows:
         self._clock = clock
         self._residents = residents
         self._targets = TargetPlanner(registry, engine.runs, clock)
-        # The AUTHOR facts of appeals this process stored or read lately: they never change, so a
-        # row that needs nothing else of the record (`author_only`) is spared reading it.
-        self._authors: Recent[Document] = Recent(RECENT_AUTHORS, "authors")
 
     async def ensure_indexes(self) -> None:
         """The delivery log's and the registry's indexes."""
@@ -75,8 +69,7 @@ class NotifyFlows:
         if row.remember is not None:
             known = await self._remember(row, payload, read=True)
         elif appeal_id is not None:
-            remembered = self._authors.get(appeal_id) if row.author_only else None
-            known = remembered or await self._record(appeal_id)
+            known = await self._record(appeal_id)
         org_id = _org_id(getattr(payload, "organization", None)) or getattr(payload, "organization_id", None)
         org_id = org_id or _org_id(known.get("organization"))
         facts = {
@@ -121,9 +114,7 @@ class NotifyFlows:
 
     async def _record(self, appeal_id: str) -> Document:
         """The appeal's record as stored ({} when notify has heard nothing of the appeal yet)."""
-        record = await self._db[RECIPIENTS].find_one({"_id": appeal_id}) or {}
-        self._note_author(appeal_id, record)
-        return record
+        return await self._db[RECIPIENTS].find_one({"_id": appeal_id}) or {}
 
     async def _remember(self, row: Row, payload: Any, *, read: bool) -> Document:
         """Upsert the row's facts into the appeal's record (replaying the event writes the same
@@ -136,19 +127,12 @@ class NotifyFlows:
         where = {"_id": payload.appeal_id}
         if not read:
             await self._db[RECIPIENTS].update_one(where, update, upsert=True)
-            self._note_author(payload.appeal_id, update["$set"])  # now stored: these values
             return {}
         collection = self._db[RECIPIENTS]
         after = await collection.find_one_and_update(
             where, update, upsert=True, return_document=ReturnDocument.AFTER
         )
-        self._note_author(payload.appeal_id, after or {})
         return after or {}
-
-    def _note_author(self, appeal_id: str, record: Document) -> None:
-        """Remember the AUTHOR facts of a record stored or read (once appeal.submitted set them)."""
-        if record.get("author_id"):
-            self._authors.put(appeal_id, {name: record.get(name) for name in AUTHOR})
 
 
 def _org_id(organization: Any) -> str | None:

@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from libs.common.events import Envelope
-from libs.common.messaging import Handler
+from libs.common.messaging import Handler, retired
 from services.notify.flows import NotifyFlows
 from services.notify.messages import TABLE, Row
 
 
 def handlers(flows: NotifyFlows, table: Sequence[Row] = TABLE) -> dict[str, Handler]:
-    """{event type: handler} for every row of the table (the consumer binds its queue to these)."""
-    return {row.event: _handler(flows, row) for row in table}
+    """{event type: handler} for every row of the table (the consumer binds its queue to these,
+    except a retired row's, which it unbinds)."""
+    return {
+        row.event: retired(_handler(flows, row)) if row.retired else _handler(flows, row) for row in table
+    }
 
 
 def _handler(flows: NotifyFlows, row: Row) -> Handler:

@@ -111,14 +111,8 @@ class Row:
     messages: tuple[Message, ...] = ()
     webhooks: bool = False  # the event itself to the webhooks that may see it (WEBHOOK_EVENTS)
     remember: Callable[[Any], dict[str, Any]] | None = None  # fields $set on the appeal record
-    # Its messages read of the appeal's record only the AUTHOR facts, which never change once
-    # appeal.submitted stored them: what the process remembers of them lately does (flows.py).
-    author_only: bool = False
-
-
-# What appeal.submitted alone remembers of an appeal (`_remember_submitted`) and nothing changes
-# afterwards: the author, their contact e-mail and language, the channel and the source post.
-AUTHOR = ("author_id", "contact_email", "lang", "channel", "source_post")
+    # An event notify no longer subscribes to: handled only if still queued from before (messaging.retired).
+    retired: bool = False
 
 
 def _event_id(f: Facts) -> tuple[str, ...]:
@@ -177,6 +171,20 @@ def _poll_ballots(f: Facts) -> dict[str, str]:
     return {"title": f.payload.title, "closes": "", "ballots": str(f.payload.results.ballots)}
 
 
+def _registered(due: Callable[[Any], datetime], when: Callable[[Any], bool]) -> Message:
+    """The citizen's "registered" e-mail: once per appeal (its key names no event), with the
+    organisation and the answer's due date (`due` of the payload), in the organisation's zone."""
+    return Message(
+        K.REGISTERED,
+        To.AUTHOR,
+        lambda f: {
+            "organization": f.payload.organization.name,
+            "due_date": format_due(due(f.payload), f.payload.timezone),
+        },
+        when=when,
+    )
+
+
 def _deadline(f: Facts) -> dict[str, str]:
     p = f.payload
     return {"timer": timer_label(p.timer, f.lang), "due": format_moment(p.due_at, f.timezone)}
@@ -184,20 +192,12 @@ def _deadline(f: Facts) -> dict[str, str]:
 
 TABLE: tuple[Row, ...] = (
     Row(EventType.APPEAL_SUBMITTED, remember=_remember_submitted),
+    # Until the first routing announced the due date, the e-mail waited for deadline.armed; one
+    # still queued when notify is upgraded sends it (the same key: never twice).
     Row(
         EventType.DEADLINE_ARMED,
-        (
-            Message(
-                K.REGISTERED,
-                To.AUTHOR,
-                lambda f: {
-                    "organization": f.payload.organization.name,
-                    "due_date": format_due(f.payload.due_at, f.payload.timezone),
-                },
-                when=lambda armed: armed.timer is TimerKind.ANSWER,
-            ),
-        ),
-        author_only=True,
+        (_registered(lambda a: a.due_at, when=lambda a: a.timer is TimerKind.ANSWER),),
+        retired=True,
     ),
     Row(
         EventType.APPEAL_REJECTED,
@@ -207,6 +207,8 @@ TABLE: tuple[Row, ...] = (
     Row(
         EventType.APPEAL_ROUTED,
         (
+            # The first routing announces the answer's due date (docs/deadlines.md).
+            _registered(lambda r: r.answer_due_at, when=lambda r: r.answer_due_at is not None),
             Message(
                 K.NEW_APPEAL,
                 To.OPERATORS,

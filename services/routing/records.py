@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.clock import answer_due_at
 from libs.common.events import (
     AppealRef,
     AppealRejectedV1,
@@ -128,18 +129,21 @@ def routed(
     """The assignment's new state, its `appeal.routed` event and its history entry. `area_id`: the
     place's area when decided now (first routing); moves keep the one stored."""
     topic = cc.topics.get(doc.topic or "")
+    sla_days = topic.answer_sla_days if topic else FALLBACK_SLA_DAYS
+    sla_minutes = topic.answer_sla_minutes if topic else None
+    timezone = cc.timezone_of(org)
     payload = AppealRoutedV1(
         appeal_id=doc.id,
         number=doc.number,
         topic=doc.topic,
         organization=OrganizationRef(id=org.id, name=org.name),
         rule=rule,
-        answer_sla_days=topic.answer_sla_days if topic else FALLBACK_SLA_DAYS,
+        answer_sla_days=sla_days,
         first_response_sla_hours=topic.first_response_sla_hours
         if topic and doc.channel == "social"
         else None,
-        answer_sla_minutes=topic.answer_sla_minutes if topic else None,
-        timezone=cc.timezone_of(org),
+        answer_sla_minutes=sla_minutes,
+        timezone=timezone,
         channel=doc.channel,
         routed_at=now,
         reason=reason,
@@ -148,6 +152,8 @@ def routed(
         area_id=area_id if area_id is not None else doc.area_id,
         location=doc.location if doc.classification else None,
         repeat_of=doc.repeat_of,
+        # The first routing (no organisation before) starts the answer deadline: announced now.
+        answer_due_at=answer_due_at(now, sla_days, timezone, sla_minutes) if previous is None else None,
     )
     event = outbox_entry(
         EventType.APPEAL_ROUTED,

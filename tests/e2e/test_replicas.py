@@ -108,7 +108,7 @@ async def run(
                     """Every published message settled, and every appeal has its e-mail or lost it."""
                     counts = await result.counts()
                     lost = sum(
-                        r.get(("deadline.armed", "dead_lettered"), 0.0) for r in counts["notify"].values()
+                        r.get(("appeal.routed", "dead_lettered"), 0.0) for r in counts["notify"].values()
                     )
                     mailed = sink.count(result.numbers)
                     return counts if mailed + lost >= APPEALS and not unsettled(result, counts) else None
@@ -148,12 +148,12 @@ async def test_each_message_is_settled_by_one_replica_and_the_work_spreads(run: 
 
 async def test_registered_emails(run: Run) -> None:
     per_replica = (await run.counts())["notify"]
-    armed_handled = sum(handled(replica, "deadline.armed") for replica in per_replica.values())
-    lost = sum(replica.get(("deadline.armed", "dead_lettered"), 0.0) for replica in per_replica.values())
+    routed_handled = sum(handled(replica, "appeal.routed") for replica in per_replica.values())
+    lost = sum(replica.get(("appeal.routed", "dead_lettered"), 0.0) for replica in per_replica.values())
     mailed = run.sink.count(run.numbers)
     emails = sum(run.sink.registered[number] for number in run.numbers)
-    # A handled deadline.armed sends at most one e-mail (none if that replica already sent it).
-    assert emails <= armed_handled
+    # A handled first appeal.routed sends at most one e-mail (none if that replica already sent it).
+    assert emails <= routed_handled
     assert run.sink.duplicates(run.numbers) == {}, "an appeal got more than one e-mail"
     assert mailed == APPEALS and lost == 0
 

@@ -6,7 +6,7 @@ import aio_pika
 import pytest
 
 from libs.common.events import AppealRejectedV1, Envelope, EventType, new_event
-from libs.common.messaging import EventBus, EventConsumer, create_broker
+from libs.common.messaging import EventBus, EventConsumer, create_broker, retired
 from libs.common.outbox import OutboxRelay, outbox_entry
 from libs.common.settings import QueueKind
 from libs.common.store import open_store
@@ -102,6 +102,49 @@ async def test_always_failing_handler_ends_in_dead_letter_queue_with_reason(
         assert "gave up after 3 attempts" in reason
         assert "this handler always fails" in reason
         assert len(attempts) == 3
+    finally:
+        await broker.stop()
+
+
+async def test_a_retired_event_type_is_unbound_and_its_queued_events_still_handled(
+    rabbit_url: str, namespace: str
+) -> None:
+    """A version that stops subscribing to an event type: on start its queue loses the binding an
+    earlier version made (no new event of the type reaches it), and one already queued is still
+    handled, not dead-lettered."""
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope, payload: AppealRejectedV1) -> None:
+        handled.append(envelope.id)
+
+    topology = Topology(namespace, QueueKind.CLASSIC)
+    earlier = create_broker(rabbit_url, prefetch=8)  # the earlier version: declared, then stopped
+    earlier_consumer = EventConsumer(earlier, topology, "svc", {EventType.APPEAL_REJECTED: handler})
+    await earlier.connect()
+    await earlier_consumer.declare()
+    queued = new_event(EventType.APPEAL_REJECTED, rejected(), source="t", subject="a1", correlation_id="c")
+    await EventBus(earlier, topology).publish(queued)
+    await earlier.stop()
+
+    broker = create_broker(rabbit_url, prefetch=8)
+    consumer = EventConsumer(broker, topology, "svc", {EventType.APPEAL_REJECTED: retired(handler)})
+    assert consumer.handlers == {} and set(consumer.retired) == {EventType.APPEAL_REJECTED}
+    await broker.connect()
+    await consumer.declare()
+    await broker.start()
+    try:
+
+        async def handled_ids() -> list[str]:
+            return handled
+
+        assert await eventually(handled_ids, timeout=10) == [queued.id]
+        connection = await aio_pika.connect(rabbit_url)
+        async with connection:  # nothing is bound to the type any more: the broker returns it
+            channel = await connection.channel(on_return_raises=True)
+            exchange = await channel.get_exchange(topology.events_exchange.name)
+            with pytest.raises(aio_pika.exceptions.DeliveryError):
+                await exchange.publish(aio_pika.Message(b"{}"), EventType.APPEAL_REJECTED, mandatory=True)
+        assert await dead_letters(rabbit_url, consumer.dead_letter_queue.name) == []
     finally:
         await broker.stop()
 

@@ -52,7 +52,7 @@ from tests.integration.test_notify_smtp import (
     AUTHOR,
     QUIET,
     _delete_namespace,
-    armed,
+    first_routed,
     handled,
     submitted,
     wait_handled,
@@ -229,7 +229,7 @@ def routed(appeal_id: str, number: str) -> Envelope:
 async def test_push_is_encrypted_signed_and_gone_subscriptions_are_removed(
     rabbit_url: str, mongo_url: str | None, namespace: str, push_service: PushService
 ) -> None:
-    armed_count = handled(EventType.DEADLINE_ARMED)
+    routed_count = handled(EventType.APPEAL_ROUTED)
     async with running(rabbit_url, mongo_url, namespace, channels="feed,push") as notify:
         public_key = (await notify.http.get("/internal/push/vapid-public-key")).json()["public_key"]
         for name in ("phone", "old-laptop"):
@@ -238,7 +238,7 @@ async def test_push_is_encrypted_signed_and_gone_subscriptions_are_removed(
             assert response.status_code == 201, response.text
         push_service.gone.add("old-laptop")
 
-        first = armed("appeal-p", "2026-000901")
+        first = first_routed("appeal-p", "2026-000901")
         await notify.publish(submitted("appeal-p", "2026-000901"))
         await notify.publish(first)
 
@@ -257,9 +257,9 @@ async def test_push_is_encrypted_signed_and_gone_subscriptions_are_removed(
 
         await eventually(laptop_removed, timeout=10)
 
-        before = armed_count()
+        before = routed_count()
         await notify.publish(first)  # redelivered: nothing is sent twice
-        await wait_handled(armed_count, before + 1)
+        await wait_handled(routed_count, before + 1)
         await asyncio.sleep(QUIET)
         assert len(push_service.received) == 1
 
@@ -373,7 +373,7 @@ async def test_quiet_hours_defer_non_urgent_mail_but_not_alerts(
             ).status_code == 200
 
             await notify.publish(submitted("appeal-q", "2026-000904"))
-            await notify.publish(armed("appeal-q", "2026-000904"))
+            await notify.publish(first_routed("appeal-q", "2026-000904"))
 
             async def deferred() -> dict[str, Any] | None:
                 doc = await notify.db["deliveries"].find_one({"_id": f"appeal-q:registered:email:{AUTHOR}"})

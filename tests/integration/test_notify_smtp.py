@@ -19,13 +19,12 @@ from prometheus_client import REGISTRY
 
 from devstack.mailsink import MailSink, free_port
 from libs.common.events import (
+    AppealRoutedV1,
     AppealSubmittedV1,
-    DeadlineArmedV1,
     Envelope,
     EventType,
     Location,
     OrganizationRef,
-    TimerKind,
     new_event,
 )
 from libs.common.messaging import EventBus, create_broker
@@ -122,18 +121,21 @@ def submitted(
     )
 
 
-def armed(appeal_id: str, number: str) -> Envelope:
-    now = datetime.now(UTC)
-    payload = DeadlineArmedV1(
+def first_routed(appeal_id: str, number: str) -> Envelope:
+    """The appeal's first routing: it announces the answer's due date (the "registered" e-mail)."""
+    payload = AppealRoutedV1(
         appeal_id=appeal_id,
         number=number,
-        timer=TimerKind.ANSWER,
-        due_at=datetime(2026, 12, 24, 20, 59, 59, tzinfo=UTC),
+        topic="roads",
         organization=OrganizationRef(id="org-7", name=ORG),
-        armed_at=now,
+        rule="r",
+        answer_sla_days=30,
+        timezone="Europe/Moscow",
+        routed_at=datetime.now(UTC),
+        answer_due_at=datetime(2026, 12, 24, 20, 59, 59, tzinfo=UTC),
     )
     return new_event(
-        EventType.DEADLINE_ARMED, payload, source="deadlines", subject=appeal_id, correlation_id="c1"
+        EventType.APPEAL_ROUTED, payload, source="routing", subject=appeal_id, correlation_id="c1"
     )
 
 
@@ -163,10 +165,10 @@ def text_of(message: EmailMessage) -> str:
 async def test_registered_email_and_feed_once(rabbit_url: str, mongo_url: str | None, namespace: str) -> None:
     sink = MailSink("127.0.0.1", free_port())
     sink.start()
-    armed_count = handled(EventType.DEADLINE_ARMED)
+    routed_count = handled(EventType.APPEAL_ROUTED)
     try:
         async with running_notify(rabbit_url, mongo_url, namespace, sink.port) as notify:
-            first = armed("appeal-1", "2026-000777")
+            first = first_routed("appeal-1", "2026-000777")
             await notify.publish(submitted("appeal-1", "2026-000777"))
             await notify.publish(first)
 
@@ -189,10 +191,10 @@ async def test_registered_email_and_feed_once(rabbit_url: str, mongo_url: str | 
             assert ORG in item["body"]
 
             # The same envelope again (a redelivery), then a re-arm with a new event id.
-            before = armed_count()
+            before = routed_count()
             await notify.publish(first)
-            await notify.publish(armed("appeal-1", "2026-000777"))
-            await wait_handled(armed_count, before + 2)
+            await notify.publish(first_routed("appeal-1", "2026-000777"))
+            await wait_handled(routed_count, before + 2)
             await asyncio.sleep(QUIET)  # a bounded quiet period: nothing more may arrive
             assert len(sink.snapshot()) == 1
             page = (
@@ -210,7 +212,7 @@ async def test_email_waits_for_smtp_to_come_up(
     try:
         async with running_notify(rabbit_url, mongo_url, namespace, sink.port) as notify:
             await notify.publish(submitted("appeal-2", "2026-000778"))
-            await notify.publish(armed("appeal-2", "2026-000778"))
+            await notify.publish(first_routed("appeal-2", "2026-000778"))
 
             async def email_deferred() -> bool:
                 doc = await notify.db["deliveries"].find_one({"_id": f"appeal-2:registered:email:{AUTHOR}"})
@@ -245,11 +247,11 @@ async def test_smtp_never_up_is_parked_for_an_admin_after_its_window_not_dead_le
     async with running_notify(
         rabbit_url, mongo_url, namespace, port, delivery_retry_window_hours=1.5 / 3600
     ) as notify:
-        armed_count = handled(EventType.DEADLINE_ARMED)
-        before = armed_count()
+        routed_count = handled(EventType.APPEAL_ROUTED)
+        before = routed_count()
         await notify.publish(submitted("appeal-3", "2026-000779"))
-        await notify.publish(armed("appeal-3", "2026-000779"))
-        await wait_handled(armed_count, before + 1)  # acked once the e-mail's retries are stored
+        await notify.publish(first_routed("appeal-3", "2026-000779"))
+        await wait_handled(routed_count, before + 1)  # acked once the e-mail's retries are stored
 
         async def parked() -> Any:
             doc = await notify.db["deliveries"].find_one({"_id": f"appeal-3:registered:email:{AUTHOR}"})
@@ -281,7 +283,7 @@ async def test_a_relay_that_refuses_then_accepts_gets_the_email_without_an_admin
             rabbit_url, mongo_url, namespace, sink.port, max_attempts=2, retry_backoff_seconds=0.05
         ) as notify:
             await notify.publish(submitted("appeal-4", "2026-000780"))
-            await notify.publish(armed("appeal-4", "2026-000780"))
+            await notify.publish(first_routed("appeal-4", "2026-000780"))
             key = f"appeal-4:registered:email:{AUTHOR}"
 
             async def retried_a_few_times() -> bool:
@@ -320,7 +322,7 @@ async def test_internationalised_addresses_arrive_over_smtputf8(
     try:
         async with running_notify(rabbit_url, mongo_url, namespace, sink.port, mail_smtputf8=True) as notify:
             await notify.publish(submitted("appeal-5", "2026-000781", email=address))
-            await notify.publish(armed("appeal-5", "2026-000781"))
+            await notify.publish(first_routed("appeal-5", "2026-000781"))
             [message] = await sink.wait_for(lambda msgs: len(msgs) >= 1, timeout=15)
             assert message["To"] == envelope_to
             assert sink.recipients == [[envelope_to]]
@@ -343,7 +345,7 @@ async def test_a_relay_without_smtputf8_fails_such_an_address_at_once_and_says_w
     try:
         async with running_notify(rabbit_url, mongo_url, namespace, sink.port, mail_smtputf8=True) as notify:
             await notify.publish(submitted("appeal-6", "2026-000782", email="иван@example.org"))
-            await notify.publish(armed("appeal-6", "2026-000782"))
+            await notify.publish(first_routed("appeal-6", "2026-000782"))
 
             async def failed() -> Any:
                 doc = await notify.db["deliveries"].find_one({"_id": f"appeal-6:registered:email:{AUTHOR}"})

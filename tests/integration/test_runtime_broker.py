@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -22,7 +20,6 @@ import pytest
 
 from libs.common import runtime
 from libs.common.auth import Role, issue_dev_token
-from libs.common.events import DeadlineArmedV1, EventType, OrganizationRef, TimerKind, new_event
 from libs.common.messaging import EventBus, create_broker
 from libs.common.settings import DEV_SECRET
 from libs.common.topology import Topology
@@ -32,7 +29,7 @@ from services.notify.app import create_app as create_notify
 from services.notify.settings import NotifySettings
 from tests.infra import eventually
 from tests.integration.gateway_harness import FakeServices
-from tests.integration.test_notify_smtp import AUTHOR, submitted
+from tests.integration.test_notify_smtp import AUTHOR, first_routed, submitted
 
 pytestmark = pytest.mark.integration
 
@@ -95,20 +92,6 @@ async def proxy(rabbit_url: str) -> AsyncIterator[BrokerProxy]:
     await proxy.close()
 
 
-def armed(appeal_id: str) -> Any:
-    payload = DeadlineArmedV1(
-        appeal_id=appeal_id,
-        number="2026-000901",
-        timer=TimerKind.ANSWER,
-        due_at=datetime(2026, 12, 24, 20, 59, 59, tzinfo=UTC),
-        organization=OrganizationRef(id="org-7", name="ГБУ «Жилищник»"),
-        armed_at=datetime.now(UTC),
-    )
-    return new_event(
-        EventType.DEADLINE_ARMED, payload, source="deadlines", subject=appeal_id, correlation_id="c"
-    )
-
-
 async def test_a_consumer_started_without_its_broker_serves_then_consumes_when_it_comes(
     rabbit_url: str, namespace: str, proxy: BrokerProxy
 ) -> None:
@@ -136,7 +119,7 @@ async def test_a_consumer_started_without_its_broker_serves_then_consumes_when_i
             try:
                 bus = EventBus(publisher, Topology(namespace))
                 await bus.publish(submitted("appeal-b1", "2026-000901"))
-                await bus.publish(armed("appeal-b1"))
+                await bus.publish(first_routed("appeal-b1", "2026-000901"))
 
                 async def consumed() -> bool:
                     feed = (

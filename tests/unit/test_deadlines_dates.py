@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from libs.common.clock import answer_due_at
 from services.deadlines.dates import (
-    answer_due_at,
     extended_due_at,
     first_response_due_at,
     truncate_ms,

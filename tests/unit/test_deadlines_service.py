@@ -59,6 +59,15 @@ def test_routed_arms_answer_in_org_days_with_warnings_and_announces_it() -> None
     assert next_due_at(outcome.clock) == DUE_10_DAYS_MSK - timedelta(days=3)
 
 
+def test_the_first_routings_announced_due_date_is_the_one_armed() -> None:
+    """The citizen's e-mail states what the first appeal.routed announced: the timer keeps it."""
+    announced = DUE_10_DAYS_MSK + timedelta(seconds=1)  # not what the rule gives: shows which won
+    outcome = service.routed(None, routed_event(answer_due_at=announced), "corr", T0, POLICY)
+    assert answer(outcome.clock).due_at == announced
+    [(_, event)] = outcome.events
+    assert event.due_at == announced  # type: ignore[attr-defined]
+
+
 def test_social_appeal_gets_a_first_response_deadline_in_hours() -> None:
     outcome = service.routed(
         None, routed_event(channel="social", first_response_sla_hours=4), "c", T0, POLICY

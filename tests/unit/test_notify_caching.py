@@ -21,7 +21,7 @@ from libs.common.events import (
     EventType,
 )
 from services.notify.app import create_app
-from services.notify.caching import OrgCache, Recent
+from services.notify.caching import OrgCache
 from services.notify.registry import Registry
 from services.notify.settings import NotifySettings
 from tests.infra import Ticks
@@ -304,16 +304,6 @@ async def test_the_least_recently_used_entries_go_first() -> None:
     assert len(cache) == 2
     assert await cache.get("a", lambda: value("reloaded")) == "a"
     assert await cache.get("b", lambda: value("reloaded")) == "reloaded"
-
-
-def test_recent_forgets_the_least_recently_used() -> None:
-    recent: Recent[str] = Recent(2, "test")
-    recent.put("a", "1")
-    recent.put("b", "2")
-    assert recent.get("a") == "1"
-    recent.put("c", "3")
-    assert recent.get("b") is None and recent.get("a") == "1" and recent.get("c") == "3"
-    assert len(recent) == 2
 
 
 async def test_callers_of_a_key_whose_read_is_in_flight_share_it() -> None:

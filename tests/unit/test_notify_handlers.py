@@ -78,10 +78,13 @@ class Notify:
         runtime = app.state.runtime
         self.db: Database = runtime.db
         self._handlers = runtime.consumer.handlers
+        self._retired = runtime.consumer.retired
 
     async def deliver(self, envelope: Envelope) -> None:
         """What the consumer does with one message, minus the broker."""
-        handler: Callable[[Envelope, Any], Awaitable[None]] = self._handlers[envelope.type]
+        handler: Callable[[Envelope, Any], Awaitable[None]] = (
+            self._handlers.get(envelope.type) or self._retired[envelope.type]
+        )
         await handler(envelope, decode_payload(envelope))
 
     async def feed(self, user_id: str = "citizen-1") -> list[dict[str, Any]]:
@@ -116,12 +119,35 @@ def submitted(appeal_id: str = "a1", email: str | None = "citizen@example.org", 
     )
 
 
+ORG = OrganizationRef(id="org-1", name="ГБУ «Жилищник»")
+DUE = datetime(2026, 3, 12, 20, 59, 59, tzinfo=UTC)  # the end of 12 March in Moscow
+
+
+def first_routed(appeal_id: str = "a1") -> Envelope:
+    """The appeal's first routing: it announces the answer's due date (the "registered" e-mail)."""
+    payload = AppealRoutedV1(
+        appeal_id=appeal_id,
+        number="2026-000123",
+        topic="roads",
+        organization=ORG,
+        rule="r",
+        answer_sla_days=10,
+        timezone="Europe/Moscow",
+        routed_at=NOW,
+        answer_due_at=DUE,
+    )
+    return new_event(
+        EventType.APPEAL_ROUTED, payload, source="routing", subject=appeal_id, correlation_id="c1"
+    )
+
+
 def armed(appeal_id: str = "a1", timer: TimerKind = TimerKind.ANSWER) -> Envelope:
+    """What announced the due date before the first routing did (notify's retired subscription)."""
     payload = DeadlineArmedV1(
         appeal_id=appeal_id,
         number="2026-000123",
         timer=timer,
-        due_at=datetime(2026, 3, 12, 20, 59, 59, tzinfo=UTC),
+        due_at=DUE,
         organization=OrganizationRef(id="org-1", name="ГБУ «Жилищник»"),
         armed_at=NOW,
     )
@@ -141,7 +167,7 @@ def rejected(appeal_id: str = "a1") -> Envelope:
 
 async def test_registered_goes_to_feed_and_email(notify: Notify) -> None:
     await notify.deliver(submitted())
-    await notify.deliver(armed())
+    await notify.deliver(first_routed())
 
     [item] = await notify.feed()
     assert item["kind"] == "registered"
@@ -156,10 +182,10 @@ async def test_registered_goes_to_feed_and_email(notify: Notify) -> None:
 
 async def test_registered_only_once_per_appeal(notify: Notify) -> None:
     await notify.deliver(submitted())
-    first = armed()
+    first = first_routed()
     await notify.deliver(first)
     await notify.deliver(first)  # redelivered
-    await notify.deliver(armed())  # re-armed: a new event id
+    await notify.deliver(first_routed())  # re-armed: a new event id
     assert len(notify.relay.sent) == 1
     assert len(await notify.feed()) == 1
 
@@ -167,7 +193,7 @@ async def test_registered_only_once_per_appeal(notify: Notify) -> None:
 async def test_concurrent_duplicates_send_once(notify: Notify) -> None:
     await notify.deliver(submitted())
     notify.relay.delay = 0.3  # both handlers are in flight while the first one sends
-    await asyncio.gather(notify.deliver(armed()), notify.deliver(armed()))
+    await asyncio.gather(notify.deliver(first_routed()), notify.deliver(first_routed()))
     assert len(notify.relay.sent) == 1
 
 
@@ -178,11 +204,30 @@ async def test_first_response_timer_is_not_a_registration(notify: Notify) -> Non
     assert await notify.feed() == []
 
 
-async def test_unknown_recipient_is_retried_later(notify: Notify) -> None:
-    with pytest.raises(RecipientUnknown):
-        await notify.deliver(armed())
+async def test_a_move_is_no_registration(notify: Notify) -> None:
+    """Only the first routing announces a due date; a later move leaves the deadline to deadlines."""
+    await notify.deliver(submitted())
+    await notify.deliver(routed(RoutingReason.REASSIGNMENT))
+    assert "registered" not in {item["kind"] for item in await notify.feed()}
+
+
+async def test_a_deadline_armed_still_queued_from_before_the_upgrade_registers_once(notify: Notify) -> None:
+    """notify no longer subscribes to deadline.armed (the first routing announces the due date);
+    one still in its queue when notify is upgraded is handled, not dead-lettered, and the first
+    routing's e-mail is then not sent again."""
+    assert EventType.DEADLINE_ARMED not in notify.app.state.runtime.consumer.handlers  # not bound
     await notify.deliver(submitted())
     await notify.deliver(armed())
+    await notify.deliver(first_routed())
+    [message] = notify.relay.sent
+    assert message["Subject"] == "Обращение № 2026-000123 зарегистрировано"
+
+
+async def test_unknown_recipient_is_retried_later(notify: Notify) -> None:
+    with pytest.raises(RecipientUnknown):
+        await notify.deliver(first_routed())
+    await notify.deliver(submitted())
+    await notify.deliver(first_routed())
     assert len(notify.relay.sent) == 1
 
 
@@ -195,13 +240,13 @@ async def test_submitted_twice_keeps_one_recipient(notify: Notify) -> None:
 
 async def test_english_recipient_gets_english(notify: Notify) -> None:
     await notify.deliver(submitted(lang="en"))
-    await notify.deliver(armed())
+    await notify.deliver(first_routed())
     assert notify.relay.sent[0]["Subject"] == "Appeal No. 2026-000123 registered"
 
 
 async def test_no_email_address_means_feed_only(notify: Notify) -> None:
     await notify.deliver(submitted(email=None))
-    await notify.deliver(armed())
+    await notify.deliver(first_routed())
     assert notify.relay.sent == []
     assert len(await notify.feed()) == 1
 
@@ -218,7 +263,7 @@ async def test_rejection_is_notified(notify: Notify) -> None:
 async def test_smtp_failure_is_deferred_without_personal_data_then_sent_once(notify: Notify) -> None:
     notify.relay.failures.append(aiosmtplib.SMTPConnectError("cannot reach citizen@example.org"))
     await notify.deliver(submitted())
-    event = armed()
+    event = first_routed()
     await notify.deliver(event)  # no exception: the event is done once the retry is stored
     delivery = await notify.db["deliveries"].find_one({"_id": "a1:registered:email:citizen-1"})
     assert delivery is not None and delivery["status"] == "deferred"
@@ -237,10 +282,10 @@ async def test_smtp_failure_is_deferred_without_personal_data_then_sent_once(not
 
 async def test_malformed_address_is_recorded_not_retried(notify: Notify) -> None:
     await notify.deliver(submitted(email="not an address"))
-    await notify.deliver(armed())  # no exception: retrying cannot fix the address
+    await notify.deliver(first_routed())  # no exception: retrying cannot fix the address
     delivery = await notify.db["deliveries"].find_one({"_id": "a1:registered:email:citizen-1"})
     assert delivery is not None and delivery["status"] == "undeliverable"
-    await notify.deliver(armed())
+    await notify.deliver(first_routed())
     assert notify.relay.sent == []
     assert len(await notify.feed()) == 1
 
@@ -262,9 +307,6 @@ async def test_smtp_transport_tells_refusals_apart(
     expected = PermanentDeliveryError if permanent else aiosmtplib.SMTPRecipientsRefused
     with pytest.raises(expected):
         await transport(EmailMessage())
-
-
-ORG = OrganizationRef(id="org-1", name="ГБУ «Жилищник»")
 
 
 def fact_event(event_type: EventType, model: Any, appeal_id: str = "a1", **fields: Any) -> Envelope:
@@ -378,7 +420,7 @@ async def test_overdue_alerts_the_supervisor_even_at_night(notify: Notify) -> No
 async def test_preferences_switch_email_off(notify: Notify) -> None:
     await registry(notify).set_preferences("citizen-1", Preferences(email=False))
     await notify.deliver(submitted())
-    await notify.deliver(armed())
+    await notify.deliver(first_routed())
     assert notify.relay.sent == []
     assert len(await notify.feed()) == 1
 
@@ -402,7 +444,7 @@ async def test_a_relay_down_for_hours_backs_off_and_parks_after_a_day_then_admin
         aiosmtplib.SMTPConnectError("cannot reach citizen@example.org") for _ in range(100)
     )
     await notify.deliver(submitted())
-    await notify.deliver(armed())
+    await notify.deliver(first_routed())
     engine = notify.app.state.flows.engine
     key = "a1:registered:email:citizen-1"
     delays = []

@@ -152,6 +152,8 @@ async def test_a_submitted_appeal_is_routed_once_whatever_the_redeliveries() -> 
     assert routed[0]["organization"] == {"id": "city-admin", "name": "Администрация города Демоград"}
     assert routed[0]["rule"] == "rule:landscaping-municipal"
     assert routed[0]["answer_sla_days"] == 20
+    # The first routing announces the due date: the end of the 20th day after 2 March in Moscow.
+    assert (routed[0]["timezone"], routed[0]["answer_due_at"]) == ("Europe/Moscow", "2026-03-22T20:59:59Z")
     assert routed[0]["first_response_sla_hours"] is None
     assert routed[0]["reason"] == "initial"
     assert doc["status"] == "routed" and doc["catalogue_version"] == 1
@@ -167,6 +169,7 @@ async def test_social_incidents_get_a_first_response_deadline_and_dev_topics_min
     social, dev = h.bus.of(EventType.APPEAL_ROUTED)
     assert social["first_response_sla_hours"] == 9
     assert dev["answer_sla_minutes"] == 1
+    assert dev["answer_due_at"] == "2026-03-02T09:01:00Z"  # a minute after routing
 
 
 async def test_an_obscene_appeal_is_rejected_with_a_reason_in_russian() -> None:
@@ -239,6 +242,7 @@ async def test_reassignment_moves_once_per_event_and_never_back_to_a_refuser() -
     assert moves[0]["organization"]["id"] == "city-admin"
     assert moves[0]["reason"] == "reassignment"
     assert moves[0]["previous_organization"]["id"] == "dmg-roads"
+    assert moves[0]["answer_due_at"] is None  # whether a move keeps the deadline is deadlines' to say
     seen = ["dmg-roads", "city-admin"]
     for _ in range(4):
         request = reassign_request(appeal["_id"], seen[-1])
