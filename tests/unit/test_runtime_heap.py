@@ -1,0 +1,40 @@
+"""A service process freezes what its start-up made and makes the collector's young passes rare
+(libs/common/runtime.py, docs/performance.md)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from libs.common.runtime import GC_YOUNG_THRESHOLD, freeze_startup_heap, run_service
+from services.deadlines.app import create_app
+from services.deadlines.settings import DeadlinesSettings
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The test process's collector as it was, afterwards."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+async def test_the_start_up_heap_is_frozen_and_young_passes_are_rarer(collector: None) -> None:
+    made_at_start_up = [{"catalogue": i} for i in range(1_000)]
+    await freeze_startup_heap()
+    assert gc.get_freeze_count() >= len(made_at_start_up)
+    assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+
+
+def test_a_service_process_freezes_after_its_other_start_up_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setenv("APPEALS_ENV", "dev")
+    run_service(DeadlinesSettings, create_app)
+    [app] = served
+    assert app.state.runtime._startup[-1] is freeze_startup_heap
