@@ -65,8 +65,8 @@ def message_headers(payload: type[BaseModel]) -> dict[str, Any]:
             properties[hint.header] = {
                 "type": "integer",
                 "minimum": 0,
-                "description": f"{hint.description} Number of `data.{hint.field}`; may be absent "
-                "(an older publisher): filters then deliver the event.",
+                "description": f"{hint.description} May be absent (an older publisher): filters "
+                "then deliver the event.",
             }
     return {"type": "object", "required": required, "properties": properties}
 

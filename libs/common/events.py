@@ -211,6 +211,9 @@ class DeadlineArmedV1(BaseModel):
     organization: OrganizationRef
     armed_at: datetime
     timezone: str = "UTC"  # the organisation's: show due dates in it
+    # Armed with the due date the appeal's first appeal.routed announced (`answer_due_at`): a
+    # consumer that recorded it from there may skip this event (intake does, by a routing hint).
+    announced: bool = False
 
 
 class DeadlineOverdueV1(BaseModel):

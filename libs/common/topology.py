@@ -19,25 +19,38 @@ from libs.common.settings import QueueKind
 
 @dataclass(frozen=True)
 class RoutingHint:
-    """A header `EventBus.publish` sets on every event whose data has the list `field`: the number
-    of items in it (an int >= 0). A routing hint for the broker, never read as data."""
+    """A header `EventBus.publish` sets on every event whose data has `field`: for a list, the
+    number of its items; for a flag, 1 or 0 (an int >= 0). A routing hint for the broker, never
+    read as data."""
 
     header: str
     field: str
-    description: str
+    description: str  # what the value says (the AsyncAPI document's header description)
 
     def value(self, data: Mapping[str, Any]) -> int | None:
-        """The header's value for an event's `data`; None when the event has no such list."""
-        items = data.get(self.field)
-        return len(items) if isinstance(items, list) else None
+        """The header's value for an event's `data`; None when the event has no such field."""
+        item = data.get(self.field)
+        if isinstance(item, bool):
+            return int(item)
+        return len(item) if isinstance(item, list) else None
 
 
 # How many files an event names (`appeal.submitted`, `appeal.answered`): a consumer that only
 # keeps files (media) is sent only the events that name some.
 MEDIA_COUNT = RoutingHint(
-    "media_count", "media_ids", "How many files (media ids) the event names; a routing hint, not data."
+    "media_count",
+    "media_ids",
+    "How many files the event names (the number of `data.media_ids`); a routing hint, not data.",
 )
-ROUTING_HINTS: tuple[RoutingHint, ...] = (MEDIA_COUNT,)
+# Whether a deadline.armed only confirms the due date the appeal's first appeal.routed announced:
+# a consumer that recorded it from there (intake) is not sent it.
+DUE_ANNOUNCED = RoutingHint(
+    "due_announced",
+    "announced",
+    "1 when the deadline's due date is the one the first `appeal.routed` announced "
+    "(`data.announced`), else 0; a routing hint, not data.",
+)
+ROUTING_HINTS: tuple[RoutingHint, ...] = (MEDIA_COUNT, DUE_ANNOUNCED)
 
 
 def routing_headers(data: Mapping[str, Any]) -> dict[str, int]:

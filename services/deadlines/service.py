@@ -65,7 +65,9 @@ def _answer_due(clock: AppealClock, start: datetime) -> datetime:
     return answer_due_at(start, clock.answer_sla_days, clock.timezone, clock.answer_sla_minutes)
 
 
-def _armed_event(clock: AppealClock, timer: Timer, now: datetime) -> tuple[EventType, BaseModel]:
+def _armed_event(
+    clock: AppealClock, timer: Timer, now: datetime, announced: bool = False
+) -> tuple[EventType, BaseModel]:
     assert timer.due_at is not None
     armed = DeadlineArmedV1(
         appeal_id=clock.appeal_id,
@@ -75,12 +77,19 @@ def _armed_event(clock: AppealClock, timer: Timer, now: datetime) -> tuple[Event
         organization=clock.organization,
         armed_at=now,
         timezone=clock.timezone,
+        announced=announced,
     )
     return EventType.DEADLINE_ARMED, armed
 
 
 def _arm(
-    clock: AppealClock, kind: TimerKind, due: datetime, now: datetime, policy: Policy, round_: int = 0
+    clock: AppealClock,
+    kind: TimerKind,
+    due: datetime,
+    now: datetime,
+    policy: Policy,
+    round_: int = 0,
+    announced: bool = False,
 ) -> tuple[EventType, BaseModel]:
     offsets = {
         TimerKind.ANSWER: policy.warning_offsets,
@@ -91,7 +100,7 @@ def _arm(
         kind=kind, state=TimerState.ARMED, round=round_, armed_at=now, due_at=due, warnings=warnings
     )
     clock.timers[str(kind)] = timer
-    return _armed_event(clock, timer, now)
+    return _armed_event(clock, timer, now, announced)
 
 
 def _end(timer: Timer | None, state: TimerState, at: datetime) -> None:
@@ -148,7 +157,7 @@ def routed(
     clock.assignments.append(_assignment(event))
     # The first routing announced its due date (the same rule): the citizen's e-mail states it.
     due = event.answer_due_at or _answer_due(clock, event.routed_at)
-    events = [_arm(clock, TimerKind.ANSWER, due, now, policy)]
+    events = [_arm(clock, TimerKind.ANSWER, due, now, policy, announced=event.answer_due_at is not None)]
     if event.first_response_sla_hours and not responded:
         due = first_response_due_at(event.routed_at, event.first_response_sla_hours)
         events.append(_arm(clock, TimerKind.FIRST_RESPONSE, due, now, policy))

@@ -11,9 +11,13 @@ from libs.common.events import (
     EventType,
     RatingWindowEndedV1,
 )
-from libs.common.messaging import Handler
+from libs.common.messaging import Handler, only_when
+from libs.common.topology import DUE_ANNOUNCED, HintFilter
 from services.intake import steps
 from services.intake.actions import AppealWriter
+
+# The first routing's due date is recorded from appeal.routed: its deadline.armed tells nothing new.
+NEW_DUE_DATE = HintFilter(DUE_ANNOUNCED, skip=1)
 
 
 def handlers(writer: AppealWriter) -> dict[str, Handler]:
@@ -36,6 +40,6 @@ def handlers(writer: AppealWriter) -> dict[str, Handler]:
         EventType.APPEAL_ROUTED: on_routed,
         EventType.APPEAL_REJECTED: on_rejected,
         EventType.RATING_WINDOW_ENDED: on_rating_window_ended,
-        EventType.DEADLINE_ARMED: on_armed,
+        EventType.DEADLINE_ARMED: only_when(NEW_DUE_DATE, on_armed),
         EventType.DEADLINE_OVERDUE: on_overdue,
     }

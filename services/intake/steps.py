@@ -257,6 +257,8 @@ def routed(payload: AppealRoutedV1) -> Planner:
             changes["location"] = payload.location.model_dump()
         if payload.repeat_of is not None:
             changes["repeat_of"] = payload.repeat_of.model_dump()
+        if payload.answer_due_at is not None:  # the first routing's: deadlines arms exactly this
+            changes |= answer_due(payload.answer_due_at)
         if payload.reason is RoutingReason.ESCALATION:
             changes |= {"escalation_pending": False, "rereview_round": 0}
             return Step(Action.ESCALATE, changes, comment=payload.organization.name)
@@ -284,10 +286,15 @@ def rating_window_ended() -> Planner:
     return plan
 
 
+def answer_due(due_at: datetime) -> Document:
+    """A fresh answer deadline, which also clears an earlier overdue flag."""
+    return {"due_at": due_at, "overdue": False, "overdue_at": None}
+
+
 def deadline_armed(payload: DeadlineArmedV1) -> Document:
-    """A (new) deadline: a fresh answer deadline also clears an earlier overdue flag."""
+    """A (new) deadline."""
     if payload.timer is TimerKind.ANSWER:
-        return {"due_at": payload.due_at, "overdue": False, "overdue_at": None}
+        return answer_due(payload.due_at)
     return {DUE_FIELD.get(payload.timer, f"{payload.timer}_due_at"): payload.due_at}
 
 

@@ -31,6 +31,7 @@ from tests.unit.bus_fakes import RecordingBus
 pytestmark = pytest.mark.integration
 
 TOPIC = "landscaping.street_lighting"
+DUE = datetime(2026, 12, 21, 20, 59, 59, tzinfo=UTC)
 
 
 def routed(appeal: dict[str, str]) -> Envelope:
@@ -42,6 +43,7 @@ def routed(appeal: dict[str, str]) -> Envelope:
         rule="topic",
         answer_sla_days=20,
         routed_at=datetime.now(UTC),
+        answer_due_at=DUE,  # a first routing: it announces the due date
     )
     return new_event(
         EventType.APPEAL_ROUTED, payload, source="routing", subject=appeal["_id"], correlation_id="t"
@@ -79,6 +81,8 @@ async def test_routed_after_this_process_accepted_the_appeal_is_one_update_witho
         stored = await store.db[APPEALS].find_one({"_id": appeal["_id"]})
         assert stored is not None and stored["status"] == AppealStatus.ROUTED
         assert stored["organization"]["id"] == "city-admin"
+        # The due date too, in the same write: the deadline.armed confirming it is not sent here.
+        assert stored["due_at"].replace(tzinfo=UTC) == DUE
 
         # Another writer came first (a second replica, an operator): the copy is stale, the
         # version guard refuses it and the record is read and decided again.

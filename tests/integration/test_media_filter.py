@@ -1,6 +1,8 @@
-"""Media's filter on the real RabbitMQ: `appeal.submitted` / `appeal.answered` reach media's queue
-only when they name files (the `media_count` header), or when an older publisher sent no header;
-other consumers, and an outside queue bound to the topic exchange, still get every event.
+"""The consumers' filters on the real RabbitMQ: `appeal.submitted` / `appeal.answered` reach media's
+queue only when they name files (the `media_count` header), `deadline.armed` reaches intake's only
+when it does not confirm the due date the first `appeal.routed` announced (`due_announced`), or
+when an older publisher sent no header; other consumers, and an outside queue bound to the topic
+exchange, still get every event.
 
 The queues are only declared, not consumed, and read with basic.get after the publishes are
 confirmed: RabbitMQ routes a message before it confirms it, so what a queue holds then is final."""
@@ -17,15 +19,18 @@ from faststream.rabbit import RabbitBroker
 from libs.common.events import (
     AppealAnsweredV1,
     AppealRejectedV1,
+    DeadlineArmedV1,
     Envelope,
     EventType,
     OrganizationRef,
+    TimerKind,
     new_event,
     to_structured,
 )
 from libs.common.messaging import EventBus, EventConsumer, Handler, create_broker
 from libs.common.settings import QueueKind
 from libs.common.topology import Topology
+from services.intake.handlers import handlers as intake_handlers
 from services.media.handlers import handlers as media_handlers
 from tests.events import submitted_event as submitted
 
@@ -138,3 +143,38 @@ async def test_the_header_is_the_number_of_files_and_only_where_an_event_names_f
     while (message := await outside.get(fail=False, no_ack=True)) is not None:
         counts.append(message.headers.get("media_count"))
     assert counts == [2, 0, None]
+
+
+def armed(announced: bool) -> Envelope:
+    now = datetime.now(UTC)
+    payload = DeadlineArmedV1(
+        appeal_id="a1",
+        number="2026-000042",
+        timer=TimerKind.ANSWER,
+        due_at=now,
+        organization=OrganizationRef(id="roads", name="Roads"),
+        armed_at=now,
+        announced=announced,
+    )
+    return new_event(EventType.DEADLINE_ARMED, payload, source="t", subject="a1", correlation_id="c")
+
+
+async def test_intake_is_not_sent_the_arming_of_a_due_date_it_took_from_the_first_routing(
+    broker: RabbitBroker, channel: aio_pika.abc.AbstractChannel, namespace: str
+) -> None:
+    topology = Topology(namespace)
+    await declared(broker, topology, "intake", {EventType.DEADLINE_ARMED: ignore})  # before the filter
+    await declared(broker, topology, "intake", intake_handlers(writer=None))  # type: ignore[arg-type]
+    await declared(broker, topology, "notify", {EventType.DEADLINE_ARMED: ignore})  # an unfiltered one
+    bus = EventBus(broker, topology)
+    confirming, new_date = armed(announced=True), armed(announced=False)
+    await bus.publish(confirming)
+    await bus.publish(new_date)
+    legacy = armed(announced=True)  # an older deadlines: no header, so delivered
+    exchange = await channel.get_exchange(topology.events_exchange.name)
+    await exchange.publish(
+        aio_pika.Message(to_structured(legacy), message_id=legacy.id, headers={"appeal_id": "a1"}),
+        routing_key=legacy.type,
+    )
+    assert await drain(channel, topology.queue_name("intake")) == [new_date.id, legacy.id]
+    assert await drain(channel, topology.queue_name("notify")) == [confirming.id, new_date.id, legacy.id]
