@@ -1,10 +1,13 @@
-"""The HTTP server every service runs (uvicorn), hardened against slow clients.
+"""The HTTP server every service runs (uvicorn over httptools), hardened against slow clients.
 
-uvicorn closes idle keep-alive connections (`timeout_keep_alive`) and caps a request's head
-(h11's `max_incomplete_event_size`), but has no timeout for a request's headers: a client that
-sends them a byte at a time ("slowloris") holds its connection, and a slot, for ever.
-`HeaderTimeoutProtocol` closes a connection whose request head has not fully arrived within
-`header_timeout` seconds, on a new connection and between requests on a kept-alive one.
+uvicorn parses requests with httptools (llhttp, in C: a third of the CPU of h11's pure-Python
+parser per request, docs/performance.md) and closes idle keep-alive connections
+(`timeout_keep_alive`), but has neither a timeout for a request's head nor a cap on its size
+there: a client that sends headers a byte at a time ("slowloris") holds its connection, and a
+slot, for ever, and one that sends headers without end grows the request in memory.
+`GuardedHttpToolsProtocol` closes a connection whose request head has not fully arrived within
+`header_timeout` seconds (on a new connection and between requests on a kept-alive one), and
+answers 400 and closes when more than `MAX_REQUEST_HEAD_BYTES` arrive before a head is complete.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-MAX_REQUEST_HEAD_BYTES = 16 * 1024  # request line + headers; larger heads are refused by h11
+MAX_REQUEST_HEAD_BYTES = 16 * 1024  # request line + headers
 
 
-class HeaderTimeoutProtocol(H11Protocol):
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_complete = False
+        self._head_bytes = 0  # received while the current request's head is incomplete
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Arms the timer for the first request's head."""
@@ -34,16 +39,32 @@ class HeaderTimeoutProtocol(H11Protocol):
         self._cancel_head_timer()
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        """Cancels the head timer once a request's head has arrived."""
-        super().handle_events()
-        if self.cycle is not None and not self.cycle.response_complete:
-            self._cancel_head_timer()  # the head arrived: the application has the request now
+    def data_received(self, data: bytes) -> None:
+        """Parses `data`; refuses a head that is still incomplete past the size cap."""
+        super().data_received(data)
+        if self._head_complete or self.transport.is_closing():
+            return
+        self._head_bytes += len(data)  # a chunk that also ends the last head counts whole: stricter
+        if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
+            self._cancel_head_timer()
+            self.send_400_response("Request head too large.")
+
+    def on_message_begin(self) -> None:
+        """A request's head begins (the parser's callback)."""
+        super().on_message_begin()
+        self._head_complete = False
+
+    def on_headers_complete(self) -> None:
+        """The head arrived: the application has the request now, no timer, no count."""
+        self._head_complete, self._head_bytes = True, 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         """Arms the head timer again for the next request on this connection."""
         super().on_response_complete()
         if not self.transport.is_closing():
+            self._head_complete, self._head_bytes = False, 0
             self._arm_head_timer()  # the next request's head must arrive in time too
 
     def _arm_head_timer(self) -> None:
@@ -57,20 +78,17 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        waiting_for_head = self.cycle is None or self.cycle.response_complete
-        if waiting_for_head and not self.transport.is_closing():
+        if not self._head_complete and not self.transport.is_closing():
             self.transport.close()
 
 
-def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutProtocol]:
+def guarded_protocol(header_timeout_seconds: float) -> type[GuardedHttpToolsProtocol]:
     """The protocol class for `uvicorn.Config(http=...)` with this header timeout."""
-    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+    return type(
+        "GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"header_timeout": header_timeout_seconds}
+    )
 
 
 def server_options(keep_alive_seconds: int, header_timeout_seconds: float) -> dict[str, Any]:
     """uvicorn keyword arguments against slow clients (see the module docstring)."""
-    return {
-        "http": protocol_with_header_timeout(header_timeout_seconds),
-        "timeout_keep_alive": keep_alive_seconds,
-        "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES,
-    }
+    return {"http": guarded_protocol(header_timeout_seconds), "timeout_keep_alive": keep_alive_seconds}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -11,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
-from libs.common.server import server_options
+from libs.common.server import MAX_REQUEST_HEAD_BYTES, server_options
 from services.deadlines.app import create_app as deadlines_app
 from services.deadlines.settings import DeadlinesSettings
 from services.intake.app import create_app as intake_app
@@ -35,6 +36,10 @@ def tiny_app() -> FastAPI:
     @app.get("/ping")
     async def ping() -> dict[str, str]:
         return {"pong": "yes"}
+
+    @app.post("/echo-size")
+    async def echo_size(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
 
     return app
 
@@ -104,6 +109,29 @@ async def test_a_prompt_request_is_served_and_an_idle_connection_closed(server: 
     # Kept alive, then idle: closed within keep-alive (1 s) + a margin.
     assert await closed_after(reader, 3.0) < 3.0
     writer.close()
+
+
+async def test_a_head_larger_than_the_cap_is_refused_and_the_connection_closed(server: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+    for _ in range(MAX_REQUEST_HEAD_BYTES // 1024 + 2):  # headers without end, each under the cap
+        writer.write(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), timeout=5)  # until the server closes
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+
+
+async def test_a_body_arriving_with_its_head_is_not_counted_as_head(server: int) -> None:
+    """A 200 KB body sent in the same write as its head: served, not refused as a large head."""
+    body = b"a" * (200 * 1024)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server}") as client:
+        response = await client.post("/echo-size", content=body)
+        assert response.status_code == 200 and response.json() == {"bytes": len(body)}
+        # A header block just under the cap is still a request.
+        near = {f"x-h{i}": "b" * 900 for i in range(MAX_REQUEST_HEAD_BYTES // 1024 - 2)}
+        assert (await client.get("/ping", headers=near)).status_code == 200
 
 
 SERVICES: list[tuple[str, Any]] = [
