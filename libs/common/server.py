@@ -1,7 +1,7 @@
 """The HTTP server every service runs (uvicorn over httptools), hardened against slow clients.
 
-uvicorn parses requests with httptools (llhttp, in C: a third of the CPU of h11's pure-Python
-parser per request, docs/performance.md) and closes idle keep-alive connections
+uvicorn parses requests with httptools (llhttp, in C; less CPU per request than h11's
+pure-Python parser, docs/performance.md) and closes idle keep-alive connections
 (`timeout_keep_alive`), but has neither a timeout for a request's head nor a cap on its size
 there: a client that sends headers a byte at a time ("slowloris") holds its connection, and a
 slot, for ever, and one that sends headers without end grows the request in memory.
