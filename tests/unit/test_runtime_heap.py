@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from libs.common import runtime
 from libs.common.runtime import GC_YOUNG_THRESHOLD, freeze_startup_heap, run_service
 from services.deadlines.app import create_app
 from services.deadlines.settings import DeadlinesSettings
@@ -34,6 +35,7 @@ async def test_the_start_up_heap_is_frozen_and_young_passes_are_rarer(collector:
 def test_a_service_process_freezes_after_its_other_start_up_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    monkeypatch.setattr(runtime, "configure_logging", lambda *args: None)  # this process's logs as they are
     monkeypatch.setenv("APPEALS_ENV", "dev")
     run_service(DeadlinesSettings, create_app)
     [app] = served
