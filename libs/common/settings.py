@@ -84,7 +84,10 @@ class ServiceSettings(BaseSettings):
     mongo_url: str | None = None
     mongo_db: str | None = None
     queue_kind: QueueKind = QueueKind.CLASSIC
-    prefetch: int = 32
+    # Unacknowledged deliveries per consumer: this many handlers at once per process. 8 rather
+    # than 32: with fewer in flight the store answers each sooner, accept is 2-3x faster under
+    # load and every service spends 10-20 % less CPU per appeal (docs/performance.md).
+    prefetch: int = 8
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.5
     outbox_sweep_seconds: float = 2.0
