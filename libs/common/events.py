@@ -28,8 +28,7 @@ class EventType(StrEnum):
     APPEAL_RATED = "appeal.rated"
     APPEAL_REREVIEW_REQUESTED = "appeal.rereview_requested"
     APPEAL_CLOSED = "appeal.closed"
-    # The organisation's first public reply to a social-media incident, for the connector to post
-    # under the original message (docs/routing.md, "The regional control centre").
+    # An organisation's first public reply to a social-media incident (docs/routing.md, the centre).
     INCIDENT_RESPONDED = "incident.responded"
     # Requests from intake that routing decides on.
     APPEAL_REASSIGN_REQUESTED = "appeal.reassign_requested"
@@ -174,8 +173,7 @@ class AppealRoutedV1(BaseModel):
     rule: str
     answer_sla_days: int
     first_response_sla_hours: int | None = None
-    # Set only for dev/demo topics: the answer deadline in minutes, instead of calendar days.
-    answer_sla_minutes: int | None = None
+    answer_sla_minutes: int | None = None  # dev/demo topics only: minutes instead of calendar days
     timezone: str = "UTC"
     channel: str = "web"
     routed_at: datetime
@@ -186,12 +184,9 @@ class AppealRoutedV1(BaseModel):
     area_id: str | None = None
     # The place routing found for a raw social-media post (classification or the control centre).
     location: Location | None = None
-    # A repeat appeal: the same resident, topic and place within the repeat period after an answer
-    # to this earlier appeal; it went to the organisation that answered that one.
+    # This answered appeal is repeated (same resident, topic, place): its organisation has it again.
     repeat_of: AppealRef | None = None
-    # The appeal's first routing only: when its answer is due (libs.common.clock.answer_due_at),
-    # the date the citizen is told at once; deadlines arms the answer timer with it. Later moves
-    # leave it None: whether they keep the deadline is deadlines' to say (deadline.armed).
+    # First routing only (clock.answer_due_at, armed as is); a move's deadline is deadlines' to say.
     answer_due_at: datetime | None = None
 
 
@@ -211,9 +206,7 @@ class DeadlineArmedV1(BaseModel):
     organization: OrganizationRef
     armed_at: datetime
     timezone: str = "UTC"  # the organisation's: show due dates in it
-    # Armed with the due date the appeal's first appeal.routed announced (`answer_due_at`): a
-    # consumer that recorded it from there may skip this event (intake does, by a routing hint).
-    announced: bool = False
+    announced: bool = False  # the first appeal.routed's answer_due_at: intake skips (routing hint)
 
 
 class DeadlineOverdueV1(BaseModel):
