@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ class Batch:
     numbers: list[str] = field(default_factory=list)
     accepted_at: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)  # what went wrong → how many times
 
     @property
     def seconds(self) -> float:
@@ -51,7 +52,7 @@ async def submit(
     async def caller() -> None:
         for appeal in work:
             if time.monotonic() > stop_at:
-                batch.errors["not sent: time limit"] = batch.errors.get("not sent: time limit", 0) + 1
+                batch.errors["not sent: time limit"] += 1
                 continue
             await _post(client, appeal, batch)
             progress.advance()
@@ -88,7 +89,7 @@ async def _post(client: httpx.AsyncClient, appeal: Submission, batch: Batch) -> 
     try:
         response = await client.post("/api/v1/appeals", headers=headers, json=body)
     except httpx.HTTPError as exc:
-        batch.errors[type(exc).__name__] = batch.errors.get(type(exc).__name__, 0) + 1
+        batch.errors[type(exc).__name__] += 1
         return
     answered = time.monotonic()
     if response.status_code == 201:
@@ -96,7 +97,7 @@ async def _post(client: httpx.AsyncClient, appeal: Submission, batch: Batch) -> 
         batch.accepted_at.append(answered)
         batch.latencies.append(answered - sent)
     else:
-        batch.errors[str(response.status_code)] = batch.errors.get(str(response.status_code), 0) + 1
+        batch.errors[str(response.status_code)] += 1
 
 
 async def wait_for_mail(

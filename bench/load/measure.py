@@ -105,7 +105,7 @@ async def preload(
         label = f"pre-load {done + 1:,}-{done + size:,} of {count:,}"
         batch = await submit(client, citizens.next(size), args.preload_concurrency, label, CAP_SECONDS)
         if batch.errors:
-            print(f"  pre-load errors: {batch.errors}", flush=True)
+            print(f"  pre-load errors: {dict(batch.errors)}", flush=True)
         numbers += batch.numbers
         done += size
     arrived, complete = await wait_for_mail(

@@ -49,8 +49,9 @@ def latency(which: str, q: float) -> Callable[[Level], str]:
     return read
 
 
-def latency_targets() -> list[Measure]:
-    """The latency targets' rows (bench/load/latency.py): "—" where they were not measured."""
+def latency_targets(callers: int) -> list[Measure]:
+    """The latency targets' rows (bench/load/latency.py), `callers` at once for the accept one:
+    "—" where they were not measured."""
 
     def read(value: Callable[[Latency], str]) -> Callable[[Level], str]:
         return lambda level: value(level.latency) if level.latency is not None else "—"
@@ -59,7 +60,10 @@ def latency_targets() -> list[Measure]:
         return lambda lt: ms(percentile(lt.paced_e2e, q))
 
     return [
-        Measure("accept p99 ms, 32 callers at once", read(lambda lt: ms(percentile(lt.burst.latencies, 99)))),
+        Measure(
+            f"accept p99 ms, {callers} callers at once",
+            read(lambda lt: ms(percentile(lt.burst.latencies, 99))),
+        ),
         Measure("paced at half the end-to-end rate, appeals/s", read(lambda lt: rate(lt.per_second))),
         Measure("paced: accept p99 ms", read(lambda lt: ms(percentile(lt.paced.latencies, 99)))),
         *(Measure(f"paced: end to end p{q} ms", read(paced_e2e(q))) for q in (50, 99)),
@@ -85,7 +89,7 @@ class Ceilings:
         return self.cores / cpu if cpu and not math.isnan(cpu) else math.nan
 
 
-def summary(ceilings: Ceilings) -> list[Measure]:
+def summary(ceilings: Ceilings, callers: int) -> list[Measure]:
     """The numbers a reader needs first, one row each."""
     return [
         Measure("stored before", lambda level: f"{level.stored:,}"),
@@ -94,7 +98,7 @@ def summary(ceilings: Ceilings) -> list[Measure]:
         Measure("end to end/s", lambda level: rate(level.e2e_rate)),
         *(Measure(f"end to end p{q} ms", latency("e2e", q)) for q in (50, 95, 99)),
         Measure("not ok", lambda level: level.errors),
-        *latency_targets(),
+        *latency_targets(callers),
         Measure("events published per appeal", lambda lv: number(lv.per_appeal(lv.counted("published")))),
         Measure("deliveries handled per appeal", lambda lv: number(lv.per_appeal(lv.counted("handled")))),
         Measure(
@@ -183,13 +187,14 @@ def tables(
     ceilings = Ceilings(broker, cores)
     processes = ordered({name for level in levels for name in level.cpu})
     in_memory = ordered({name for level in levels for name in level.memory})
+    callers = next((level.latency.callers for level in levels if level.latency is not None), 0)
     out: list[Table] = [broker_table(broker)] if broker is not None else []
     out += [
         side_by_side(
             f"Appeals: {sample:,} per level, {concurrency} concurrent callers; accept = POST to 201, "
             'end to end = 201 to the "registered" e-mail at the SMTP sink',
             "level",
-            summary(ceilings),
+            summary(ceilings, callers),
             levels,
         ),
         side_by_side(

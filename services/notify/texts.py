@@ -2,7 +2,8 @@
 
 (title, body) per kind and language; fields are filled with str.format, which never re-expands
 what it inserts. A Russian text that needs a name in another case asks for it by a format spec,
-`{organization:accs}` after «в» (services/notify/grammar.py); the name is stored nominative. Long user text (an answer, a question) is not here: it travels as `detail`.
+`{organization:accs}` after «в» (services/notify/grammar.py); the name is stored nominative.
+Long user text (an answer, a question) is not here: it travels as `detail`.
 """
 
 from __future__ import annotations
