@@ -1,6 +1,10 @@
 """What notify keeps about its recipients: the feed, preferences, organisations' contacts,
 push subscriptions and webhooks. Read and written through the internal HTTP API.
 
+A person's preferences document also says whether they may have push subscriptions
+(`PUSH_FLAG`, set before their first subscription is stored): an event's messages read the
+subscriptions of those who may, so most citizens, who never subscribe, cost one read, not two.
+
 What the events read of an organisation (its contacts, its operators' push subscriptions, its
 webhooks and the social ones) is kept in memory for `OrgCache.ttl` seconds (caching.py); every
 write here drops what it changed at once, so the next event sees it. The API's own reads always
@@ -13,7 +17,7 @@ import binascii
 import secrets
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 
 from libs.common.clock import Clock
 from libs.common.contracts.notify import (
@@ -38,6 +42,9 @@ from services.notify.service import (
 
 PREFERENCES = "preferences"
 ORG_CONTACTS = "org_contacts"
+MIGRATIONS = "migrations"
+PUSH_FLAG = "push_subscribed"  # on a preferences document: the person may have push subscriptions
+PUSH_FLAG_MIGRATION = "push_subscribed_flag"  # the flags of subscriptions older than the flag set
 MAX_SUBSCRIPTIONS_PER_USER = 10
 MAX_WEBHOOKS_PER_OWNER = 10
 
@@ -71,6 +78,20 @@ class Registry:
         await self._db[PUSH_SUBSCRIPTIONS].create_index("user_id")
         await self._db[PUSH_SUBSCRIPTIONS].create_index("org_id", sparse=True)
         await self._db[WEBHOOKS].create_index([("scope", ASCENDING), ("org_id", ASCENDING)])
+        await self._flag_earlier_subscribers()
+
+    async def _flag_earlier_subscribers(self) -> None:
+        """Once per store: `PUSH_FLAG` for everyone with a subscription stored by a version that did
+        not set it. Safe to repeat and to run beside `subscribe` (which sets the flag first)."""
+        if await self._db[MIGRATIONS].find_one({"_id": PUSH_FLAG_MIGRATION}):
+            return
+        users = await self._db[PUSH_SUBSCRIPTIONS].distinct("user_id")
+        if users:
+            flag = {"$set": {PUSH_FLAG: True}}
+            await self._db[PREFERENCES].bulk_write([UpdateOne({"_id": u}, flag, upsert=True) for u in users])
+        await self._db[MIGRATIONS].update_one(
+            {"_id": PUSH_FLAG_MIGRATION}, {"$set": {"at": self._clock(), "users": len(users)}}, upsert=True
+        )
 
     # -- the in-app feed: a person's own items, and an operator's organisation's ---------------
 
@@ -123,6 +144,15 @@ class Registry:
     async def preferences(self, user_id: str) -> Preferences:
         doc = await self._db[PREFERENCES].find_one({"_id": user_id})
         return Preferences.model_validate(doc.get("preferences", {})) if doc else Preferences()
+
+    async def citizen_reach(self, user_id: str, *, push: bool) -> tuple[Preferences, list[Document]]:
+        """(the person's preferences, their push subscriptions' `_id` and `user_id`): one read,
+        and a second only when `push` is wanted, they allow it and `PUSH_FLAG` says they may have
+        subscriptions (none are read otherwise). Raises what the store raises."""
+        doc = await self._db[PREFERENCES].find_one({"_id": user_id}) or {}
+        prefs = Preferences.model_validate(doc.get("preferences", {}))
+        wanted = push and prefs.push and doc.get(PUSH_FLAG, False)
+        return prefs, await self.push_targets_of_user(user_id) if wanted else []
 
     async def preferences_of(self, user_ids: list[str]) -> dict[str, Preferences]:
         """Several people's preferences in one read (the defaults for those who set none)."""
@@ -180,6 +210,8 @@ class Registry:
         )
         _check_push_keys(body.keys.p256dh, body.keys.auth)
         sub_id = subscription_id(endpoint)
+        # Before the subscription: an event never misses one it could send to (citizen_reach).
+        await self._db[PREFERENCES].update_one({"_id": user_id}, {"$set": {PUSH_FLAG: True}}, upsert=True)
         collection = self._db[PUSH_SUBSCRIPTIONS]
         before = await collection.find_one({"_id": sub_id}, {"org_id": 1})
         now = self._clock()

@@ -27,16 +27,17 @@ class TargetPlanner:
     ) -> list[Planned]:
         """A person's (an author's, a resident's) feed; e-mail and push as they chose, after their
         quiet hours; of `channels` (messages.CHANNELS) only."""
-        prefs = await self._registry.preferences(recipient.user_id)
+        push = self._runs(ChannelName.PUSH) and ChannelName.PUSH in channels
+        prefs, subscriptions = await self._registry.citizen_reach(recipient.user_id, push=push)
         now = self._clock()
         plan = _Plan(event_type, note)
         plan.add(ChannelName.FEED, note.owner, {"owner": note.owner})
         if prefs.email and recipient.email and ChannelName.EMAIL in channels:
             wait = service.defer_until(ChannelName.EMAIL, note.urgent, prefs.quiet_hours, now)
             plan.add(ChannelName.EMAIL, recipient.user_id, {"email": recipient.email}, wait)
-        if prefs.push and self._runs(ChannelName.PUSH) and ChannelName.PUSH in channels:
+        if subscriptions:
             wait = service.defer_until(ChannelName.PUSH, note.urgent, prefs.quiet_hours, now)
-            for sub in await self._registry.push_targets_of_user(recipient.user_id):
+            for sub in subscriptions:
                 plan.add(
                     ChannelName.PUSH,
                     f"{recipient.user_id}:{sub['_id']}",
