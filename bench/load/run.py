@@ -45,6 +45,7 @@ from bench.load.broker import BrokerResult, raw_broker
 from bench.load.latency import measure_latency
 from bench.load.measure import ROOT, Level, measure, preload, summary_line
 from bench.load.report import markdown_table, rate, text_table
+from bench.load.system import reference_ms
 from bench.load.tables import tables
 from devstack.appeals import Citizens, RegisteredSink, topics
 from devstack.broker import delete_namespace
@@ -196,7 +197,9 @@ def describe_store(stack: LocalStack) -> str:
     return f"MongoDB {version} (`MONGO_URL`)"
 
 
-def environment(args: argparse.Namespace, seconds: float, background: str, store: str) -> list[str]:
+def environment(
+    args: argparse.Namespace, seconds: float, background: str, store: str, reference: tuple[float, float]
+) -> list[str]:
     levels = ",".join(map(str, args.levels))
     return [
         f"- {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, {platform.system()} "
@@ -206,6 +209,9 @@ def environment(args: argparse.Namespace, seconds: float, background: str, store
         f"- `python -m bench --base {args.base} --sample {args.sample} --levels {levels} "
         f"--concurrency {args.concurrency}`: {seconds / 60:.1f} minutes in all; load average before it "
         f"started {background} (other work on the machine lowers every rate)",
+        f"- CPU reference (bench/load/system.py `reference_ms`, a fixed pure-Python workload): "
+        f"{reference[0]:,.0f} ms before the run, {reference[1]:,.0f} ms after; this VM's speed moves "
+        "by half and more within hours, and every CPU figure below with it: compare runs by it",
     ]
 
 
@@ -241,8 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     rabbit_url = os.environ.get("RABBIT_URL", DEFAULT_URL)
     ensure_rabbitmq(rabbit_url)
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
-    started, background = time.monotonic(), load_average()
-    print(f"bench: namespace {namespace}, {os.cpu_count()} cores, load average {background}", flush=True)
+    started, background, reference = time.monotonic(), load_average(), reference_ms()
+    print(
+        f"bench: namespace {namespace}, {os.cpu_count()} cores, load average {background}, "
+        f"CPU reference {reference:,.0f} ms",
+        flush=True,
+    )
 
     broker: BrokerResult | None = None
     if not args.skip_raw:
@@ -293,9 +303,13 @@ def main(argv: list[str] | None = None) -> None:
     print()
     for title, header, rows in sections:
         print(f"{title}\n{text_table(header, rows)}\n")
-    print(f"store: {store}; total time {seconds / 60:.1f} minutes", flush=True)
+    after = reference_ms()
+    print(
+        f"store: {store}; total time {seconds / 60:.1f} minutes; CPU reference after {after:,.0f} ms",
+        flush=True,
+    )
     if not args.no_write:
-        lines = [*environment(args, seconds, background, store), ""]
+        lines = [*environment(args, seconds, background, store, (reference, after)), ""]
         for title, header, rows in sections:
             lines += [f"**{title}**", "", markdown_table(header, rows), ""]
         write_markdown(args.output, "\n".join(lines))

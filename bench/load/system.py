@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -42,3 +43,18 @@ def rss_mib(pid: int) -> tuple[float, float]:
     except OSError:
         pass
     return values["VmRSS"], values["VmHWM"]
+
+
+def reference_ms(rounds: int = 3) -> float:
+    """CPU milliseconds of a fixed pure-Python workload (dict, str and int work, a stand-in for
+    the services' own), the best of `rounds`: this machine's speed at the time of a run. The
+    same code's figures move with it on a shared VM, so runs are compared by it."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        table: dict[str, int] = {}
+        for i in range(300_000):
+            key = f"k{i % 1000}"
+            table[key] = table.get(key, 0) + len(key) * i % 7
+        best = min(best, time.process_time() - started)
+    return best * 1000
