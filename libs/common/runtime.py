@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -248,8 +249,9 @@ def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> Non
     SIGTERM/SIGINT stop it gracefully: in-flight handlers finish, then connections close.
     """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
-    from libs.common.server import server_options
+    from libs.common.server import QuietServer, server_options
 
     settings = settings_cls()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -257,7 +259,7 @@ def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> Non
     runtime = getattr(app.state, "runtime", None)  # the website has none
     if isinstance(runtime, ServiceRuntime):
         runtime.on_startup(freeze_startup_heap)  # this process is the service: after its set-up
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
@@ -267,3 +269,7 @@ def run_service(settings_cls: type[S], build_app: Callable[[S], FastAPI]) -> Non
         loop="uvloop",  # libuv's event loop: less CPU per broker delivery and store round trip
         **server_options(settings.http_keep_alive_seconds, settings.http_header_timeout_seconds),
     )
+    server = QuietServer(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)  # as `uvicorn.run`: a start-up that failed exits non-zero

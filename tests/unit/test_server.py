@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
-from libs.common.server import MAX_REQUEST_HEAD_BYTES, server_options
+from libs.common.server import MAX_REQUEST_HEAD_BYTES, QuietServer, server_options
 from services.deadlines.app import create_app as deadlines_app
 from services.deadlines.settings import DeadlinesSettings
 from services.intake.app import create_app as intake_app
@@ -155,3 +156,64 @@ async def test_every_service_sends_security_headers(name: str, build: Any) -> No
     assert "cache-control" not in health.headers
     assert internal.headers["x-content-type-options"] == "nosniff"
     assert internal.headers["cache-control"] == "no-store"  # a token was sent: may be personal
+
+
+class CountingServer(QuietServer):
+    """Records the counter of each tick uvicorn's `on_tick` is given."""
+
+    def __init__(self, config: uvicorn.Config, tick_seconds: float) -> None:
+        super().__init__(config)
+        self.tick_seconds = tick_seconds
+        self.ticks: list[int] = []
+
+    async def on_tick(self, counter: int) -> bool:
+        self.ticks.append(counter)
+        return await super().on_tick(counter)
+
+
+# uvicorn raises each signal its server captured again once the server has stopped (as a real
+# SIGTERM should end the process): the tests "send" one whose default action is to be ignored.
+HARMLESS_SIGNAL = signal.SIGWINCH
+
+
+async def serve_quietly(tick_seconds: float) -> tuple[CountingServer, asyncio.Task[None], socket.socket]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(tiny_app(), log_config=None, access_log=False, lifespan="off")
+    running = CountingServer(config, tick_seconds)
+    task = asyncio.create_task(running.serve(sockets=[sock]))
+
+    async def started() -> bool:
+        return running.started
+
+    await eventually(started, timeout=10, interval=0.01)
+    return running, task, sock
+
+
+async def test_every_tick_of_the_quiet_server_refreshes_the_date_header() -> None:
+    running, task, sock = await serve_quietly(tick_seconds=0.01)
+    try:
+
+        async def ticked() -> bool:
+            return len(running.ticks) >= 5
+
+        await eventually(ticked, timeout=10, interval=0.01)
+        # uvicorn's on_tick refreshes the Date header when the counter is a multiple of ten.
+        assert all(counter % 10 == 0 for counter in running.ticks)
+        assert any(name == b"date" for name, _ in running.server_state.default_headers)
+    finally:
+        running.handle_exit(HARMLESS_SIGNAL, None)
+        await task
+        sock.close()
+
+
+async def test_a_signal_stops_the_quiet_server_without_waiting_for_its_tick() -> None:
+    running, task, sock = await serve_quietly(tick_seconds=3600)  # a tick would never come
+    port = sock.getsockname()[1]
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"http://127.0.0.1:{port}/ping")).json() == {"pong": "yes"}
+    # As the signal handler does, from outside the loop's own callbacks.
+    await asyncio.get_running_loop().run_in_executor(None, running.handle_exit, HARMLESS_SIGNAL, None)
+    await asyncio.wait_for(task, timeout=10)
+    assert running.should_exit and len(running.ticks) == 2  # the first, then the one the signal woke
+    sock.close()
