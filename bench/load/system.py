@@ -45,10 +45,11 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def reference_ms(rounds: int = 3) -> float:
+def reference_ms(rounds: int = 5) -> float:
     """CPU milliseconds of a fixed pure-Python workload (dict, str and int work, a stand-in for
-    the services' own), the best of `rounds`: this machine's speed at the time of a run. The
-    same code's figures move with it on a shared VM, so runs are compared by it."""
+    the services' own), the best of `rounds` (a moment of other work is left out): this
+    machine's speed at the time of a run. The same code's figures move with it on a shared VM,
+    so runs are compared by it."""
     best = float("inf")
     for _ in range(rounds):
         started = time.process_time()
