@@ -1,5 +1,5 @@
 """A service process freezes what its start-up made and makes the collector's young passes rare
-(libs/common/runtime.py, docs/performance.md)."""
+(libs/common/runtime.py, docs/performance.md); one whose server did not start exits non-zero."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from libs.common import runtime
 from libs.common.runtime import GC_YOUNG_THRESHOLD, freeze_startup_heap, run_service
+from libs.common.server import QuietServer
 from services.deadlines.app import create_app
 from services.deadlines.settings import DeadlinesSettings
 
@@ -34,9 +34,23 @@ async def test_the_start_up_heap_is_frozen_and_young_passes_are_rarer(collector:
 
 def test_a_service_process_freezes_after_its_other_start_up_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+
+    def run(server: QuietServer, sockets: Any = None) -> None:  # instead of serving
+        served.append(server.config.app)
+        server.started = True
+
+    monkeypatch.setattr(QuietServer, "run", run)
     monkeypatch.setattr(runtime, "configure_logging", lambda *args: None)  # this process's logs as they are
     monkeypatch.setenv("APPEALS_ENV", "dev")
     run_service(DeadlinesSettings, create_app)
     [app] = served
     assert app.state.runtime._startup[-1] is freeze_startup_heap
+
+
+def test_a_service_whose_server_did_not_start_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(QuietServer, "run", lambda server, sockets=None: None)  # start-up failed
+    monkeypatch.setattr(runtime, "configure_logging", lambda *args: None)
+    monkeypatch.setenv("APPEALS_ENV", "dev")
+    with pytest.raises(SystemExit) as exited:
+        run_service(DeadlinesSettings, create_app)
+    assert exited.value.code == 3  # uvicorn's STARTUP_FAILURE, as `uvicorn.run` exits
