@@ -13,7 +13,6 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
@@ -32,7 +31,6 @@ from libs.common.settings import DEV_SECRET
 from libs.common.store import Database
 from libs.common.topology import Topology
 from services.notify.app import create_app
-from services.notify.channels import SmtpTransport
 from services.notify.settings import NotifySettings
 from tests.infra import eventually
 
@@ -358,67 +356,3 @@ async def test_a_relay_without_smtputf8_fails_such_an_address_at_once_and_says_w
             assert sink.snapshot() == []
     finally:
         sink.stop()
-
-
-class _CountingRelay:
-    """aiosmtpd handler noting which connection (the client's address and port) carried each message."""
-
-    def __init__(self) -> None:
-        self.peers: list[object] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.peers.append(session.peer)
-        return "250 Message accepted for delivery"
-
-
-def _relay(port: int, handler: _CountingRelay) -> Controller:
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller
-
-
-def _message(n: int) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = "no-reply@appeals.local"
-    message["To"] = ADDRESS
-    message["Subject"] = f"message {n}"
-    message.set_content(f"body {n}")
-    return message
-
-
-async def test_smtp_connection_is_kept_for_many_emails_and_renewed_when_the_relay_drops_it() -> None:
-    port = free_port()
-    handler = _CountingRelay()
-    controller = _relay(port, handler)
-    transport = SmtpTransport(NotifySettings(env="dev", smtp_port=port, smtp_timeout=2))
-    try:
-        for n in range(5):
-            await transport(_message(n))
-        assert len(handler.peers) == 5 and len(set(handler.peers)) == 1  # one connection for five
-        assert transport.connections == 1
-
-        controller.stop()  # the relay goes away: the kept connection is dead
-        controller = _relay(port, handler)
-        await transport(_message(5))
-        await transport(_message(6))
-        assert len(handler.peers) == 7 and handler.peers[5] != handler.peers[4]
-        assert handler.peers[5] == handler.peers[6] and transport.connections == 2
-    finally:
-        await transport.close()
-        controller.stop()
-
-
-async def test_concurrent_emails_use_a_few_kept_connections() -> None:
-    port = free_port()
-    handler = _CountingRelay()
-    controller = _relay(port, handler)
-    transport = SmtpTransport(NotifySettings(env="dev", smtp_port=port, smtp_timeout=2), pool=2)
-    try:
-        await asyncio.gather(*(transport(_message(n)) for n in range(4)))
-        await asyncio.gather(*(transport(_message(n)) for n in range(4, 8)))
-        assert len(handler.peers) == 8
-        # four at once need four connections; two are kept (the pool) and reused, two said goodbye
-        assert transport.connections == 6 and len(set(handler.peers[4:]) & set(handler.peers[:4])) == 2
-    finally:
-        await transport.close()
-        controller.stop()
