@@ -142,15 +142,14 @@ class Registry:
     # -- preferences and organisations' contacts ----------------------------------------------
 
     async def preferences(self, user_id: str) -> Preferences:
-        doc = await self._db[PREFERENCES].find_one({"_id": user_id})
-        return Preferences.model_validate(doc.get("preferences", {})) if doc else Preferences()
+        return _preferences(await self._db[PREFERENCES].find_one({"_id": user_id}))
 
     async def citizen_reach(self, user_id: str, *, push: bool) -> tuple[Preferences, list[Document]]:
         """(the person's preferences, their push subscriptions' `_id` and `user_id`): one read,
         and a second only when `push` is wanted, they allow it and `PUSH_FLAG` says they may have
         subscriptions (none are read otherwise). Raises what the store raises."""
         doc = await self._db[PREFERENCES].find_one({"_id": user_id}) or {}
-        prefs = Preferences.model_validate(doc.get("preferences", {}))
+        prefs = _preferences(doc)
         wanted = push and prefs.push and doc.get(PUSH_FLAG, False)
         return prefs, await self.push_targets_of_user(user_id) if wanted else []
 
@@ -160,7 +159,7 @@ class Registry:
         if not unique:
             return {}
         docs = await self._db[PREFERENCES].find({"_id": {"$in": unique}}).to_list()
-        stored = {doc["_id"]: Preferences.model_validate(doc.get("preferences", {})) for doc in docs}
+        stored = {doc["_id"]: _preferences(doc) for doc in docs}
         return {user_id: stored.get(user_id) or Preferences() for user_id in unique}
 
     async def set_preferences(self, user_id: str, preferences: Preferences) -> Preferences:
@@ -339,6 +338,11 @@ class Registry:
 
 # What planning a webhook delivery reads of a webhook (messages.webhook_wants, targets.webhooks).
 _HOOK_FIELDS = {"scope": 1, "org_id": 1, "events": 1, "monitor_id": 1, "created_by": 1}
+
+
+def _preferences(doc: Document | None) -> Preferences:
+    """The preferences a person's document holds (the defaults when there is none, or none set)."""
+    return Preferences.model_validate((doc or {}).get("preferences", {}))
 
 
 def _hooks_key(scope: Any, org_id: str | None) -> tuple[str, ...]:

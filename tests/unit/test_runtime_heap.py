@@ -32,7 +32,16 @@ async def test_the_start_up_heap_is_frozen_and_young_passes_are_rarer(collector:
     assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
 
 
-def test_a_service_process_freezes_after_its_other_start_up_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def service_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run_service` in dev mode, this process's logging configuration left as it is."""
+    monkeypatch.setattr(runtime, "configure_logging", lambda *args: None)
+    monkeypatch.setenv("APPEALS_ENV", "dev")
+
+
+def test_a_service_process_freezes_after_its_other_start_up_hooks(
+    monkeypatch: pytest.MonkeyPatch, service_process: None
+) -> None:
     served: list[Any] = []
 
     def run(server: QuietServer, sockets: Any = None) -> None:  # instead of serving
@@ -40,17 +49,15 @@ def test_a_service_process_freezes_after_its_other_start_up_hooks(monkeypatch: p
         server.started = True
 
     monkeypatch.setattr(QuietServer, "run", run)
-    monkeypatch.setattr(runtime, "configure_logging", lambda *args: None)  # this process's logs as they are
-    monkeypatch.setenv("APPEALS_ENV", "dev")
     run_service(DeadlinesSettings, create_app)
     [app] = served
     assert app.state.runtime._startup[-1] is freeze_startup_heap
 
 
-def test_a_service_whose_server_did_not_start_exits_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_service_whose_server_did_not_start_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, service_process: None
+) -> None:
     monkeypatch.setattr(QuietServer, "run", lambda server, sockets=None: None)  # start-up failed
-    monkeypatch.setattr(runtime, "configure_logging", lambda *args: None)
-    monkeypatch.setenv("APPEALS_ENV", "dev")
     with pytest.raises(SystemExit) as exited:
         run_service(DeadlinesSettings, create_app)
     assert exited.value.code == 3  # uvicorn's STARTUP_FAILURE, as `uvicorn.run` exits

@@ -45,21 +45,32 @@ def tiny_app() -> FastAPI:
     return app
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[int]:
+def loopback_socket() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        tiny_app(), log_config=None, access_log=False, lifespan="off", **server_options(1, 0.5)
-    )
-    running = uvicorn.Server(config)
+    return sock
+
+
+async def serve_in_background(running: uvicorn.Server, sock: socket.socket) -> asyncio.Task[None]:
+    """`running` serving on `sock` in a task, returned once it has started."""
     task = asyncio.create_task(running.serve(sockets=[sock]))
 
     async def started() -> bool:
         return running.started
 
     await eventually(started, timeout=10, interval=0.01)
+    return task
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[int]:
+    sock = loopback_socket()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        tiny_app(), log_config=None, access_log=False, lifespan="off", **server_options(1, 0.5)
+    )
+    running = uvicorn.Server(config)
+    task = await serve_in_background(running, sock)
     try:
         yield port
     finally:
@@ -177,17 +188,10 @@ HARMLESS_SIGNAL = signal.SIGWINCH
 
 
 async def serve_quietly(tick_seconds: float) -> tuple[CountingServer, asyncio.Task[None], socket.socket]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     config = uvicorn.Config(tiny_app(), log_config=None, access_log=False, lifespan="off")
     running = CountingServer(config, tick_seconds)
-    task = asyncio.create_task(running.serve(sockets=[sock]))
-
-    async def started() -> bool:
-        return running.started
-
-    await eventually(started, timeout=10, interval=0.01)
-    return running, task, sock
+    return running, await serve_in_background(running, sock), sock
 
 
 async def test_every_tick_of_the_quiet_server_refreshes_the_date_header() -> None:
