@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 
 from pymongo import DESCENDING
 
+from libs.common.contracts.routing import AssignmentStatus
 from libs.common.store import Database, Document
 from services.routing.geo import same_place
 from services.routing.records import ASSIGNMENTS
-from services.routing.schemas import AssignmentStatus
 from services.routing.settings import RoutingSettings
 
 # The answered appeals compared by place, newest answer first: a resident's appeals of one topic

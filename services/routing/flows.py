@@ -16,7 +16,13 @@ from pymongo import ASCENDING, DESCENDING
 
 from libs.common.aggregate import Aggregate, Change
 from libs.common.clock import Clock
-from libs.common.contracts.routing import ModerationDecision, ModerationDecisionIn
+from libs.common.contracts.routing import (
+    AssignmentStatus,
+    AssignmentView,
+    ModerationDecision,
+    ModerationDecisionIn,
+    TriageKind,
+)
 from libs.common.events import (
     AppealSubmittedV1,
     Envelope,
@@ -47,7 +53,6 @@ from services.routing.records import (
     routed,
     starts_from,
 )
-from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import (
     EXHAUSTED,
     CompiledCatalogue,
@@ -319,7 +324,7 @@ class RoutingFlows:
         cursor = self._db[ASSIGNMENTS].find(query, HIDDEN).sort("submitted_at", ASCENDING)
         return await cursor.skip(offset).limit(limit).to_list(limit), total
 
-    async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> Document:
+    async def decide_held(self, appeal_id: str, body: ModerationDecisionIn, actor: str) -> AssignmentView:
         """Approve or reject a held appeal. Raises Problem 422 (no valid `reason_code`), 404/409."""
         doc = await self.waiting(appeal_id, AssignmentStep.MODERATE, "moderation")
         now = self._clock()
@@ -362,7 +367,7 @@ class RoutingFlows:
             raise Problem(409, f"appeal {appeal_id} is not waiting for {what} (it is {doc['status']})")
         return doc
 
-    async def decided(self, doc: Document, step: AssignmentStep, change: Change) -> Document:
+    async def decided(self, doc: Document, step: AssignmentStep, change: Change) -> AssignmentView:
         """Write a person's decision over the record `waiting` read (guarded by its version and
         status, checked against the lifecycle), attach clusters, answer with the assignment.
         Raises Problem 409 when someone else decided first, `ValueError` for a status the
@@ -374,9 +379,9 @@ class RoutingFlows:
         await self._clusters.attach(doc["_id"])
         return await self.assignment(doc["_id"])
 
-    async def assignment(self, appeal_id: str) -> Document:
-        """Routing's record (internal fields hidden); raises Problem 404 when there is none."""
+    async def assignment(self, appeal_id: str) -> AssignmentView:
+        """Routing's record as admins read it; raises Problem 404 when there is none."""
         doc = await self._db[ASSIGNMENTS].find_one({"_id": appeal_id}, HIDDEN)
         if doc is None:
             raise Problem(404, f"no appeal {appeal_id} in routing")
-        return {**doc, "appeal_id": doc.pop("_id")}
+        return AssignmentView.of(doc)

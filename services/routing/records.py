@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.clock import answer_due_at
+from libs.common.contracts.routing import AssignmentStatus, TriageKind
 from libs.common.events import (
     AppealRef,
     AppealRejectedV1,
@@ -24,7 +25,7 @@ from libs.common.events import (
 from libs.common.outbox import outbox_entry
 from libs.common.store import Document
 from services.routing.moderation import REASONS, ReasonCode
-from services.routing.schemas import AssignmentStatus, Organization, TriageKind
+from services.routing.schemas import Organization
 from services.routing.service import FALLBACK_SLA_DAYS, CompiledCatalogue, Place
 
 ASSIGNMENTS = "assignments"  # the one place that names the collection

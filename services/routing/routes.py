@@ -9,6 +9,8 @@ from fastapi import APIRouter, Body, Header, Query
 
 from libs.common.contracts.routing import (
     ACTOR_HEADER,
+    AssignmentPage,
+    AssignmentView,
     CatalogueEntity,
     ModerationDecisionIn,
     ModerationVerdict,
@@ -136,33 +138,33 @@ def internal_router(
             verdict=ModerationVerdict(str(outcome.verdict)), reason_code=code, reason=outcome.reason()
         )
 
-    @router.get("/assignments/{appeal_id}")
-    async def assignment(appeal_id: str) -> dict[str, Any]:
+    @router.get("/assignments/{appeal_id}", response_model=AssignmentView)
+    async def assignment(appeal_id: str) -> AssignmentView:
         """The decision on one appeal with its whole history (moves, versions, reasons)."""
         return await flows.assignment(appeal_id)
 
-    @router.get("/moderation")
-    async def moderation_queue(limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    @router.get("/moderation", response_model=AssignmentPage)
+    async def moderation_queue(limit: Limit = 50, offset: Offset = 0) -> AssignmentPage:
         items, total = await flows.held(limit, offset)
-        return {"items": [{**i, "appeal_id": i.pop("_id")} for i in items], "total": total}
+        return AssignmentPage(items=[AssignmentView.of(item) for item in items], total=total)
 
-    @router.post("/moderation/{appeal_id}")
+    @router.post("/moderation/{appeal_id}", response_model=AssignmentView)
     async def moderation_decision(
         appeal_id: str, body: ModerationDecisionIn, actor: Actor = "internal"
-    ) -> dict[str, Any]:
+    ) -> AssignmentView:
         return await flows.decide_held(appeal_id, body, actor)
 
-    @router.get("/triage")
-    async def triage_queue(limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    @router.get("/triage", response_model=AssignmentPage)
+    async def triage_queue(limit: Limit = 50, offset: Offset = 0) -> AssignmentPage:
         """The control centre's queue, oldest first: appeals every candidate refused (`triage:
         exhausted`) and raw posts not classified with confidence (`classification`, with the proposal)."""
         items, total = await triage.queue(limit, offset)
-        return {"items": [{**i, "appeal_id": i.pop("_id")} for i in items], "total": total}
+        return AssignmentPage(items=[AssignmentView.of(item) for item in items], total=total)
 
-    @router.post("/triage/{appeal_id}")
+    @router.post("/triage/{appeal_id}", response_model=AssignmentView)
     async def triage_decision(
         appeal_id: str, body: TriageDecisionIn, actor: Actor = "internal"
-    ) -> dict[str, Any]:
+    ) -> AssignmentView:
         return await triage.decide(appeal_id, body, actor)
 
     @router.get("/clusters")

@@ -20,20 +20,6 @@ class OrgKind(StrEnum):
     INSTITUTION = "institution"
 
 
-class AssignmentStatus(StrEnum):
-    ROUTED = "routed"
-    REJECTED = "rejected"
-    HELD = "held"  # waiting for a moderator
-    # The regional control centre decides: every candidate refused ("not ours"), or a social-media
-    # post that could not be classified (an uncertain topic, no concrete place: docs/routing.md).
-    NEEDS_TRIAGE = "needs_triage"
-
-
-class TriageKind(StrEnum):
-    EXHAUSTED = "exhausted"  # every candidate refused: the centre names the organisation
-    CLASSIFICATION = "classification"  # a raw post: the centre sets topic and place, or dismisses it
-
-
 class Contacts(BaseModel):
     email: str | None = None
     phone: str | None = None

@@ -14,7 +14,13 @@ from pymongo import ASCENDING
 
 from libs.common.aggregate import Change
 from libs.common.clock import Clock
-from libs.common.contracts.routing import TriageDecisionIn, TriagePlaceIn
+from libs.common.contracts.routing import (
+    AssignmentStatus,
+    AssignmentView,
+    TriageDecisionIn,
+    TriageKind,
+    TriagePlaceIn,
+)
 from libs.common.events import RoutingReason
 from libs.common.http import Problem
 from libs.common.store import Database, Document
@@ -32,7 +38,6 @@ from services.routing.records import (
     rejected,
     routed,
 )
-from services.routing.schemas import AssignmentStatus, TriageKind
 from services.routing.service import CompiledCatalogue
 
 
@@ -52,7 +57,7 @@ class TriageFlows:
         items = await cursor.skip(offset).limit(limit).to_list(limit)
         return [{**doc, "triage": doc.get("triage", TriageKind.EXHAUSTED)} for doc in items], total
 
-    async def decide(self, appeal_id: str, body: TriageDecisionIn, actor: str) -> Document:
+    async def decide(self, appeal_id: str, body: TriageDecisionIn, actor: str) -> AssignmentView:
         """One action of the centre. Raises Problem 404 (unknown appeal), 409 (not in the queue, or
         decided by someone else meanwhile), 422 (a decision that does not fit the kind, an unknown
         topic, organisation or place)."""

@@ -60,7 +60,7 @@ async def test_a_rule_change_is_a_new_version_for_new_appeals_only() -> None:
         "rule:lamps-demograd",
         2,
     )
-    unchanged = await h.flows.assignment(before["_id"])
+    unchanged = (await h.flows.assignment(before["_id"])).model_dump()
     assert (unchanged["organization"]["id"], unchanged["catalogue_version"]) == ("city-admin", 1)
     (log, *_) = await h.catalogue.changes(10, 0)
     assert (log["version"], log["actor"], log["entity"], log["entity_id"]) == (

@@ -202,7 +202,9 @@ async def test_a_borderline_appeal_waits_for_a_moderator_who_approves_it() -> No
     items, total = await h.flows.held(10, 0)
     assert total == 1 and items[0]["text"]["description"].startswith("Во дворе")
     assert "author_id" not in items[0] and "fingerprint" not in items[0]
-    decided = await h.flows.decide_held(doc["_id"], ModerationDecisionIn(decision="approve"), "admin-1")
+    decided = (
+        await h.flows.decide_held(doc["_id"], ModerationDecisionIn(decision="approve"), "admin-1")
+    ).model_dump()
     assert decided["status"] == "routed" and decided["organization"]["id"] == "city-admin"
     assert decided["history"][-1]["actor"] == "moderator:admin-1"
     assert len(h.bus.of(EventType.APPEAL_ROUTED)) == 1
@@ -256,7 +258,7 @@ async def test_reassignment_moves_once_per_event_and_never_back_to_a_refuser() -
         "region-admin",
         "region-admin",
     ]
-    doc = await h.flows.assignment(appeal["_id"])
+    doc = (await h.flows.assignment(appeal["_id"])).model_dump()
     assert set(doc["refused"]) == {"dmg-roads", "city-admin", "regional-roads", "region-admin"}
     assert doc["history"][-1]["rule"] == "reassignment:exhausted"
     assert doc["history"][1]["comment"] == "Это не наша территория"
@@ -279,7 +281,7 @@ async def test_escalation_climbs_to_the_top_and_is_audited() -> None:
         ("region-admin", 2),
     ]
     assert all(m["reason"] == "escalation" for m in moves)
-    doc = await h.flows.assignment(appeal["_id"])
+    doc = (await h.flows.assignment(appeal["_id"])).model_dump()
     assert doc["history"][-1]["rule"] == "escalation:top-level"
     assert "верхний уровень" in doc["history"][-1]["note"]
 

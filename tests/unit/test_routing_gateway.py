@@ -209,3 +209,30 @@ async def test_the_control_centre_queue_through_the_gateway(
     )
     assert decided.status_code == 200 and decided.json()["organization"]["id"] == "city-admin"
     assert decided.json()["history"][-1]["actor"] == "control-centre:admin-1"
+
+
+async def test_an_appeals_routing_record_is_typed_and_keeps_internal_keys_in_routing(
+    gateway: httpx.AsyncClient, routing: Harness
+) -> None:
+    stored = await routing.submit(routing.submitted(author="citizen-42"))
+    assert {"author_id", "fingerprint", "applied", "outbox"} <= set(stored)  # what routing keeps
+    record = (await gateway.get(f"/api/v1/admin/assignments/{stored['_id']}", headers=ADMIN)).json()
+    assert record["appeal_id"] == stored["_id"] and record["status"] == "routed"
+    assert record["organization"] == stored["organization"]
+    assert record["history"][0]["candidates"][0] == stored["organization"]["id"]
+    assert not {"_id", "author_id", "resident", "fingerprint", "applied", "outbox", "version"} & set(record)
+    assert "citizen-42" not in str(record)
+    schema = (await gateway.get("/openapi.json")).json()
+    answers = {
+        (path, method): operation["responses"]["200"]["content"]["application/json"]["schema"]
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if path.startswith(("/api/v1/admin/assignments", "/api/v1/admin/moderation", "/api/v1/admin/triage"))
+    }
+    assert answers == {
+        ("/api/v1/admin/assignments/{appeal_id}", "get"): {"$ref": "#/components/schemas/AssignmentView"},
+        ("/api/v1/admin/moderation", "get"): {"$ref": "#/components/schemas/AssignmentPage"},
+        ("/api/v1/admin/moderation/{appeal_id}", "post"): {"$ref": "#/components/schemas/AssignmentView"},
+        ("/api/v1/admin/triage", "get"): {"$ref": "#/components/schemas/AssignmentPage"},
+        ("/api/v1/admin/triage/{appeal_id}", "post"): {"$ref": "#/components/schemas/AssignmentView"},
+    }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from libs.common.contracts.routing import AssignmentStatus
 from services.routing.records import TRANSITIONS, AssignmentStep, check_step, starts_from
-from services.routing.schemas import AssignmentStatus
 
 
 def test_every_status_is_reached_and_rejected_is_final() -> None:

@@ -29,7 +29,7 @@ POTHOLE = ("Яма", "Глубокая яма на проезжей части")
 
 
 async def refuse(h: Harness, appeal_id: str) -> None:
-    org = (await h.flows.assignment(appeal_id))["organization"]["id"]
+    org = (await h.flows.assignment(appeal_id)).model_dump()["organization"]["id"]
     request = reassign_request(appeal_id, org)
     await h.flows.reassign(request, ReassignRequestedV1.model_validate(request.data))
 
@@ -43,9 +43,9 @@ async def test_when_everyone_refused_the_appeal_waits_for_the_control_centre_and
     appeal = await h.submit(h.submitted(topic="roads.potholes", text=POTHOLE))
     for _ in range(3):  # dmg-roads, city-admin, regional-roads refuse in turn
         await refuse(h, appeal["_id"])
-    assert (await h.flows.assignment(appeal["_id"]))["status"] == "routed"
+    assert (await h.flows.assignment(appeal["_id"])).status == "routed"
     await refuse(h, appeal["_id"])  # the last candidate refuses too
-    doc = await h.flows.assignment(appeal["_id"])
+    doc = (await h.flows.assignment(appeal["_id"])).model_dump()
     assert doc["status"] == "needs_triage" and doc["rule"] == "reassignment:exhausted"
     last = routed_events(h, appeal["_id"])[-1]
     assert last.reason == "triage" and last.organization.id == "region-admin"
@@ -54,7 +54,7 @@ async def test_when_everyone_refused_the_appeal_waits_for_the_control_centre_and
         request = reassign_request(appeal["_id"], "region-admin")
         await h.flows.reassign(request, ReassignRequestedV1.model_validate(request.data))
     assert len(h.bus.published) == published
-    assert (await h.flows.assignment(appeal["_id"]))["status"] == "needs_triage"
+    assert (await h.flows.assignment(appeal["_id"])).status == "needs_triage"
 
     items, total = await h.triage.queue(10, 0)
     assert total == 1 and items[0]["_id"] == appeal["_id"] and "author_id" not in items[0]
@@ -71,9 +71,11 @@ async def test_the_control_centre_names_who_answers() -> None:
     with pytest.raises(Problem) as unknown:
         await h.triage.decide(appeal["_id"], TriageDecisionIn(organization_id="nobody"), "cc-1")
     assert unknown.value.status == 422
-    decided = await h.triage.decide(
-        appeal["_id"], TriageDecisionIn(organization_id="dmg-roads", comment="это ваша дорога"), "cc-1"
-    )
+    decided = (
+        await h.triage.decide(
+            appeal["_id"], TriageDecisionIn(organization_id="dmg-roads", comment="это ваша дорога"), "cc-1"
+        )
+    ).model_dump()
     assert decided["status"] == "routed" and decided["organization"]["id"] == "dmg-roads"
     assert decided["history"][-1]["actor"] == "control-centre:cc-1"
     last = routed_events(h, appeal["_id"])[-1]

@@ -6,15 +6,21 @@ the gateway's routing client and routes (services/intake/gateway/).
 - Triage: `POST /internal/triage/{appeal_id}` takes `TriageDecisionIn`.
 - Text moderation: `POST /internal/moderate-text` takes `TextModerationRequest` and answers
   `TextModerationResult` (the gateway asks it for every free-text opinion of a hearing).
+- Assignments: `GET /internal/assignments/{appeal_id}` and both decisions answer an
+  `AssignmentView` (routing's record of an appeal); `GET /internal/moderation` and
+  `GET /internal/triage` an `AssignmentPage`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.contracts.polls import MAX_OPINION_CHARS
+from libs.common.events import AppealRef, Location, OrganizationRef
 
 ACTOR_HEADER = "X-Actor"  # who asked, for the catalogue's change log and the decisions' history
 
@@ -84,3 +90,128 @@ class TextModerationResult(BaseModel):
     verdict: ModerationVerdict
     reason_code: str | None = None
     reason: str | None = None  # what the author reads
+
+
+class AssignmentStatus(StrEnum):
+    """Where an appeal stands in routing (docs/routing.md, the assignment's lifecycle)."""
+
+    ROUTED = "routed"
+    REJECTED = "rejected"
+    HELD = "held"  # waiting for a moderator
+    # The regional control centre decides: every candidate refused ("not ours"), or a social-media
+    # post that could not be classified (an uncertain topic, no concrete place: docs/routing.md).
+    NEEDS_TRIAGE = "needs_triage"
+
+
+class TriageKind(StrEnum):
+    EXHAUSTED = "exhausted"  # every candidate refused: the centre names the organisation
+    CLASSIFICATION = "classification"  # a raw post: the centre sets topic and place, or dismisses it
+
+
+class AppealText(BaseModel):
+    """The appeal's words, kept while a person (moderator, control centre) has to read them."""
+
+    summary: str | None = None
+    description: str = ""
+
+
+class ModerationRecord(BaseModel):
+    """The automatic moderation's verdict (`accept`, `reject`, `review`) and a moderator's decision."""
+
+    verdict: str
+    code: str | None = None  # the reason code of a rejection
+    rule: str | None = None  # which check decided
+    at: datetime | None = None
+    decided_by: str | None = None  # the moderator, once one decided a held appeal
+    decision: str | None = None  # `approve` or `reject`
+
+
+class ProposedPlace(BaseModel):
+    """Where the classifier placed a raw post (degrees WGS 84), and how it found it."""
+
+    place_id: str | None = None
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    area_id: str | None = None
+    located_by: str = "none"  # geotag | gazetteer:street | gazetteer:settlement | none
+    concrete: bool = False
+
+
+class ClassificationRecord(BaseModel):
+    """The classifier's proposal for a raw social-media post (topic by score, place) and why."""
+
+    topic: str | None = None
+    score: int = 0  # the proposed topic's keyword score
+    runner_up: int = 0  # the next topic's score
+    matched: list[str] = Field(default_factory=list)  # the keywords found
+    place: ProposedPlace = Field(default_factory=ProposedPlace)
+    confident: bool = False
+    why: str = ""
+    at: datetime | None = None
+
+
+class Rejection(BaseModel):
+    code: str
+    reason: str  # what the citizen reads
+
+
+class HistoryEntry(BaseModel):
+    """One step of the appeal's way through routing: decided, held, moved, triaged, rejected."""
+
+    at: datetime
+    action: str  # initial, reassignment, escalation, triage, held, rejected, ...
+    actor: str  # routing, moderation, classification, moderator:<id>, control-centre:<id>, ...
+    organization_id: str | None = None
+    previous_organization_id: str | None = None
+    rule: str | None = None
+    escalation_level: int | None = None
+    catalogue_version: int | None = None
+    event_id: str | None = None  # the event that announced it
+    note: str | None = None
+    comment: str | None = None  # a person's words with the decision
+    area_id: str | None = None
+    located_by: str | None = None
+    candidates: list[str] = Field(default_factory=list)  # organisations, best first (first routing)
+
+
+class AssignmentView(BaseModel):
+    """Routing's record of one appeal as admins and the control centre read it. Not shown: the
+    author and resident keys, the dedup fingerprint, the outbox and applied event ids."""
+
+    appeal_id: str
+    number: str
+    topic: str | None = None  # None: a raw post not classified yet
+    kind: str | None = None
+    channel: str = "web"
+    status: AssignmentStatus | None = None
+    organization: OrganizationRef | None = None
+    rule: str | None = None
+    escalation_level: int = 0
+    catalogue_version: int | None = None
+    area_id: str | None = None
+    located_by: str | None = None
+    location: Location = Field(default_factory=Location)
+    submitted_at: datetime | None = None
+    decided_at: datetime | None = None
+    answered_at: datetime | None = None
+    moderation: ModerationRecord | None = None
+    text: AppealText | None = None  # while held or in triage
+    triage: TriageKind | None = None
+    classification: ClassificationRecord | None = None
+    rejection: Rejection | None = None
+    refused: list[str] = Field(default_factory=list)  # organisations that said "not ours"
+    repeat_of: AppealRef | None = None
+    cluster_id: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> AssignmentView:
+        """The view of a stored assignment document (`_id` is the appeal id). Raises
+        `pydantic.ValidationError` for a document that is not one."""
+        return cls.model_validate({**doc, "appeal_id": doc["_id"]})
+
+
+class AssignmentPage(BaseModel):
+    items: list[AssignmentView]
+    total: int

@@ -15,7 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from libs.common.auth import Role
-from libs.common.contracts.routing import CatalogueEntity, ModerationDecisionIn, TriageDecisionIn
+from libs.common.contracts.routing import (
+    AssignmentPage,
+    AssignmentView,
+    CatalogueEntity,
+    ModerationDecisionIn,
+    TriageDecisionIn,
+)
 from libs.common.http import Id, Offset
 from services.intake.gateway.clients import RoutingClient
 from services.intake.security import CurrentPrincipal, require_role
@@ -97,36 +103,42 @@ def catalogue_router(client: RoutingClient) -> APIRouter:
         return await client.as_actor("DELETE", "/catalogue/places/{}", place_id, actor=principal.sub)
 
     @admin.get("/assignments/{appeal_id}")
-    async def assignment(appeal_id: Id, principal: CurrentPrincipal) -> Any:
+    async def assignment(appeal_id: Id, principal: CurrentPrincipal) -> AssignmentView:
         """Routing's record of an appeal: decision, catalogue version, moves and reasons."""
         require_role(principal, Role.ADMIN)
-        return await client.as_actor("GET", "/assignments/{}", appeal_id)
+        return await client.assignment(appeal_id)
 
     @admin.get("/moderation")
-    async def moderation_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
+    async def moderation_queue(
+        principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    ) -> AssignmentPage:
         """Appeals waiting for a moderator (borderline language, several problems, links)."""
         require_role(principal, Role.ADMIN)
-        return await client.as_actor("GET", "/moderation", params={"limit": limit, "offset": offset})
+        return await client.waiting("moderation", limit, offset)
 
     @admin.post("/moderation/{appeal_id}")
     async def moderation_decision(
         appeal_id: Id, body: ModerationDecisionIn, principal: CurrentPrincipal
-    ) -> Any:
+    ) -> AssignmentView:
         """`{"decision": "approve"}` routes the appeal; `{"decision": "reject", "reason_code": ...}`
         rejects it with the reason the citizen will read."""
         require_role(principal, Role.ADMIN)
         return await client.decide("moderation", appeal_id, body, principal.sub)
 
     @admin.get("/triage")
-    async def triage_queue(principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> Any:
+    async def triage_queue(
+        principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    ) -> AssignmentPage:
         """The regional control centre's queue, oldest first: appeals every candidate organisation
         refused (`triage: exhausted`) and social-media posts not classified with confidence
         (`triage: classification`, with the text and the classifier's proposal)."""
         require_role(principal, Role.ADMIN)
-        return await client.as_actor("GET", "/triage", params={"limit": limit, "offset": offset})
+        return await client.waiting("triage", limit, offset)
 
     @admin.post("/triage/{appeal_id}")
-    async def triage_decision(appeal_id: Id, body: TriageDecisionIn, principal: CurrentPrincipal) -> Any:
+    async def triage_decision(
+        appeal_id: Id, body: TriageDecisionIn, principal: CurrentPrincipal
+    ) -> AssignmentView:
         """One decision of the control centre (role admin). Refused by everyone:
         `{"organization_id", "comment"}` names who answers (the due date stays). An unclassified post:
         `{"topic", "place": {"place_id"} | {"lat", "lon", "address"}, "comment"}` routes it, or

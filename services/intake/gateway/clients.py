@@ -22,6 +22,8 @@ import httpx
 from libs.common.contracts.media import OWNER_HEADER, PublishRequest, Variant
 from libs.common.contracts.routing import (
     ACTOR_HEADER,
+    AssignmentPage,
+    AssignmentView,
     CatalogueEntity,
     ModerationDecisionIn,
     ModerationVerdict,
@@ -75,11 +77,25 @@ class RoutingClient(InternalService):
         appeal_id: str,
         decision: ModerationDecisionIn | TriageDecisionIn,
         actor: str,
-    ) -> Any:
+    ) -> AssignmentView:
         """An admin's decision on an appeal held in routing's `queue` ("moderation" or "triage"),
-        as the admin gave it (fields left out stay out); routing's answer, or its 4xx problem."""
+        as the admin gave it (fields left out stay out): routing's record after it. Raises as
+        `InternalService.call` (routing's 4xx problem passes through)."""
         body = decision.model_dump(mode="json", exclude_unset=True)
-        return await self.as_actor("POST", f"/{queue}/{{}}", appeal_id, json=body, actor=actor)
+        answer = await self.as_actor("POST", f"/{queue}/{{}}", appeal_id, json=body, actor=actor)
+        return AssignmentView.model_validate(answer)
+
+    async def waiting(
+        self, queue: Literal["moderation", "triage"], limit: int, offset: int
+    ) -> AssignmentPage:
+        """A page of routing's `queue` ("moderation": held for a moderator; "triage": the control
+        centre's), oldest first. Raises as `InternalService.call`."""
+        page = await self.call("GET", f"/{queue}", params={"limit": limit, "offset": offset})
+        return AssignmentPage.model_validate(page)
+
+    async def assignment(self, appeal_id: str) -> AssignmentView:
+        """Routing's record of one appeal. Raises as `InternalService.call` (404 passes through)."""
+        return AssignmentView.model_validate(await self.call("GET", "/assignments/{}", appeal_id))
 
     async def public_areas(self) -> dict[str, Any]:
         """The active municipalities as a GeoJSON FeatureCollection: id, name and boundary only
