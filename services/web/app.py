@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 import httpx
+import httpx2
 import jinja2
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -58,7 +59,7 @@ def security_headers(settings: WebSettings) -> dict[str, str]:
 def create_app(
     settings: WebSettings,
     gateway_transport: httpx.AsyncBaseTransport | None = None,
-    oidc_transport: httpx.AsyncBaseTransport | None = None,
+    oidc_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """The transports let tests answer for the gateway and the OIDC issuer in-process."""
     gateway = Gateway(settings, gateway_transport)

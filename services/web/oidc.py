@@ -1,7 +1,8 @@
 """Sign-in and sign-out.
 
 Production: OpenID Connect authorization-code flow with PKCE (S256) through authlib's
-`AsyncOAuth2Client`; the ID token is verified with joserfc against the issuer's JWKS (signature,
+`AsyncOAuth2Client` (over httpx2, the maintained continuation of httpx, which authlib builds on
+when it is installed); the ID token is verified with joserfc against the issuer's JWKS (signature,
 `iss`, `aud`, `exp`, `nonce`). The issuer is the one whose JWKS the gateway trusts, so its access
 token is the bearer token for the gateway. Dev mode: a page that picks a demo person and asks the
 gateway for a dev token (`POST /api/v1/dev/tokens`, which exists only in dev).
@@ -12,7 +13,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import httpx
+import httpx2
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from fastapi import APIRouter, Request
@@ -46,12 +47,12 @@ class OidcError(Exception):
 class OidcClient:
     """The issuer's metadata and keys (fetched once), the authorization URL and the code exchange."""
 
-    def __init__(self, settings: WebSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: WebSettings, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self._settings = settings
         self._transport = transport
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
-        self._http = httpx.AsyncClient(timeout=10.0, transport=transport)
+        self._http = httpx2.AsyncClient(timeout=10.0, transport=transport)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -191,7 +192,7 @@ def auth_router(settings: WebSettings, oidc: OidcClient) -> APIRouter:
             return render(request, "error.html", 400, message="signin")
         try:
             access_token, claims = await oidc.exchange(code, pending)
-        except (OidcError, httpx.HTTPError, KeyError) as exc:
+        except (OidcError, httpx2.HTTPError, KeyError) as exc:
             log.warning("oidc sign-in failed", error=type(exc).__name__)
             session.oidc = None
             return render(request, "error.html", 400, message="signin")

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import httpx2
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
@@ -165,10 +166,23 @@ def world() -> FakeWorld:
     return FakeWorld()
 
 
+def issuer_transport(world: FakeWorld) -> httpx2.MockTransport:
+    """The fake world as the OIDC client sees it: that client speaks httpx2 (authlib's HTTP client),
+    the fakes httpx; each request and answer is carried across unchanged."""
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        asked = httpx.Request(
+            request.method, str(request.url), headers=request.headers.raw, content=request.content
+        )
+        answer = world.handle(asked)
+        return httpx2.Response(answer.status_code, headers=answer.headers.raw, content=answer.content)
+
+    return httpx2.MockTransport(handle)
+
+
 async def client_for(world: FakeWorld, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     values = {"env": "dev", "gateway_url": "http://gateway.test", "public_url": "http://web.test", **settings}
-    transport = httpx.MockTransport(world.handle)
-    app = create_app(WebSettings(**values), transport, transport)
+    app = create_app(WebSettings(**values), httpx.MockTransport(world.handle), issuer_transport(world))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://web.test") as client,
