@@ -16,12 +16,12 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from libs.common.clock import Clock
-from libs.common.contracts.routing import AssignmentStatus
+from libs.common.contracts.routing import AssignmentStatus, ClusterMember, ClusterView
 from libs.common.store import Database, Document
 from services.routing.catalogue import CatalogueStore
 from services.routing.geo import METRES_PER_DEGREE, haversine_m
 from services.routing.records import ASSIGNMENTS
-from services.routing.schemas import ClusterMember, ClusterView, ProblemZone, ProblemZones
+from services.routing.schemas import ProblemZone, ProblemZones
 from services.routing.settings import RoutingSettings
 
 CLUSTERS = "clusters"

@@ -12,6 +12,7 @@ from libs.common.contracts.routing import (
     AssignmentPage,
     AssignmentView,
     CatalogueEntity,
+    ClusterPage,
     ModerationDecisionIn,
     ModerationVerdict,
     TextModerationRequest,
@@ -26,7 +27,6 @@ from services.routing.moderation import moderate
 from services.routing.schemas import (
     CatalogueInfo,
     ChangeView,
-    ClusterView,
     PreviewView,
     ProblemZones,
     TopicView,
@@ -167,12 +167,12 @@ def internal_router(
     ) -> AssignmentView:
         return await triage.decide(appeal_id, body, actor)
 
-    @router.get("/clusters")
+    @router.get("/clusters", response_model=ClusterPage)
     async def cluster_list(
         organization_id: str | None = None, topic: str | None = None, limit: Limit = 50, offset: Offset = 0
-    ) -> dict[str, Any]:
+    ) -> ClusterPage:
         items, total = await clusters.clusters(organization_id, topic, limit, offset)
-        return {"items": [ClusterView.model_dump(i, mode="json") for i in items], "total": total}
+        return ClusterPage(items=items, total=total)
 
     @router.get("/problem-zones", response_model=ProblemZones)
     async def problem_zones() -> ProblemZones:

@@ -189,24 +189,6 @@ class PreviewView(BaseModel):
     candidates: list[str]
 
 
-class ClusterMember(BaseModel):
-    appeal_id: str
-    number: str
-    organization_id: str | None = None
-    submitted_at: datetime
-
-
-class ClusterView(BaseModel):
-    id: str
-    topic: str
-    area_id: str | None
-    center: dict[str, float]
-    size: int
-    first_at: datetime
-    last_at: datetime
-    members: list[ClusterMember]
-
-
 class ProblemZone(BaseModel):
     area_id: str | None
     area_name: str

@@ -211,7 +211,7 @@ async def test_the_control_centre_queue_through_the_gateway(
     assert decided.json()["history"][-1]["actor"] == "control-centre:admin-1"
 
 
-async def test_an_appeals_routing_record_is_typed_and_keeps_internal_keys_in_routing(
+async def test_routings_answers_are_typed_and_an_appeals_record_keeps_internal_keys_in_routing(
     gateway: httpx.AsyncClient, routing: Harness
 ) -> None:
     stored = await routing.submit(routing.submitted(author="citizen-42"))
@@ -227,7 +227,14 @@ async def test_an_appeals_routing_record_is_typed_and_keeps_internal_keys_in_rou
         (path, method): operation["responses"]["200"]["content"]["application/json"]["schema"]
         for path, item in schema["paths"].items()
         for method, operation in item.items()
-        if path.startswith(("/api/v1/admin/assignments", "/api/v1/admin/moderation", "/api/v1/admin/triage"))
+        if path.startswith(
+            (
+                "/api/v1/admin/assignments",
+                "/api/v1/admin/moderation",
+                "/api/v1/admin/triage",
+                "/api/v1/clusters",
+            )
+        )
     }
     assert answers == {
         ("/api/v1/admin/assignments/{appeal_id}", "get"): {"$ref": "#/components/schemas/AssignmentView"},
@@ -235,4 +242,5 @@ async def test_an_appeals_routing_record_is_typed_and_keeps_internal_keys_in_rou
         ("/api/v1/admin/moderation/{appeal_id}", "post"): {"$ref": "#/components/schemas/AssignmentView"},
         ("/api/v1/admin/triage", "get"): {"$ref": "#/components/schemas/AssignmentPage"},
         ("/api/v1/admin/triage/{appeal_id}", "post"): {"$ref": "#/components/schemas/AssignmentView"},
+        ("/api/v1/clusters", "get"): {"$ref": "#/components/schemas/ClusterPage"},
     }

@@ -9,6 +9,8 @@ the gateway's routing client and routes (services/intake/gateway/).
 - Assignments: `GET /internal/assignments/{appeal_id}` and both decisions answer an
   `AssignmentView` (routing's record of an appeal); `GET /internal/moderation` and
   `GET /internal/triage` an `AssignmentPage`.
+- Clusters: `GET /internal/clusters` answers a `ClusterPage` (the gateway narrows each cluster's
+  members for an operator, `ClusterView.other_members`).
 """
 
 from __future__ import annotations
@@ -214,4 +216,32 @@ class AssignmentView(BaseModel):
 
 class AssignmentPage(BaseModel):
     items: list[AssignmentView]
+    total: int
+
+
+class ClusterMember(BaseModel):
+    appeal_id: str
+    number: str
+    organization_id: str | None = None
+    submitted_at: datetime
+
+
+class ClusterView(BaseModel):
+    """Appeals of one topic close in place and time (likely one problem): `center` in degrees
+    WGS 84 (`lat`, `lon`), `size` all its appeals. `other_members`: set only in an operator's view,
+    the appeals of other organisations, whose numbers are not theirs to see (not in `members`)."""
+
+    id: str
+    topic: str
+    area_id: str | None
+    center: dict[str, float]
+    size: int
+    first_at: datetime
+    last_at: datetime
+    members: list[ClusterMember]
+    other_members: int | None = None
+
+
+class ClusterPage(BaseModel):
+    items: list[ClusterView]
     total: int

@@ -19,6 +19,7 @@ from libs.common.contracts.routing import (
     AssignmentPage,
     AssignmentView,
     CatalogueEntity,
+    ClusterPage,
     ModerationDecisionIn,
     TriageDecisionIn,
 )
@@ -155,14 +156,14 @@ def catalogue_router(client: RoutingClient) -> APIRouter:
         organization_id: str | None = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Any:
+    ) -> ClusterPage:
         """Appeals on one topic close in place and time (likely the same problem). Operators see the
         clusters holding their organisation's appeals; admins all, or one organisation's."""
         require_role(principal, Role.OPERATOR, Role.ADMIN)
         if principal.role is Role.OPERATOR:
             organization_id = principal.org_id
         params = {"organization_id": organization_id, "topic": topic, "limit": limit, "offset": offset}
-        page = await client.as_actor("GET", "/clusters", params=params)
+        page = ClusterPage.model_validate(await client.as_actor("GET", "/clusters", params=params))
         if principal.role is Role.OPERATOR:
             page = _own_members_only(page, principal.org_id)
         return page
@@ -183,13 +184,13 @@ def catalogue_router(client: RoutingClient) -> APIRouter:
     return router
 
 
-def _own_members_only(page: Any, org_id: str | None) -> Any:
+def _own_members_only(page: ClusterPage, org_id: str | None) -> ClusterPage:
     """An operator sees the numbers of their organisation's appeals in a cluster, and only how
     many others it holds: other organisations' appeal numbers and ids are not theirs to see."""
-    items = page.get("items") if isinstance(page, dict) else None
-    for cluster in items or []:
-        members = cluster.get("members") or []
-        own = [member for member in members if member.get("organization_id") == org_id]
-        cluster["members"] = own
-        cluster["other_members"] = len(members) - len(own)
-    return page
+    items = []
+    for cluster in page.items:
+        own = [member for member in cluster.members if member.organization_id == org_id]
+        items.append(
+            cluster.model_copy(update={"members": own, "other_members": len(cluster.members) - len(own)})
+        )
+    return page.model_copy(update={"items": items})
