@@ -146,7 +146,7 @@ def internal_router(
     @router.get("/moderation", response_model=AssignmentPage)
     async def moderation_queue(limit: Limit = 50, offset: Offset = 0) -> AssignmentPage:
         items, total = await flows.held(limit, offset)
-        return AssignmentPage(items=[AssignmentView.of(item) for item in items], total=total)
+        return AssignmentPage.of(items, total)
 
     @router.post("/moderation/{appeal_id}", response_model=AssignmentView)
     async def moderation_decision(
@@ -159,7 +159,7 @@ def internal_router(
         """The control centre's queue, oldest first: appeals every candidate refused (`triage:
         exhausted`) and raw posts not classified with confidence (`classification`, with the proposal)."""
         items, total = await triage.queue(limit, offset)
-        return AssignmentPage(items=[AssignmentView.of(item) for item in items], total=total)
+        return AssignmentPage.of(items, total)
 
     @router.post("/triage/{appeal_id}", response_model=AssignmentView)
     async def triage_decision(

@@ -218,6 +218,12 @@ class AssignmentPage(BaseModel):
     items: list[AssignmentView]
     total: int
 
+    @classmethod
+    def of(cls, docs: list[dict[str, Any]], total: int) -> AssignmentPage:
+        """A page of stored assignment documents (`AssignmentView.of` each). Raises
+        `pydantic.ValidationError` for a document that is not one."""
+        return cls(items=[AssignmentView.of(doc) for doc in docs], total=total)
+
 
 class ClusterMember(BaseModel):
     appeal_id: str

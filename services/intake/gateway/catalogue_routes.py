@@ -162,8 +162,7 @@ def catalogue_router(client: RoutingClient) -> APIRouter:
         require_role(principal, Role.OPERATOR, Role.ADMIN)
         if principal.role is Role.OPERATOR:
             organization_id = principal.org_id
-        params = {"organization_id": organization_id, "topic": topic, "limit": limit, "offset": offset}
-        page = ClusterPage.model_validate(await client.as_actor("GET", "/clusters", params=params))
+        page = await client.clusters(organization_id, topic, limit, offset)
         if principal.role is Role.OPERATOR:
             page = _own_members_only(page, principal.org_id)
         return page

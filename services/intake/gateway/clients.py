@@ -25,6 +25,7 @@ from libs.common.contracts.routing import (
     AssignmentPage,
     AssignmentView,
     CatalogueEntity,
+    ClusterPage,
     ModerationDecisionIn,
     ModerationVerdict,
     TextModerationRequest,
@@ -96,6 +97,14 @@ class RoutingClient(InternalService):
     async def assignment(self, appeal_id: str) -> AssignmentView:
         """Routing's record of one appeal. Raises as `InternalService.call` (404 passes through)."""
         return AssignmentView.model_validate(await self.call("GET", "/assignments/{}", appeal_id))
+
+    async def clusters(
+        self, organization_id: str | None, topic: str | None, limit: int, offset: int
+    ) -> ClusterPage:
+        """A page of routing's clusters, newest activity first (those holding an appeal of
+        `organization_id` when given). Raises as `InternalService.call`."""
+        params = {"organization_id": organization_id, "topic": topic, "limit": limit, "offset": offset}
+        return ClusterPage.model_validate(await self.as_actor("GET", "/clusters", params=params))
 
     async def public_areas(self) -> dict[str, Any]:
         """The active municipalities as a GeoJSON FeatureCollection: id, name and boundary only
